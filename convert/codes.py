@@ -1,0 +1,105 @@
+"""The registry of diagnostic codes: one entry per code, documented as `causalc lint --explain CODE` prints it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: str  # "error" or "warning"
+    summary: str
+    why: str
+    example: str
+
+
+_RULES = [
+    Rule("E100", "yaml-syntax", "error", "The file is not valid YAML.",
+         "causalc cannot read a spec the YAML parser rejects.",
+         "Fix the indentation or quoting at the position shown; `layers:` must be a list of mappings."),
+    Rule("E101", "unsafe-tag", "error", "A YAML tag such as `!!python/object` appears in the spec.",
+         "Specs are loaded safely: tags that construct Python objects are never executed.",
+         "Write the value as a plain number, string, list or mapping: `filters: 16`, not `filters: !!python/int 16`."),
+    Rule("E102", "duplicate-key", "error", "A mapping has the same key twice.",
+         "YAML would silently keep only the last value, hiding a mistake.",
+         "Keep one `kernel_size:` per layer."),
+    Rule("E103", "spec-too-large", "error", "The spec nests too deeply or expands to too many values.",
+         "Aliases can make a small file expand to billions of values; causalc refuses rather than hang.",
+         "Write the layers out without recursive or deeply nested aliases."),
+    Rule("E110", "wrong-type", "error", "A field has a value of the wrong type.",
+         "Fields take the types Keras's own arguments take.",
+         "`kernel_size: 2` or `kernel_size: [2]`, not `kernel_size: two`."),
+    Rule("E111", "unknown-key", "error", "A mapping has a key causalc does not know.",
+         "A misspelt key would otherwise be ignored and a default used silently.",
+         "`strides: 2`, not `stride: 2`."),
+    Rule("E112", "missing-field", "error", "A required field is absent.",
+         "Without it the layer's shape is undefined.",
+         "`{type: Conv1D, filters: 16, kernel_size: 2}`: Conv1D needs `filters` and `kernel_size`."),
+    Rule("E113", "unknown-layer-type", "error", "A layer's `type` is not one causalc compiles.",
+         "Only layers with a known practice form can be compiled.",
+         "Use Conv1D, MaxPooling1D, AveragePooling1D, Flatten, Dense, Add, Multiply, Concatenate or Activation."),
+    Rule("E114", "bad-value", "error", "A number is out of range (zero, negative or absurdly large) or a value is not allowed.",
+         "Sizes must be positive and fit the 32-bit integers TensorFlow uses.",
+         "`strides: 2`, not `strides: 0`."),
+    Rule("E115", "duplicate-name", "error", "Two layers have the same name.",
+         "Names wire the graph and name the weights; each must be unique.",
+         "Rename one of them: `name: conv2`."),
+    Rule("E116", "unknown-input", "error", "`inputs` or `output` names a layer that does not exist.",
+         "The graph would have a dangling edge.",
+         "Name an existing layer, or `input` for the model input."),
+    Rule("E117", "cycle", "error", "The layers' `inputs` form a cycle.",
+         "A feed-forward network cannot depend on its own output.",
+         "Make every layer take inputs from layers defined before it."),
+    Rule("E118", "merge-arity", "error", "A merge layer has fewer than two inputs.",
+         "Add, Multiply and Concatenate combine two or more tensors.",
+         "`inputs: [a, b]`."),
+    Rule("E119", "single-input", "error", "A layer that takes one input was given several.",
+         "Only Add, Multiply and Concatenate combine tensors.",
+         "Merge the tensors first with `{type: Add, inputs: [a, b]}`, then feed the merge."),
+    Rule("E120", "unknown-activation", "error", "An activation name is not one causalc knows.",
+         "The activation must exist in Keras and in causalc's reference evaluator.",
+         "`activation: relu`."),
+    Rule("E121", "reserved-name", "error", "A layer is named `input`.",
+         "`input` names the model input.",
+         "Rename the layer: `name: input_proj`."),
+    Rule("E200", "padding-same", "error", "`padding: same` in a per-step spec.",
+         "With 'same' padding the per-step layer pads on both sides. In practice the places where that padding "
+         "would go are occupied by other time steps' inputs, so no stride-1 causal network computes the same "
+         "function for every step.",
+         "Remove `padding` (per-step layers are unpadded, 'valid') and enlarge the window if widths run short."),
+    Rule("E201", "padding-causal", "error", "`padding: causal` in a per-step spec.",
+         "Causal padding is what the compiler adds in practice; the per-step network sees a full window.",
+         "Remove `padding`: causalc adds causal padding to the practice model."),
+    Rule("E202", "misaligned", "error", "A strided layer does not consume its input exactly.",
+         "Keras's valid padding drops the newest steps of a misaligned input, so the prediction would not "
+         "use the most recent samples.",
+         "Choose a window for which `(width - span) % strides == 0` at every strided layer; the message names the nearest."),
+    Rule("E203", "output-width", "error", "The output layer's width in the window is not 1.",
+         "One window must give exactly one prediction.",
+         "Add `Flatten` and `Dense` before the output, or use the window the message suggests."),
+    Rule("E204", "merge-grid", "error", "A merge's inputs have grids that do not divide the coarsest grid.",
+         "Positions of the inputs could not be lined up step for step.",
+         "Give the merged branches strides whose products divide one another."),
+    Rule("E205", "merge-channels", "error", "Add or Multiply inputs have different channel counts.",
+         "Elementwise merges need equal shapes.",
+         "Give both branches the same `filters`, or use Concatenate."),
+    Rule("E206", "window-too-small", "error", "A layer's input is narrower than its kernel or pool.",
+         "The window does not reach far enough back for this layer.",
+         "Enlarge `window`, or remove it to let causalc infer the smallest that works."),
+    Rule("E207", "no-window", "error", "No window satisfies every alignment rule with width 1 at the output.",
+         "Strides and crops on different branches contradict one another.",
+         "Change the strides or kernels of the branches named, or end with Flatten + Dense."),
+    Rule("E208", "flatten-consumer", "error", "A Flatten layer feeds something other than Dense, or is the output.",
+         "In practice Flatten + Dense becomes one Conv1D; Flatten alone has no practice form.",
+         "Follow `Flatten` with `Dense`."),
+    Rule("E209", "dilation-overflow", "error", "A practice dilation or the receptive field passes 2**31 - 1.",
+         "TensorFlow's convolutions take 32-bit dilations.",
+         "Use fewer or smaller strides."),
+    Rule("W300", "unused-layer", "warning", "A layer does not contribute to the output.",
+         "It would be compiled into no model and its weights would never train.",
+         "Wire it into the output or delete it."),
+]
+
+RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}

@@ -1,0 +1,64 @@
+"""Diagnostics as values: a code, a severity, a location, a message and a help line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convert.codes import RULES
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A 1-based position in a spec file."""
+
+    path: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in a spec."""
+
+    code: str
+    span: Span
+    message: str
+    help: str = ""
+
+    @property
+    def severity(self) -> str:
+        return RULES[self.code].severity
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def sort_key(self) -> tuple:
+        return (self.span, self.code, self.message)
+
+    def as_dict(self) -> dict:
+        return {
+            "path": self.span.path,
+            "line": self.span.line,
+            "column": self.span.column,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "help": self.help,
+        }
+
+
+class SpecError(Exception):
+    """Raised when a spec has errors; carries every diagnostic found."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        first = self.diagnostics[0] if self.diagnostics else None
+        super().__init__(f"{first.span}: {first.code} {first.message}" if first else "invalid spec")
+
+
+def has_errors(diagnostics: list[Diagnostic]) -> bool:
+    return any(d.is_error for d in diagnostics)

@@ -1,0 +1,52 @@
+"""The compiler's passes in order: read -> parse YAML -> build spec -> analyse -> lower -> emit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convert.analysis import Analysis, analyse
+from convert.diagnostics import Diagnostic, SpecError, has_errors
+from convert.lower import Practice, lower
+from convert.source import load_yaml, read_text
+from convert.spec import build_spec
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the front end learnt of one spec file."""
+
+    path: str
+    analysis: Analysis | None
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        return self.analysis is not None and not has_errors(self.diagnostics)
+
+
+def check(path: str) -> Checked:
+    """Run the TensorFlow-free passes; stop after the first pass that reports an error."""
+    diagnostics: list[Diagnostic] = []
+    text, found = read_text(path)
+    diagnostics += found
+    if text is None:
+        return Checked(path, None, diagnostics)
+    root, found = load_yaml(text, path)  # parse YAML safely, keeping locations
+    diagnostics += found
+    if has_errors(diagnostics):
+        return Checked(path, None, diagnostics)
+    spec, found = build_spec(root, path, text)  # the spec IR: fields, names, graph
+    diagnostics += found
+    if spec is None or has_errors(diagnostics):
+        return Checked(path, None, diagnostics)
+    analysis, found = analyse(spec)  # widths, grids, dilations, window, receptive field
+    diagnostics += found
+    return Checked(path, analysis, sorted(diagnostics, key=Diagnostic.sort_key))
+
+
+def front_end(path: str) -> Practice:
+    """Check then lower a spec; raises SpecError with every diagnostic if it has errors."""
+    checked = check(path)
+    if not checked.ok:
+        raise SpecError(checked.diagnostics)
+    return lower(checked.analysis)

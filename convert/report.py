@@ -1,0 +1,106 @@
+"""Views of diagnostics and analyses: text, JSON and rich tables. No TensorFlow here."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from convert.analysis import Analysis, Step
+from convert.diagnostics import Diagnostic
+
+
+@lru_cache(maxsize=64)
+def _source_lines(path: str) -> tuple[str, ...]:
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            return tuple(handle.read().splitlines())
+    except OSError:
+        return ()
+
+
+def diagnostic_text(d: Diagnostic, show_source: bool = True) -> str:
+    """`PATH:LINE:COL: SEVERITY CODE message`, the source line with a caret, then the help line."""
+    lines = [f"{d.span}: {d.severity} {d.code} {d.message}"]
+    source = _source_lines(d.span.path) if show_source else ()
+    if 0 < d.span.line <= len(source):
+        text = source[d.span.line - 1].replace("\t", " ")
+        gutter = str(d.span.line)
+        lines.append(f" {gutter} | {text}")
+        lines.append(f" {' ' * len(gutter)} | {' ' * (d.span.column - 1)}^")
+    if d.help:
+        lines.append(f"  help: {d.help}")
+    return "\n".join(lines)
+
+
+def diagnostics_json(diagnostics: list[Diagnostic]) -> str:
+    return json.dumps([d.as_dict() for d in diagnostics], indent=2)
+
+
+def _practice_type(step: Step) -> str:
+    kind = step.layer.kind
+    if kind in ("conv", "dense"):
+        return "Conv1D"
+    if kind == "pool":
+        return "DilatedCausalPooling1D"
+    if kind == "flatten":
+        return "(folded into Dense)"
+    return step.layer.type
+
+
+def explain_rows(analysis: Analysis) -> list[dict]:
+    rows = []
+    for step in analysis.steps:
+        layer = step.layer
+        rows.append({
+            "name": layer.name,
+            "per_step": layer.type,
+            "practice": _practice_type(step) if step.used else "(unused)",
+            "kernel": step.kernel or None,
+            "stride": layer.strides if layer.kind in ("conv", "pool") else None,
+            "dilation": step.dilation or None,
+            "left_padding": step.left_pad,
+            "width": step.out.width,
+            "channels": step.out.channels,
+            "grid": step.out.grid,
+            "receptive_field": step.out.receptive_field,
+            "params": step.params,
+        })
+    return rows
+
+
+def explain_data(analysis: Analysis) -> dict:
+    spec = analysis.spec
+    return {
+        "spec": spec.name,
+        "path": spec.path,
+        "input_channels": spec.channels,
+        "window": analysis.window,
+        "window_inferred": analysis.window_inferred,
+        "receptive_field": analysis.receptive_field,
+        "warmup": "causal",
+        "params": analysis.params,
+        "macs_per_output_step": analysis.macs,
+        "per_step_macs_per_window": analysis.step_macs,
+        "layers": explain_rows(analysis),
+    }
+
+
+def explain_table(analysis: Analysis, console) -> None:
+    """Print the dilation table with rich."""
+    from rich.table import Table
+
+    data = explain_data(analysis)
+    table = Table(title=f"{data['spec']}  ({data['path']})", title_justify="left")
+    headers = [("layer", "name"), ("per-step", "per_step"), ("practice", "practice"), ("kernel", "kernel"),
+               ("stride", "stride"), ("dilation", "dilation"), ("left pad", "left_padding"), ("width", "width"),
+               ("channels", "channels"), ("grid", "grid"), ("RF", "receptive_field"), ("params", "params")]
+    for title, _ in headers:
+        table.add_column(title, justify="left" if title in ("layer", "per-step", "practice") else "right")
+    for row in data["layers"]:
+        table.add_row(*("-" if row[key] is None else f"{row[key]:,}" if isinstance(row[key], int) else str(row[key])
+                        for _, key in headers))
+    console.print(table)
+    inferred = " (inferred)" if data["window_inferred"] else ""
+    console.print(f"window {data['window']:,}{inferred}   receptive field {data['receptive_field']:,}   "
+                  f"params {data['params']:,}   multiply-adds per output step {data['macs_per_output_step']:,}   "
+                  f"warm-up: {data['warmup']} (each layer pads its own input)")

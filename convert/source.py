@@ -1,0 +1,154 @@
+"""Safe YAML loading that keeps the line and column of every key and value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from convert.diagnostics import Diagnostic, Span
+
+_YAML = "tag:yaml.org,2002:"
+_PLAIN_TAGS = {_YAML + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
+MAX_DEPTH = 64
+MAX_NODES = 2_000_000
+
+
+@dataclass(frozen=True)
+class Node:
+    """A YAML value with its location: a scalar, a list of Nodes or a dict of str -> Node."""
+
+    value: Any
+    span: Span
+    key_span: Span | None = None  # where the key of a mapping entry stands
+    raw: str | None = None  # a scalar's text as written
+    quoted: bool = False
+
+    @property
+    def where(self) -> Span:
+        """The key for a mapping entry, else the value: where a diagnostic about the entry points."""
+        return self.key_span or self.span
+
+
+def _span(path: str, mark) -> Span:
+    return Span(path, mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, path: str):
+        self.path = path
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.diagnostics: list[Diagnostic] = []
+        self.count = 0
+
+    def build(self, node, depth: int = 0) -> Node | None:
+        self.count += 1
+        span = _span(self.path, node.start_mark)
+        if depth > MAX_DEPTH or self.count > MAX_NODES:
+            raise _TooLarge(span)
+        if node.tag not in _PLAIN_TAGS:
+            self.diagnostics.append(_unsafe_tag(node.tag, span))
+            return None
+        if isinstance(node, yaml.MappingNode):
+            return Node(self._mapping(node, depth), span)
+        if isinstance(node, yaml.SequenceNode):
+            items = [self.build(item, depth + 1) for item in node.value]
+            return Node([i for i in items if i is not None], span)
+        try:
+            value = self.constructor.construct_object(node)
+        except (yaml.YAMLError, ValueError, OverflowError) as error:
+            self.diagnostics.append(Diagnostic("E110", span, f"cannot read the scalar {node.value!r}: {error}",
+                                               "Write a plain number or string."))
+            return None
+        return Node(value, span, raw=node.value, quoted=node.style in ("'", '"'))
+
+    def _mapping(self, node, depth: int) -> dict[str, Node]:
+        entries: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key_span = _span(self.path, key_node.start_mark)
+            if key_node.tag == _YAML + "merge":
+                self.diagnostics.append(Diagnostic(
+                    "E111", key_span, "merge keys (`<<`) are not supported in a spec",
+                    "Write the fields out in full."))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
+                self.diagnostics.append(Diagnostic("E110", key_span, "mapping keys must be plain strings",
+                                                   "Write keys as `name:`, `filters:` and so on."))
+                continue
+            key = str(key_node.value)
+            if key in entries:
+                first = entries[key].key_span
+                self.diagnostics.append(Diagnostic(
+                    "E102", key_span, f"duplicate key `{key}` (first at line {first.line}, column {first.column})",
+                    f"Keep one `{key}:` in this mapping."))
+                continue
+            value = self.build(value_node, depth + 1)
+            if value is not None:
+                entries[key] = Node(value.value, value.span, key_span, value.raw, value.quoted)
+        return entries
+
+
+class _TooLarge(Exception):
+    def __init__(self, span: Span):
+        self.span = span
+
+
+def _unsafe_tag(tag: str, span: Span) -> Diagnostic:
+    shown = tag.replace(_YAML, "!!")
+    return Diagnostic("E101", span, f"YAML tag `{shown}` is not allowed in a spec; it was not executed",
+                      "Write the value as a plain number, string, list or mapping without a tag.")
+
+
+def _syntax_error(error: yaml.YAMLError, path: str, text: str) -> Diagnostic:
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    if mark is not None:
+        span = _span(path, mark)
+    elif isinstance(error, yaml.reader.ReaderError):
+        before = text[: error.position]
+        span = Span(path, before.count("\n") + 1, len(before) - before.rfind("\n"))
+    else:
+        span = Span(path, 1, 1)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    context = getattr(error, "context", None)
+    message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    return Diagnostic("E100", span, message, "Check indentation, colons and quotes at this position.")
+
+
+def load_yaml(text: str, path: str) -> tuple[Node | None, list[Diagnostic]]:
+    """Parse YAML text into located Nodes; never constructs Python objects from tags."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        return None, [_syntax_error(error, path, text)]
+    except RecursionError:
+        return None, [Diagnostic("E103", Span(path, 1, 1), "the spec nests too deeply to read",
+                                 "Flatten the structure of the file.")]
+    if root is None:
+        return None, [Diagnostic("E110", Span(path, 1, 1), "the spec is empty; expected a mapping with `input` and `layers`",
+                                 "Start from `input: {channels: 1}` and `layers: [...]`.")]
+    builder = _Builder(path)
+    try:
+        node = builder.build(root)
+    except _TooLarge as error:
+        return None, [Diagnostic("E103", error.span, f"the spec nests deeper than {MAX_DEPTH} levels or expands "
+                                 f"to more than {MAX_NODES:,} values", "Write it without recursive or nested aliases.")]
+    return node, builder.diagnostics
+
+
+def read_text(path: str) -> tuple[str | None, list[Diagnostic]]:
+    """Read a spec file as UTF-8, turning I/O and decoding problems into diagnostics."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        return None, [Diagnostic("E100", Span(path, 1, 1), f"cannot read the file: {error.strerror}",
+                                 "Check the path and its permissions.")]
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as error:
+        before = data[: error.start]
+        line = before.count(b"\n") + 1
+        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        return None, [Diagnostic("E100", Span(path, line, column), "the file is not valid UTF-8",
+                                 "Save the spec as UTF-8 text.")]

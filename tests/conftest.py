@@ -1,0 +1,59 @@
+"""Shared helpers: compiled practice models are built once per spec and session."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPECS = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
+_compiled: dict[str, tuple] = {}
+
+
+def spec_id(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def randomize(model, seed: int = 0) -> None:
+    """Random kernels scaled by fan-in and random (non-zero) biases, so every weight matters."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        values = []
+        for weight in layer.get_weights():
+            fan_in = int(np.prod(weight.shape[:-1])) if weight.ndim > 1 else 4
+            values.append(rng.normal(0.0, 1.0 / np.sqrt(fan_in), weight.shape).astype(np.float32))
+        if values:
+            layer.set_weights(values)
+
+
+def weights_of(model) -> dict:
+    return {layer.name: layer.get_weights() for layer in model.layers if layer.get_weights()}
+
+
+def compiled(path: str):
+    """(practice graph, Keras model with random weights) for a spec file, built once per session."""
+    if path not in _compiled:
+        from convert.emit_keras import build_practice_model
+        from convert.pipeline import front_end
+
+        practice = front_end(path)
+        model = build_practice_model(practice)
+        randomize(model, seed=len(_compiled))
+        _compiled[path] = (practice, model)
+    return _compiled[path]
+
+
+def relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    """max |got - want| / max |want|: the error relative to the output's scale."""
+    scale = max(float(np.max(np.abs(want))), 1e-30)
+    return float(np.max(np.abs(np.asarray(got, np.float64) - want))) / scale
+
+
+@pytest.fixture(params=SPECS, ids=spec_id)
+def bundled_spec(request) -> str:
+    return request.param

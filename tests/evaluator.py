@@ -1,0 +1,176 @@
+"""An independent NumPy evaluator of the per-step network, written from DESIGN section 2.
+
+It shares no code with `convert`: it reads the spec with plain `yaml.safe_load`, evaluates one window per
+row in float64 exactly as the per-step ("in theory") network does, and finds the window by brute force.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import yaml
+
+POOLS = {"MaxPooling1D": "max", "MaxPool1D": "max", "AveragePooling1D": "avg", "AvgPool1D": "avg"}
+MERGES = {"Add", "Multiply", "Concatenate"}
+
+
+def _int(value, default=None):
+    if value is None:
+        return default
+    return int(value[0] if isinstance(value, list) else value)
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+ACTIVATIONS = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "relu6": lambda x: np.clip(x, 0.0, 6.0),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+    "selu": lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0))),
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "hard_sigmoid": lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0),
+    "tanh": np.tanh,
+    "softplus": lambda x: np.logaddexp(0.0, x),
+    "softsign": lambda x: x / (1.0 + np.abs(x)),
+    "swish": lambda x: x / (1.0 + np.exp(-x)),
+    "silu": lambda x: x / (1.0 + np.exp(-x)),
+    "exponential": np.exp,
+    "softmax": _softmax,
+    "log_softmax": lambda x: np.log(_softmax(x)),
+}
+
+
+class Misfit(Exception):
+    """The window does not fit the network (too small, misaligned, or output width not 1)."""
+
+
+def layers_of(spec: dict) -> list[dict]:
+    """The spec's layers with `inputs` made explicit (a layer without it takes the one above)."""
+    out, previous = [], "input"
+    for layer in spec["layers"]:
+        layer = dict(layer)
+        inputs = layer.get("inputs", previous)
+        layer["inputs"] = [inputs] if isinstance(inputs, str) else list(inputs)
+        out.append(layer)
+        previous = layer["name"]
+    return out
+
+
+def _geometry(layer: dict) -> tuple[int, int, int]:
+    """(span, stride, dilation) of a conv or pool."""
+    if layer["type"] in POOLS:
+        pool = _int(layer.get("pool_size"), 2)
+        return pool, _int(layer.get("strides"), pool), 1
+    k, d = _int(layer["kernel_size"]), _int(layer.get("dilation_rate"), 1)
+    return (k - 1) * d + 1, _int(layer.get("strides"), 1), d
+
+
+def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int | None = None) -> np.ndarray:
+    """Per-step outputs for a batch of windows (B, W, C) -> (B, units), float64.
+
+    `weights[name]` is [kernel (k, c_in, u), bias?] as the practice Conv1D holds them. With `windows`
+    None, only widths are computed for `window` (raises Misfit when it does not fit).
+    """
+    shape_only = windows is None
+    if shape_only:
+        windows = np.zeros((1, window, spec["input"]["channels"]))
+    x = {"input": (np.asarray(windows, dtype=np.float64), 1)}  # name -> (values (B, n, c), grid)
+    for layer in layers_of(spec):
+        kind = layer["type"]
+        value, grid = x[layer["inputs"][0]]
+        n = value.shape[1]
+        if kind == "Conv1D" or kind in POOLS:
+            span, stride, dilation = _geometry(layer)
+            if n < span or (n - span) % stride:
+                raise Misfit(f"{layer['name']}: width {n}, span {span}, stride {stride}")
+            m = (n - span) // stride + 1
+            if kind == "Conv1D":
+                k = _int(layer["kernel_size"])
+                if shape_only:
+                    out = np.zeros((value.shape[0], m, layer["filters"]))
+                else:
+                    kernel = weights[layer["name"]][0].astype(np.float64)
+                    taps = [value[:, i * dilation: i * dilation + (m - 1) * stride + 1: stride] for i in range(k)]
+                    out = sum(np.einsum("bnc,cu->bnu", taps[i], kernel[i]) for i in range(k))
+                    out = _bias_act(out, layer, weights)
+            else:
+                taps = np.stack([value[:, i: i + (m - 1) * stride + 1: stride] for i in range(span)])
+                out = taps.max(axis=0) if POOLS[kind] == "max" else taps.mean(axis=0)
+            x[layer["name"]] = (out, grid * stride)
+        elif kind == "Flatten":
+            x[layer["name"]] = (value.reshape(value.shape[0], 1, -1), grid)
+        elif kind == "Dense":
+            if shape_only:
+                out = np.zeros(value.shape[:2] + (layer["units"],))
+            else:
+                kernel = weights[layer["name"]][0].astype(np.float64)
+                kernel = kernel.reshape(-1, kernel.shape[-1])  # row-major: (k, c, u) -> (k*c, u)
+                out = _bias_act(value @ kernel, layer, weights)
+            x[layer["name"]] = (out, grid)
+        elif kind == "Activation":
+            x[layer["name"]] = (value if shape_only else ACTIVATIONS[layer["activation"]](value), grid)
+        elif kind in MERGES:
+            parts = [x[name] for name in layer["inputs"]]
+            coarsest = max(g for _, g in parts)
+            kept = []
+            for v, g in parts:
+                assert coarsest % g == 0
+                r = coarsest // g
+                kept.append(v[:, (v.shape[1] - 1) % r:: r])  # every r-th position counted back from the newest
+            width = min(v.shape[1] for v in kept)
+            kept = [v[:, v.shape[1] - width:] for v in kept]  # drop the oldest
+            if kind == "Add":
+                out = sum(kept)
+            elif kind == "Multiply":
+                out = math.prod(kept)
+            else:
+                out = np.concatenate(kept, axis=-1)
+            x[layer["name"]] = (out, coarsest)
+        else:
+            raise ValueError(f"unknown layer type {kind}")
+    output = spec.get("output", spec["layers"][-1]["name"])
+    value, _ = x[output]
+    if value.shape[1] != 1:
+        raise Misfit(f"output width {value.shape[1]}")
+    return value[:, 0, :]
+
+
+def _bias_act(out: np.ndarray, layer: dict, weights: dict) -> np.ndarray:
+    if layer.get("use_bias", True):
+        out = out + weights[layer["name"]][1].astype(np.float64)
+    return ACTIVATIONS[layer.get("activation") or "linear"](out)
+
+
+def fits(spec: dict, window: int) -> bool:
+    try:
+        evaluate(spec, {}, None, window)
+        return True
+    except Misfit:
+        return False
+
+
+def window_of(spec: dict, limit: int = 1 << 14) -> int:
+    """The spec's window, or by brute force the smallest that fits."""
+    stated = spec["input"].get("window")
+    if stated is not None:
+        return stated
+    return next(w for w in range(1, limit) if fits(spec, w))
+
+
+def load(path: str) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def per_step_over_sequence(spec: dict, weights: dict, x: np.ndarray, window: int) -> np.ndarray:
+    """Evaluate every window of x (B, T, C) ending at t = W-1 .. T-1: returns (B, T-W+1, units)."""
+    batch, steps, _ = x.shape
+    windows = np.stack([x[:, t - window + 1: t + 1] for t in range(window - 1, steps)], axis=1)
+    flat = windows.reshape(-1, window, x.shape[2])
+    return evaluate(spec, weights, flat).reshape(batch, steps - window + 1, -1)
