@@ -111,7 +111,7 @@ def _structure(spec: Spec, out: list[Diagnostic]) -> _Structure | None:
             users = consumers.get(layer.name, [])
             bad = [u for u in users if u.kind != "dense"]
             if bad or layer.name == spec.output:
-                where = bad[0].at("@key:type") if bad else layer.span
+                where = bad[0].key_at("type") if bad else layer.span
                 what = f"feeds {bad[0].type} `{bad[0].name}`" if bad else "is the output"
                 out.append(Diagnostic("E208", where, f"Flatten `{layer.name}` {what}; a Flatten must feed Dense layers",
                                       "Follow the Flatten with `{type: Dense, units: ...}`."))
@@ -149,7 +149,7 @@ def _structure(spec: Spec, out: list[Diagnostic]) -> _Structure | None:
             used.update(n for n in layer.inputs if n != "input")
     for layer in spec.layers:
         if layer.name not in used:
-            out.append(Diagnostic("W300", layer.at("@key:type"), f"layer `{layer.name}` does not contribute to the "
+            out.append(Diagnostic("W300", layer.key_at("type"), f"layer `{layer.name}` does not contribute to the "
                                   f"output `{spec.output}`", "Wire it into the output or delete it."))
     return _Structure(grids, channels, ratio, frozenset(used), consumers)
 
@@ -205,14 +205,16 @@ def _smallest_window(spec: Spec, st: _Structure) -> int:
     return need["input"]
 
 
-def valid_windows(spec: Spec, st: _Structure, limit: int = 64) -> tuple[list[int], _Problem | None]:
-    """Windows (ascending, at most `limit`) with every layer aligned and width 1 at the output.
+def valid_windows(spec: Spec, st: _Structure, limit: int = 64, start: int = 1,
+                  stop: int | None = None) -> tuple[list[int], _Problem | None]:
+    """Windows from `start` up (at most `limit`, ending with the first past `stop`) that fit: every layer
+    aligned and width 1 at the output.
 
     Widths never shrink as the window grows and grow by at most one step per step of window, so on a
     misaligned layer the window can jump by the input width it lacks without skipping a valid window.
     """
     found: list[int] = []
-    window = _smallest_window(spec, st)
+    window = max(start, _smallest_window(spec, st))
     last_problem = None
     for _ in range(MAX_SEARCH):
         if window > INT_MAX:
@@ -222,7 +224,7 @@ def valid_windows(spec: Spec, st: _Structure, limit: int = 64) -> tuple[list[int
             break
         if problem is None:
             found.append(window)
-            if len(found) >= limit:
+            if len(found) >= limit or (stop is not None and window > stop):
                 break
             window += 1
         else:
@@ -230,6 +232,12 @@ def valid_windows(spec: Spec, st: _Structure, limit: int = 64) -> tuple[list[int
             lack = problem.layer.strides - (problem.in_width - problem.layer.span_of_kernel) % problem.layer.strides
             window += lack if problem.code == "E202" else 1
     return found, last_problem
+
+
+def fitting_windows(spec: Spec, limit: int = 64) -> list[int]:
+    """The smallest windows (at most `limit`) that fit the spec; empty when none does or the spec has errors."""
+    st = _structure(spec, [])
+    return valid_windows(spec, st, limit)[0] if st is not None else []
 
 
 def _nearest(windows: list[int], window: int) -> str:
@@ -250,7 +258,7 @@ def analyse(spec: Spec) -> tuple[Analysis | None, list[Diagnostic]]:
         windows, last_problem = valid_windows(spec, st, limit=1)
         if not windows:
             hint = f" (last blocked at `{last_problem.layer.name}`)" if last_problem else ""
-            out.append(Diagnostic("E207", spec.at("input"), f"no window up to 2**31 - 1 aligns every strided layer and "
+            out.append(Diagnostic("E207", spec.at("input"), f"no window aligns every strided layer and "
                                   f"gives width 1 at `{spec.output}`{hint}",
                                   "Change the strides of the branches that disagree, or end with Flatten + Dense."))
             return None, out
@@ -275,7 +283,9 @@ def _check_window(spec: Spec, st: _Structure, window: int) -> Diagnostic | None:
     widths, problem = _widths(spec, st, window)
     if problem is None and widths[spec.output] == 1:
         return None
-    windows, _ = valid_windows(spec, st)
+    windows, _ = valid_windows(spec, st, limit=MAX_SEARCH, start=window - 4096, stop=window)
+    if not any(w < window for w in windows):
+        windows = valid_windows(spec, st)[0] + windows
     suggestion = _nearest(windows, window)
     help_tail = f"Use {suggestion}, or remove `window` to infer the smallest." if suggestion else \
         "No window works with these strides; change them."

@@ -2,28 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from convert.diagnostics import Diagnostic, Span
 
 _YAML = "tag:yaml.org,2002:"
+_STR, _INT = _YAML + "str", _YAML + "int"
 _PLAIN_TAGS = {_YAML + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: 10x faster
 MAX_DEPTH = 64
 MAX_NODES = 2_000_000
 
 
-@dataclass(frozen=True)
-class Node:
-    """A YAML value with its location: a scalar, a list of Nodes or a dict of str -> Node."""
+class Node(NamedTuple):
+    """A YAML value with its location: a scalar, a list of Nodes or a dict of str -> Node.
+
+    Positions are kept as the parser's marks and turned into Spans only when a diagnostic needs one:
+    reading a mark's line is the slowest part of loading a large spec.
+    """
 
     value: Any
-    span: Span
-    key_span: Span | None = None  # where the key of a mapping entry stands
+    mark: Any
+    path: str
+    key_mark: Any = None  # where the key of a mapping entry stands
     raw: str | None = None  # a scalar's text as written
     quoted: bool = False
+
+    @property
+    def span(self) -> Span:
+        return _span(self.path, self.mark)
+
+    @property
+    def key_span(self) -> Span | None:
+        return _span(self.path, self.key_mark) if self.key_mark is not None else None
 
     @property
     def where(self) -> Span:
@@ -42,50 +55,56 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
         self.count = 0
 
-    def build(self, node, depth: int = 0) -> Node | None:
+    def build(self, node, depth: int = 0, key_mark=None) -> Node | None:
         self.count += 1
-        span = _span(self.path, node.start_mark)
+        mark = node.start_mark
         if depth > MAX_DEPTH or self.count > MAX_NODES:
-            raise _TooLarge(span)
+            raise _TooLarge(_span(self.path, mark))
         if node.tag not in _PLAIN_TAGS:
-            self.diagnostics.append(_unsafe_tag(node.tag, span))
+            self.diagnostics.append(_unsafe_tag(node.tag, _span(self.path, mark)))
             return None
         if isinstance(node, yaml.MappingNode):
-            return Node(self._mapping(node, depth), span)
+            return Node(self._mapping(node, depth), mark, self.path, key_mark)
         if isinstance(node, yaml.SequenceNode):
             items = [self.build(item, depth + 1) for item in node.value]
-            return Node([i for i in items if i is not None], span)
+            return Node([i for i in items if i is not None], mark, self.path, key_mark)
+        quoted = node.style in ("'", '"')
+        if node.tag == _STR:
+            return Node(node.value, mark, self.path, key_mark, node.value, quoted)
+        if node.tag == _INT and node.value.isdigit():  # the common case, without the constructor's detour
+            return Node(int(node.value), mark, self.path, key_mark, node.value, quoted)
         try:
             value = self.constructor.construct_object(node)
         except (yaml.YAMLError, ValueError, OverflowError) as error:
-            self.diagnostics.append(Diagnostic("E110", span, f"cannot read the scalar {node.value!r}: {error}",
+            self.diagnostics.append(Diagnostic("E110", _span(self.path, mark),
+                                               f"cannot read the scalar {node.value!r}: {error}",
                                                "Write a plain number or string."))
             return None
-        return Node(value, span, raw=node.value, quoted=node.style in ("'", '"'))
+        return Node(value, mark, self.path, key_mark, node.value, quoted)
 
     def _mapping(self, node, depth: int) -> dict[str, Node]:
         entries: dict[str, Node] = {}
         for key_node, value_node in node.value:
-            key_span = _span(self.path, key_node.start_mark)
+            key_mark = key_node.start_mark
             if key_node.tag == _YAML + "merge":
                 self.diagnostics.append(Diagnostic(
-                    "E111", key_span, "merge keys (`<<`) are not supported in a spec",
+                    "E111", _span(self.path, key_mark), "merge keys (`<<`) are not supported in a spec",
                     "Write the fields out in full."))
                 continue
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
-                self.diagnostics.append(Diagnostic("E110", key_span, "mapping keys must be plain strings",
+                self.diagnostics.append(Diagnostic("E110", _span(self.path, key_mark), "mapping keys must be plain strings",
                                                    "Write keys as `name:`, `filters:` and so on."))
                 continue
             key = str(key_node.value)
             if key in entries:
                 first = entries[key].key_span
                 self.diagnostics.append(Diagnostic(
-                    "E102", key_span, f"duplicate key `{key}` (first at line {first.line}, column {first.column})",
+                    "E102", _span(self.path, key_mark), f"duplicate key `{key}` (first at line {first.line}, column {first.column})",
                     f"Keep one `{key}:` in this mapping."))
                 continue
-            value = self.build(value_node, depth + 1)
+            value = self.build(value_node, depth + 1, key_mark)
             if value is not None:
-                entries[key] = Node(value.value, value.span, key_span, value.raw, value.quoted)
+                entries[key] = value
         return entries
 
 
@@ -118,7 +137,7 @@ def _syntax_error(error: yaml.YAMLError, path: str, text: str) -> Diagnostic:
 def load_yaml(text: str, path: str) -> tuple[Node | None, list[Diagnostic]]:
     """Parse YAML text into located Nodes; never constructs Python objects from tags."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as error:
         return None, [_syntax_error(error, path, text)]
     except RecursionError:

@@ -29,7 +29,6 @@ class Layer:
     name: str
     type: str  # canonical Keras class name
     inputs: tuple[str, ...]
-    span: Span
     filters: int = 0  # Conv1D filters or Dense units
     kernel_size: int = 1
     strides: int = 1
@@ -37,7 +36,8 @@ class Layer:
     pool_size: int = 1
     activation: str = "linear"
     use_bias: bool = True
-    spans: dict[str, Span] = field(default_factory=dict, compare=False, hash=False)
+    source: Node | None = field(default=None, compare=False, repr=False)  # the layer's YAML mapping
+    input_nodes: tuple = field(default=(), compare=False, repr=False)  # where each input is named
 
     @property
     def kind(self) -> str:
@@ -55,8 +55,21 @@ class Layer:
             return (self.kernel_size - 1) * self.dilation_rate + 1
         return self.pool_size if self.kind == "pool" else 1
 
+    @property
+    def span(self) -> Span:
+        return self.source.span
+
     def at(self, key: str) -> Span:
-        return self.spans.get(key, self.span)
+        """Where the value of `key` stands, or the layer itself when the key is absent."""
+        entry = self.source.value.get(key)
+        return entry.span if entry is not None else self.span
+
+    def key_at(self, key: str) -> Span:
+        entry = self.source.value.get(key)
+        return entry.where if entry is not None else self.span
+
+    def input_spans(self) -> list[Span]:
+        return [node.span for node in self.input_nodes]
 
 
 @dataclass(frozen=True)
@@ -174,7 +187,7 @@ def _inputs(node: Node, key: str, out: list):
         if not isinstance(item.value, str):
             _wrong(item, key, "a layer name or a list of names", out, "`inputs: [a, b]`.")
             return None
-        names.append((item.value, item.span))
+        names.append((item.value, item))
     if not names:
         out.append(Diagnostic("E118", node.span, "`inputs` is an empty list", "Name at least one layer or `input`."))
         return None
@@ -236,7 +249,7 @@ _TOP = {"name": (_string, None), "input": (_any, ...), "layers": (_any, ...), "o
 _INPUT = {"channels": (_positive(CHANNELS_MAX, False), ...), "window": (_positive(INT_MAX, False), None)}
 
 
-def _read_layer(index: int, node: Node, out: list) -> tuple[dict, dict] | None:
+def _read_layer(index: int, node: Node, out: list) -> dict | None:
     if not isinstance(node.value, dict):
         _wrong(node, f"layers[{index}]", "a mapping", out, "`- {type: Conv1D, filters: 16, kernel_size: 2}`.")
         return None
@@ -256,9 +269,7 @@ def _read_layer(index: int, node: Node, out: list) -> tuple[dict, dict] | None:
         return None
     values = _read_mapping(node, {**_COMMON, **FIELDS[type_name]}, f"{type_name} layer", out)
     values["type"] = type_name
-    spans = {key: child.span for key, child in node.value.items()}
-    spans["@key:type"] = type_node.where
-    return values, spans
+    return values
 
 
 def _snake(type_name: str) -> str:
@@ -268,7 +279,7 @@ def _snake(type_name: str) -> str:
     return out
 
 
-def _layer_from(values: dict, spans: dict, node: Node, previous: str, default_name: str) -> Layer:
+def _layer_from(values: dict, node: Node, previous: str, default_name: str) -> Layer:
     kind_fields = {
         "filters": values.get("filters") or values.get("units") or 0,
         "kernel_size": values.get("kernel_size") or 1,
@@ -281,11 +292,9 @@ def _layer_from(values: dict, spans: dict, node: Node, previous: str, default_na
         kind_fields.update(pool_size=pool, strides=values.get("strides") or pool)
     else:
         kind_fields["strides"] = values.get("strides") or 1
-    inputs = values.get("inputs") or ((previous, node.span),)
-    spans = dict(spans)
-    spans["@inputs"] = [s for _, s in inputs]
-    return Layer(name=values.get("name") or default_name, type=values["type"],
-                 inputs=tuple(n for n, _ in inputs), span=node.span, spans=spans, **kind_fields)
+    inputs = values.get("inputs") or ((previous, node),)
+    return Layer(name=values.get("name") or default_name, type=values["type"], inputs=tuple(n for n, _ in inputs),
+                 source=node, input_nodes=tuple(n for _, n in inputs), **kind_fields)
 
 
 def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, list[Diagnostic]]:
@@ -312,10 +321,10 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
                 if read is None:
                     previous = None
                     continue
-                default = f"{_snake(read[0]['type'])}_{index + 1}"
+                default = f"{_snake(read['type'])}_{index + 1}"
                 while default in taken:
                     default += "_"
-                layer = _layer_from(*read, node, previous or "", default)
+                layer = _layer_from(read, node, previous or "", default)
                 layers.append(layer)
                 previous = layer.name
     name = top.get("name") or os.path.splitext(os.path.basename(path))[0]
@@ -353,9 +362,9 @@ def _check_graph(layers: list[Layer], output: str, output_span: Span, out: list)
             by_name[layer.name] = layer
     known = ["input", *by_name]
     for layer in layers:
-        for name, span in zip(layer.inputs, layer.spans["@inputs"]):
-            if name not in known:
-                out.append(Diagnostic("E116", span, f"layer `{layer.name}` takes `{name}`, which is not defined",
+        for name, node in zip(layer.inputs, layer.input_nodes):
+            if name != "input" and name not in by_name:
+                out.append(Diagnostic("E116", node.span, f"layer `{layer.name}` takes `{name}`, which is not defined",
                                       _did_you_mean(name, known, "Name a layer defined in the spec, or `input`.")))
         if layer.kind == "merge" and len(layer.inputs) < 2:
             out.append(Diagnostic("E118", layer.at("inputs"), f"{layer.type} `{layer.name}` needs two or more inputs; "

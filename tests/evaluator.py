@@ -81,7 +81,15 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
     if shape_only:
         windows = np.zeros((1, window, spec["input"]["channels"]))
     x = {"input": (np.asarray(windows, dtype=np.float64), 1)}  # name -> (values (B, n, c), grid)
-    for layer in layers_of(spec):
+    output = spec.get("output", spec["layers"][-1]["name"])
+    layers = layers_of(spec)
+    needed = {output}
+    for layer in reversed(layers):
+        if layer["name"] in needed:
+            needed.update(layer["inputs"])
+    for layer in layers:
+        if layer["name"] not in needed and not shape_only:
+            continue  # a layer the output does not use has no weights in the practice model
         kind = layer["type"]
         value, grid = x[layer["inputs"][0]]
         n = value.shape[1]
@@ -134,7 +142,6 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
             x[layer["name"]] = (out, coarsest)
         else:
             raise ValueError(f"unknown layer type {kind}")
-    output = spec.get("output", spec["layers"][-1]["name"])
     value, _ = x[output]
     if value.shape[1] != 1:
         raise Misfit(f"output width {value.shape[1]}")

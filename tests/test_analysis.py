@@ -1,0 +1,149 @@
+"""Time arithmetic on the article's constructions and the bundled specs. No TensorFlow."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import SPECS, spec_id
+from convert.pipeline import check
+from evaluator import load, window_of
+
+
+def analyse_text(tmp_path, text: str):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    checked = check(str(path))
+    assert checked.ok, checked.diagnostics
+    return checked.analysis
+
+
+def column(analysis, key: str) -> list:
+    return [getattr(step, key) for step in analysis.steps]
+
+
+def test_strides_become_dilations_of_all_later_layers(tmp_path):
+    a = analyse_text(tmp_path, """
+input: {channels: 1}
+layers:
+  - {type: Conv1D, name: c1, filters: 1, kernel_size: 2, strides: 2}
+  - {type: Conv1D, name: c2, filters: 1, kernel_size: 2, strides: 2}
+  - {type: Conv1D, name: c3, filters: 1, kernel_size: 2, strides: 2}
+  - {type: Conv1D, name: out, filters: 1, kernel_size: 2}
+""")
+    assert a.window == 16 and a.window_inferred
+    assert column(a, "dilation") == [1, 2, 4, 8]
+    assert column(a, "left_pad") == [1, 2, 4, 8]
+    assert [s.out.width for s in a.steps] == [8, 4, 2, 1]
+    assert [s.out.grid for s in a.steps] == [2, 4, 8, 8]
+    assert a.receptive_field == 16
+
+
+def test_stride_one_before_the_output_keeps_the_dilation(tmp_path):
+    a = analyse_text(tmp_path, """
+input: {channels: 1}
+layers:
+  - {type: Conv1D, filters: 1, kernel_size: 2, strides: 2}
+  - {type: Conv1D, filters: 1, kernel_size: 2, strides: 2}
+  - {type: Conv1D, filters: 1, kernel_size: 2}
+  - {type: Conv1D, filters: 1, kernel_size: 2}
+""")
+    assert column(a, "dilation") == [1, 2, 4, 4]
+
+
+def test_flatten_dense_head_is_a_dilated_convolution(tmp_path):
+    a = analyse_text(tmp_path, """
+input: {channels: 1, window: 22}
+layers:
+  - {type: Conv1D, filters: 32, kernel_size: 3}
+  - {type: Conv1D, filters: 32, kernel_size: 2, strides: 2}
+  - {type: Flatten}
+  - {type: Dense, units: 500}
+  - {type: Dense, units: 10}
+""")
+    flatten, fc, out = a.steps[2:]
+    assert (flatten.out.width, flatten.out.channels) == (1, 320)
+    assert (fc.kernel, fc.dilation, fc.left_pad) == (10, 2, 18)
+    assert fc.params == 10 * 32 * 500 + 500 and fc.macs == 10 * 32 * 500
+    assert (out.kernel, out.dilation) == (1, 1)
+    assert a.receptive_field == 22
+
+
+def test_pooling_is_dilated_by_its_grid(tmp_path):
+    a = analyse_text(tmp_path, """
+input: {channels: 1}
+layers:
+  - {type: Conv1D, filters: 1, kernel_size: 2, strides: 2}
+  - {type: MaxPool1D, pool_size: 2}
+  - {type: Conv1D, filters: 1, kernel_size: 2}
+""")
+    conv, pool, out = a.steps
+    assert (pool.kernel, pool.dilation, pool.out.grid) == (2, 2, 4)
+    assert out.dilation == 4 and a.window == 8
+
+
+def test_mixed_stride_and_dilation(tmp_path):
+    a = analyse_text(tmp_path, """
+input: {channels: 1}
+layers:
+  - {type: Conv1D, filters: 1, kernel_size: 3, strides: 2, dilation_rate: 2}
+  - {type: Conv1D, filters: 1, kernel_size: 2, dilation_rate: 3}
+""")
+    first, second = a.steps
+    assert (first.dilation, second.dilation) == (2, 6)
+    assert a.window == 5 + 2 * 3 and a.receptive_field == 1 + 4 + 6
+
+
+def test_merge_crop_makes_receptive_field_smaller_than_window(tmp_path):
+    a = analyse_text(tmp_path, """
+input: {channels: 1, window: 6}
+layers:
+  - {type: Conv1D, name: a, filters: 1, kernel_size: 3}
+  - {type: Conv1D, name: b, inputs: input, filters: 1, kernel_size: 1}
+  - {type: Add, inputs: [a, b]}
+  - {type: Conv1D, filters: 1, kernel_size: 2, strides: 2}
+  - {type: Flatten}
+  - {type: Dense, units: 1}
+""")
+    assert a.window == 6 and a.receptive_field == 6
+    assert a.steps[2].out.width == 4  # b's 6 positions cropped to a's 4
+
+
+def test_residual_merge_brings_input_to_coarser_grid(tmp_path):
+    a = analyse_text(tmp_path, """
+input: {channels: 2}
+layers:
+  - {type: Conv1D, name: h, filters: 2, kernel_size: 2, strides: 2}
+  - {type: Add, name: r, inputs: [input, h]}
+  - {type: Conv1D, filters: 1, kernel_size: 2, strides: 2}
+""")
+    assert a.window == 4
+    assert (a.step("r").out.width, a.step("r").out.grid) == (2, 2)
+
+
+@pytest.mark.parametrize("path", SPECS, ids=spec_id)
+def test_window_matches_brute_force(path):
+    spec = load(path)
+    spec["input"].pop("window", None)
+    checked_window = None
+    result = check(path)
+    assert result.ok and result.diagnostics == []
+    checked_window = result.analysis.window
+    stated = load(path)["input"].get("window")
+    brute = window_of(spec)
+    # bundled specs state the smallest window, or larger ones only where a Flatten head takes it
+    assert checked_window == (stated or brute)
+    assert result.analysis.receptive_field <= checked_window
+
+
+def test_wavenet_numbers():
+    a = check([p for p in SPECS if p.endswith("wavenet.yaml")][0]).analysis
+    assert a.window == 1024 and a.receptive_field == 1024
+    filters = [a.step(f"filter{i}").dilation for i in range(1, 11)]
+    assert filters == [2**i for i in range(10)]
+    assert a.step("logits").out.channels == 256
+
+
+def test_ten_thousand_layer_analysis_is_linear(tmp_path):
+    layers = "".join("  - {type: Conv1D, filters: 1, kernel_size: 2}\n" for _ in range(10_000))
+    a = analyse_text(tmp_path, "input: {channels: 1}\nlayers:\n" + layers)
+    assert a.window == 10_001 and a.receptive_field == 10_001

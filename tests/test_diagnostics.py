@@ -1,0 +1,146 @@
+"""One invalid spec per diagnostic code: the code, the line and the column it points at. No TensorFlow."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from convert.codes import RULES
+from convert.pipeline import check
+
+OK_HEAD = "input: {channels: 1, window: 8}\nlayers:\n"
+
+# (code, spec text, line, text the column points at: None where any column on the line will do)
+CASES = [
+    ("E100", "input: {channels: 1\nlayers: [", 2, None),
+    ("E100", "input:\n  channels: 1\n layers: []\n", 3, None),
+    ("E101", "input: !!python/object/apply:os.system ['echo pwned']\nlayers: []\n", 1, "!!python"),
+    ("E101", "input: {channels: !!python/int 1}\nlayers:\n  - {type: Dense, units: 1}\n", 1, "!!python"),
+    ("E102", OK_HEAD + "  - {type: Conv1D, filters: 1, filters: 2, kernel_size: 8}\n", 3, "filters: 2"),
+    ("E103", "input: &a [*a]\nlayers: []\n", 1, None),
+    ("E110", OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: two}\n", 3, "two"),
+    ("E110", OK_HEAD + "  - {type: Conv1D, filters: 1.5, kernel_size: 8}\n", 3, "1.5"),
+    ("E110", OK_HEAD + "  - {type: Conv1D, filters: true, kernel_size: 8}\n", 3, "true"),
+    ("E110", "input: {channels: 1}\nlayers: {type: Dense}\n", 2, "{type"),
+    ("E110", "", 1, None),
+    ("E110", "- 1\n- 2\n", 1, "- 1"),
+    ("E111", OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: 8, stride: 1}\n", 3, "stride:"),
+    ("E111", "input: {channels: 1, windw: 8}\nlayers:\n  - {type: Dense, units: 1}\n", 1, "windw"),
+    ("E112", OK_HEAD + "  - {type: Conv1D, filters: 1}\n", 3, "{type"),
+    ("E112", "layers:\n  - {type: Dense, units: 1}\n", 1, "layers"),
+    ("E112", OK_HEAD + "  - {filters: 1}\n", 3, "{filters"),
+    ("E113", OK_HEAD + "  - {type: Conv2D, filters: 1, kernel_size: 8}\n", 3, "Conv2D"),
+    ("E114", OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: 8, strides: 0}\n", 3, "0}"),
+    ("E114", OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: 8, dilation_rate: 4294967296}\n", 3, "4294967296"),
+    ("E114", "input: {channels: 1, window: 1000000000000}\nlayers:\n  - {type: Dense, units: 1}\n", 1, "1000000000000"),
+    ("E114", OK_HEAD + "  - {type: Conv1D, filters: -3, kernel_size: 8}\n", 3, "-3"),
+    ("E114", OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: 8, padding: full}\n", 3, "full"),
+    ("E115", OK_HEAD + "  - {type: Conv1D, name: a, filters: 1, kernel_size: 2, strides: 2}\n"
+             "  - {type: Conv1D, name: a, filters: 1, kernel_size: 4}\n", 4, "a,"),
+    ("E116", OK_HEAD + "  - {type: Conv1D, name: a, inputs: nothing, filters: 1, kernel_size: 8}\n", 3, "nothing"),
+    ("E116", OK_HEAD + "  - {type: Conv1D, name: a, filters: 1, kernel_size: 8}\noutput: b\n", 4, "b"),
+    ("E117", OK_HEAD + "  - {type: Add, name: a, inputs: [input, b]}\n  - {type: Add, name: b, inputs: [input, a]}\n"
+             "  - {type: Flatten, name: f, inputs: b}\n  - {type: Dense, units: 1}\n", 3, "[input, b]"),
+    ("E118", OK_HEAD + "  - {type: Add, name: a, inputs: [input]}\n  - {type: Flatten}\n  - {type: Dense, units: 1}\n", 3, "[input]"),
+    ("E119", OK_HEAD + "  - {type: Conv1D, name: a, inputs: [input, input], filters: 1, kernel_size: 8}\n", 3, "[input, input]"),
+    ("E120", OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: 8, activation: rleu}\n", 3, "rleu"),
+    ("E121", OK_HEAD + "  - {type: Conv1D, name: input, filters: 1, kernel_size: 8}\n", 3, "input,"),
+    ("E200", OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: 8, padding: same}\n", 3, "same"),
+    ("E201", OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: 8, padding: causal}\n", 3, "causal"),
+    ("E200", OK_HEAD + "  - {type: MaxPooling1D, pool_size: 8, padding: same}\n", 3, "same"),
+    ("E202", "input: {channels: 1, window: 9}\nlayers:\n  - {type: Conv1D, filters: 1, kernel_size: 2, strides: 2}\n"
+             "  - {type: Flatten}\n  - {type: Dense, units: 1}\n", 1, "9}"),
+    ("E203", "input: {channels: 1, window: 9}\nlayers:\n  - {type: Conv1D, filters: 1, kernel_size: 2}\n", 1, "9}"),
+    ("E204", "input: {channels: 1}\nlayers:\n  - {type: Conv1D, name: a, filters: 1, kernel_size: 2, strides: 2}\n"
+             "  - {type: Conv1D, name: b, inputs: input, filters: 1, kernel_size: 3, strides: 3}\n"
+             "  - {type: Add, inputs: [a, b]}\n", 5, "[a, b]"),
+    ("E205", "input: {channels: 1}\nlayers:\n  - {type: Conv1D, name: a, filters: 2, kernel_size: 2}\n"
+             "  - {type: Add, inputs: [input, a]}\n", 4, "[input, a]"),
+    ("E206", "input: {channels: 1, window: 3}\nlayers:\n  - {type: Conv1D, filters: 1, kernel_size: 4}\n", 1, "3}"),
+    ("E207", "input: {channels: 1}\nlayers:\n  - {type: Conv1D, name: a, filters: 1, kernel_size: 1, strides: 2}\n"
+             "  - {type: Conv1D, name: b, inputs: input, filters: 1, kernel_size: 2, strides: 2}\n"
+             "  - {type: Add, inputs: [a, b]}\n  - {type: Conv1D, filters: 1, kernel_size: 1, strides: 2}\n", 1, "input"),
+    ("E208", OK_HEAD + "  - {type: Flatten}\n  - {type: Conv1D, filters: 1, kernel_size: 1}\n", 4, "type"),
+    ("E208", OK_HEAD + "  - {type: Flatten}\n", 3, "{type"),
+    ("E209", "input: {channels: 1}\nlayers:\n" + "".join(
+        f"  - {{type: Conv1D, name: c{i}, filters: 1, kernel_size: 1, strides: 65536}}\n" for i in range(2))
+        + "  - {type: Conv1D, name: c2, filters: 1, kernel_size: 2, dilation_rate: 65536}\n", 4, "{type"),
+    ("W300", OK_HEAD + "  - {type: Conv1D, name: a, filters: 1, kernel_size: 8}\n"
+             "  - {type: Conv1D, name: b, inputs: input, filters: 1, kernel_size: 8}\noutput: a\n", 4, "type"),
+]
+
+
+def diagnose(tmp_path, text: str):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    return check(str(path)).diagnostics
+
+
+@pytest.mark.parametrize("code, text, line, at", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_each_code_is_located(tmp_path, code, text, line, at):
+    found = diagnose(tmp_path, text)
+    hits = [d for d in found if d.code == code]
+    assert hits, f"expected {code}, got {[(d.code, d.message) for d in found]}"
+    d = hits[0]
+    assert d.span.path.endswith("spec.yaml")
+    assert d.span.line == line, d
+    if at is not None:
+        source_line = text.splitlines()[line - 1]
+        assert source_line[d.span.column - 1:].startswith(at), (d, source_line)
+    assert d.message and d.help
+
+
+def test_every_code_has_a_case_and_docs():
+    assert {c[0] for c in CASES} == set(RULES)
+    for rule in RULES.values():
+        assert rule.summary and rule.why and rule.example and rule.severity in ("error", "warning")
+
+
+def test_unsafe_tags_are_never_executed(tmp_path):
+    marker = tmp_path / "executed"
+    text = f"input: !!python/object/apply:os.system ['touch {marker}']\nlayers: []\n"
+    diagnose(tmp_path, text)
+    assert not marker.exists()
+
+
+def test_did_you_mean(tmp_path):
+    found = diagnose(tmp_path, OK_HEAD + "  - {type: conv1d, filters: 1, kernel_size: 8}\n")
+    assert "Conv1D" in found[0].help
+    found = diagnose(tmp_path, OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_sise: 8}\n")
+    assert any("kernel_size" in d.help for d in found)
+
+
+def test_misaligned_names_the_layer_and_nearest_windows(tmp_path):
+    text = textwrap.dedent("""\
+        input: {channels: 1, window: 999}
+        layers:
+          - {type: Conv1D, name: c1, filters: 1, kernel_size: 2, strides: 2}
+          - {type: Conv1D, name: c2, filters: 1, kernel_size: 2, strides: 2}
+          - {type: Conv1D, name: c3, filters: 1, kernel_size: 2, strides: 2}
+          - {type: Flatten}
+          - {type: Dense, units: 1}
+        """)
+    (d,) = diagnose(tmp_path, text)
+    assert d.code == "E202" and "`c1`" in d.message
+    assert "`window: 992` or `window: 1000`" in d.help
+
+
+def test_output_width_suggests_flatten_and_a_window(tmp_path):
+    text = "input: {channels: 1, window: 12}\nlayers:\n  - {type: Conv1D, filters: 1, kernel_size: 2, strides: 2}\n" \
+           "  - {type: Conv1D, filters: 1, kernel_size: 2, strides: 2}\n"
+    (d,) = diagnose(tmp_path, text)
+    assert d.code == "E203" and "Flatten" in d.help and "`window: 4`" in d.help
+
+
+def test_all_problems_in_a_file_are_reported(tmp_path):
+    text = OK_HEAD + "  - {type: Conv1D, filters: 0, kernel_size: 8}\n  - {type: Conv1D, filters: 1, kernel_sise: 1}\n"
+    codes = sorted(d.code for d in diagnose(tmp_path, text))
+    assert codes == ["E111", "E112", "E114"]
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"input: {channels: 1}\nname: \xff\n")
+    (d,) = check(str(path)).diagnostics
+    assert (d.code, d.span.line, d.span.column) == ("E100", 2, 7)
