@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 
@@ -27,9 +28,13 @@ def _identifiers(names: list[str]) -> dict[str, str]:
     return out
 
 
+def _literal(value) -> str:
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
 def _call(layer, var: dict[str, str]) -> str:
     cls = layer.cls if layer.cls == "DilatedCausalPooling1D" else f"keras.layers.{layer.cls}"
-    args = [f"{key}={value!r}" for key, value in layer.config] + [f"name={layer.name!r}"]
+    args = [f"{key}={_literal(value)}" for key, value in layer.config] + [f"name={_literal(layer.name)}"]
     ins = [var[name] for name in layer.inputs]
     arg = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
     return f"    {var[layer.name]} = {cls}({', '.join(args)})({arg})"
@@ -61,5 +66,5 @@ def practice_source(practice: Practice) -> str:
         f'    inputs = keras.Input(shape=(None, {spec.channels}), name="input")',
     ]
     lines += [_call(layer, var) for layer in practice.layers]
-    lines += [f"    return keras.Model(inputs, {var[practice.output]}, name={spec.name.replace('/', '_')!r})", ""]
+    lines += [f"    return keras.Model(inputs, {var[practice.output]}, name={_literal(spec.name.replace('/', '_'))})", ""]
     return "\n".join(lines)
