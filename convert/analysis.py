@@ -6,6 +6,7 @@ Pure functions over the Spec IR; `explain`, `lint`, the lowering and the emitter
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from convert.diagnostics import Diagnostic
 from convert.spec import INT_MAX, Layer, Spec
@@ -13,8 +14,7 @@ from convert.spec import INT_MAX, Layer, Spec
 MAX_SEARCH = 100_000  # candidate windows tried by window inference before giving up
 
 
-@dataclass(frozen=True)
-class Tensor:
+class Tensor(NamedTuple):
     """A per-step tensor: positions in the window, channels, input steps between positions, steps it sees."""
 
     width: int
@@ -23,8 +23,7 @@ class Tensor:
     receptive_field: int
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One spec layer with its per-step shape and its practice form."""
 
     layer: Layer
@@ -70,8 +69,7 @@ class Analysis:
 
 # ---- window-independent structure: channels, grids, receptive fields ----
 
-@dataclass(frozen=True)
-class _Structure:
+class _Structure(NamedTuple):
     grids: dict[str, int]
     channels: dict[str, int]  # per-step channels, Flatten excepted (its depend on the window)
     merge_ratio: dict[tuple[str, str], int]  # (merge, input) -> coarsest grid / input grid
@@ -156,8 +154,7 @@ def _structure(spec: Spec, out: list[Diagnostic]) -> _Structure | None:
 
 # ---- widths for a given window ----
 
-@dataclass(frozen=True)
-class _Problem:
+class _Problem(NamedTuple):
     code: str  # E206 (too small) or E202 (misaligned)
     layer: Layer
     in_width: int

@@ -93,7 +93,7 @@ def explain(specs: tuple[str, ...], fmt: str) -> None:
         return
     from rich.console import Console
 
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = Console(highlight=False)
     for result in results:
         explain_table(result.analysis, console)
 

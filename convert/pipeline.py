@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from convert.analysis import Analysis, analyse
 from convert.diagnostics import Diagnostic, SpecError, has_errors
@@ -11,8 +11,7 @@ from convert.source import load_yaml, read_text
 from convert.spec import build_spec
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(NamedTuple):
     """What the front end learnt of one spec file."""
 
     path: str

@@ -85,22 +85,41 @@ def explain_data(analysis: Analysis) -> dict:
     }
 
 
-def explain_table(analysis: Analysis, console) -> None:
-    """Print the dilation table with rich."""
-    from rich.table import Table
+_COLUMNS = [("layer", "name"), ("per-step", "per_step"), ("practice", "practice"), ("kernel", "kernel"),
+            ("stride", "stride"), ("dilation", "dilation"), ("left pad", "left_padding"), ("width", "width"),
+            ("channels", "channels"), ("grid", "grid"), ("RF", "receptive_field"), ("params", "params")]
+_TEXT_COLUMNS = 3  # left-aligned; the numbers are right-aligned
 
-    data = explain_data(analysis)
-    table = Table(title=f"{data['spec']}  ({data['path']})", title_justify="left")
-    headers = [("layer", "name"), ("per-step", "per_step"), ("practice", "practice"), ("kernel", "kernel"),
-               ("stride", "stride"), ("dilation", "dilation"), ("left pad", "left_padding"), ("width", "width"),
-               ("channels", "channels"), ("grid", "grid"), ("RF", "receptive_field"), ("params", "params")]
-    for title, _ in headers:
-        table.add_column(title, justify="left" if title in ("layer", "per-step", "practice") else "right")
-    for row in data["layers"]:
-        table.add_row(*("-" if row[key] is None else f"{row[key]:,}" if isinstance(row[key], int) else str(row[key])
-                        for _, key in headers))
-    console.print(table)
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def explain_lines(data: dict) -> list[tuple[str, str]]:
+    """The dilation table as (style, line) pairs: laid out here, styled by whoever prints it."""
+    rows = [[title for title, _ in _COLUMNS]] + [[_cell(row[key]) for _, key in _COLUMNS] for row in data["layers"]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i < _TEXT_COLUMNS else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
     inferred = " (inferred)" if data["window_inferred"] else ""
-    console.print(f"window {data['window']:,}{inferred}   receptive field {data['receptive_field']:,}   "
-                  f"params {data['params']:,}   multiply-adds per output step {data['macs_per_output_step']:,}   "
-                  f"warm-up: {data['warmup']} (each layer pads its own input)")
+    out = [("bold", f"{data['spec']}  ({data['path']})"), ("bold cyan", line(rows[0])),
+           ("dim", "  ".join("-" * w for w in widths))]
+    for row, cells in zip(data["layers"], rows[1:]):
+        out.append(("dim" if row["practice"] == "(unused)" else "", line(cells)))
+    out.append(("bold", f"window {data['window']:,}{inferred}   receptive field {data['receptive_field']:,}   "
+                        f"params {data['params']:,}   multiply-adds per output step {data['macs_per_output_step']:,}"))
+    out.append(("", f"warm-up: {data['warmup']} (each practice layer pads its own input with zeros)"))
+    return out
+
+
+def explain_table(analysis: Analysis, console) -> None:
+    """Print the dilation table on a rich console (colour on a terminal, plain when piped)."""
+    from rich.text import Text
+
+    for style, text in explain_lines(explain_data(analysis)):
+        console.print(Text(text, style=style), soft_wrap=True)
+    console.print()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import heapq
 import os
 from dataclasses import dataclass, field
@@ -82,8 +80,14 @@ class Spec:
     window: int | None
     layers: tuple[Layer, ...]
     output: str
-    sha256: str
+    text: str = field(default="", compare=False, repr=False)  # the file as read
     spans: dict[str, Span] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def sha256(self) -> str:
+        import hashlib  # only the emitters need the hash
+
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
     def layer(self, name: str) -> Layer:
         return next(layer for layer in self.layers if layer.name == name)
@@ -215,6 +219,8 @@ FIELDS: dict[str, dict[str, tuple[Reader, Any]]] = {
 
 
 def _did_you_mean(word: str, choices, otherwise: str) -> str:
+    import difflib  # only on the error path
+
     lowered = {c.lower(): c for c in choices}
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     return f"Did you mean `{lowered[close[0]]}`?" if close else otherwise
@@ -342,7 +348,7 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
     if ordered is None:
         return None, out
     spec = Spec(name=name, path=path, channels=input_values["channels"], window=input_values["window"],
-                layers=ordered, output=output, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), spans=spans)
+                layers=ordered, output=output, text=text, spans=spans)
     return spec, out
 
 
