@@ -272,7 +272,34 @@ def analyse(spec: Spec) -> tuple[Analysis | None, list[Diagnostic]]:
             out.append(Diagnostic("E209", step.layer.span, f"`{step.layer.name}` reaches a receptive field past 2**31 - 1",
                                   "Use fewer or smaller strides."))
             return None, out
-    return Analysis(spec, window, spec.window is None, steps, tensors), out
+    analysis = Analysis(spec, window, spec.window is None, steps, tensors)
+    return analysis, out + _warnings(analysis)
+
+
+HUGE_RECEPTIVE_FIELD = 2**20
+
+
+def _warnings(a: Analysis) -> list[Diagnostic]:
+    """Valid but suspicious: a window the output does not see, skipped inputs, an enormous receptive field."""
+    out = []
+    spec = a.spec
+    where = spec.at("window") if spec.window is not None else spec.at("input")
+    if a.window > a.receptive_field:
+        out.append(Diagnostic("W301", where, f"window {a.window} is larger than the receptive field "
+                              f"{a.receptive_field}: the oldest {a.window - a.receptive_field} step(s) of every "
+                              "window never reach the output",
+                              f"Use `window: {a.receptive_field}` if it fits, or remove `window` to infer one."))
+    if a.receptive_field > HUGE_RECEPTIVE_FIELD:
+        out.append(Diagnostic("W303", where, f"the receptive field is {a.receptive_field:,} steps (over 2**20)",
+                              "Check the strides; training sequences must be longer than the window."))
+    for step in a.steps:
+        layer = step.layer
+        if layer.kind in ("conv", "pool") and layer.strides > layer.span_of_kernel:
+            out.append(Diagnostic("W302", layer.at("strides"), f"`{layer.name}` has stride {layer.strides} but spans "
+                                  f"{layer.span_of_kernel} step(s): {layer.strides - layer.span_of_kernel} input "
+                                  "position(s) between its applications are never used",
+                                  "Make the kernel (or pool) at least as wide as the stride."))
+    return out
 
 
 def _check_window(spec: Spec, st: _Structure, window: int) -> Diagnostic | None:

@@ -27,14 +27,18 @@ class ProblemsFound(click.ClickException):
         pass
 
 
-def _print_diagnostics(diagnostics: list[Diagnostic], fmt: str = "text") -> None:
-    from convert.report import diagnostic_text, diagnostics_json
+def _use_color(stream) -> bool:
+    """Colour on a terminal, plain when piped; NO_COLOR (any value) turns it off."""
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
 
-    if fmt == "json":
-        click.echo(diagnostics_json(diagnostics))
-    else:
-        for d in diagnostics:
-            click.echo(diagnostic_text(d), err=True)
+
+def _print_diagnostics(diagnostics: list[Diagnostic], fmt: str = "text", err: bool = True) -> None:
+    from convert.formats import FORMATS
+
+    stream = click.get_text_stream("stderr" if err else "stdout")
+    out = FORMATS[fmt](diagnostics, color=_use_color(stream))
+    if out or fmt in ("json", "sarif"):
+        click.echo(out, err=err)
 
 
 def _spec_files(paths: tuple[str, ...]) -> list[str]:
@@ -57,21 +61,40 @@ def main() -> None:
     """Compile per-step autoregressive 1-D networks into stride-1 causal dilated networks."""
 
 
+def _explain_code(ctx: click.Context, param, code: str | None) -> None:
+    if code is None or ctx.resilient_parsing:
+        return
+    from convert.codes import RULES
+    from convert.formats import explain_rule
+
+    if code.upper() not in RULES:
+        raise click.BadParameter(f"unknown code {code!r}; codes: {', '.join(sorted(RULES))}", ctx, param)
+    click.echo(explain_rule(code.upper()))
+    ctx.exit(EXIT_CLEAN)
+
+
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
+              show_default=True, help="text for people, json for scripts, github for workflow annotations, "
+              "sarif for code scanning.")
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
-def lint(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when problems are found.")
+@click.option("--explain", "code", metavar="CODE", expose_value=False, is_eager=True, callback=_explain_code,
+              help="Print what a diagnostic code means, why, and an example fix.")
+def lint(paths: tuple[str, ...], fmt: str, strict: bool, exit_zero: bool) -> None:
     """Check spec files (or folders of *.yaml) and report every problem with its location."""
+    if not paths:
+        raise click.UsageError("give spec files or folders to lint, or --explain CODE")
     files = _spec_files(paths)
     diagnostics = [d for path in files for d in check(path).diagnostics]
-    _print_diagnostics(diagnostics, fmt)
+    _print_diagnostics(diagnostics, fmt, err=False)
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors
     if fmt == "text":
         summary = f"{len(files)} spec(s) checked: {errors} error(s), {warnings} warning(s)"
         click.echo(summary if diagnostics else f"{len(files)} spec(s) checked: all clean", err=True)
-    if errors or (strict and warnings):
+    if (errors or (strict and warnings)) and not exit_zero:
         raise ProblemsFound()
 
 
@@ -129,6 +152,14 @@ def compile_command(spec: str, out_dir: str) -> None:
         click.echo(f"wrote {path}")
     click.echo(f"window {analysis.window}, receptive field {analysis.receptive_field}, "
                f"{analysis.params:,} parameters, {len(practice.layers)} practice layers")
+
+
+@main.command()
+def schema() -> None:
+    """Print a draft-07 JSON Schema of the spec format, for editors and validators."""
+    from convert.schema import schema_json
+
+    click.echo(schema_json(), nl=False)
 
 
 def run() -> None:

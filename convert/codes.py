@@ -99,6 +99,18 @@ _RULES = [
     Rule("W300", "unused-layer", "warning", "A layer does not contribute to the output.",
          "It would be compiled into no model and its weights would never train.",
          "Wire it into the output or delete it."),
+    Rule("W301", "window-beyond-receptive-field", "warning", "The window is larger than the receptive field.",
+         "The oldest steps of every window never reach the output: the per-step model reads inputs it ignores.",
+         "Shrink `window` to the receptive field, or remove it to let causalc infer it."),
+    Rule("W302", "stride-over-kernel", "warning", "A layer's stride is larger than its kernel span.",
+         "Input positions between two kernel applications are skipped: no output ever sees them.",
+         "`kernel_size: 3, strides: 2` instead of `kernel_size: 1, strides: 2`, or add dilation."),
+    Rule("W303", "huge-receptive-field", "warning", "The receptive field passes 2**20 steps.",
+         "Every training sequence must be longer than the window, and warm-up dominates short sequences.",
+         "Check the strides: one stride too many doubles the receptive field."),
+    Rule("W304", "suspicious-yaml", "warning", "A YAML value is probably not what it looks like.",
+         "YAML 1.1 reads `1e-3` as a string, `yes`/`no`/`on`/`off` as booleans and `010` as octal 8.",
+         "Quote strings (`name: \"no\"`), write `0.001` or `1.0e-3`, and drop leading zeros."),
 ]
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}

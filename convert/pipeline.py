@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from convert.analysis import Analysis, analyse
 from convert.diagnostics import Diagnostic, SpecError, has_errors
 from convert.lower import Practice, lower
-from convert.source import load_yaml, read_text
+from convert.source import load_yaml, read_text, suspicious_values
 from convert.spec import build_spec
 
 
@@ -31,16 +32,29 @@ def check(path: str) -> Checked:
     if text is None:
         return Checked(path, None, diagnostics)
     root, found = load_yaml(text, path)  # parse YAML safely, keeping locations
-    diagnostics += found
+    diagnostics += found + suspicious_values(root)
     if has_errors(diagnostics):
-        return Checked(path, None, diagnostics)
+        return Checked(path, None, _unsuppressed(diagnostics, text))
     spec, found = build_spec(root, path, text)  # the spec IR: fields, names, graph
     diagnostics += found
     if spec is None or has_errors(diagnostics):
-        return Checked(path, None, diagnostics)
+        return Checked(path, None, _unsuppressed(diagnostics, text))
     analysis, found = analyse(spec)  # widths, grids, dilations, window, receptive field
-    diagnostics += found
-    return Checked(path, analysis, sorted(diagnostics, key=Diagnostic.sort_key))
+    return Checked(path, analysis, _unsuppressed(diagnostics + found, text))
+
+
+_IGNORE = re.compile(r"#\s*causalc:\s*ignore\[([^\]]*)\]")
+
+
+def _unsuppressed(diagnostics: list[Diagnostic], text: str) -> list[Diagnostic]:
+    """Drop warnings silenced by a `# causalc: ignore[CODE, ...]` comment on their line; errors stay."""
+    ignored: dict[int, set[str]] = {}
+    if "causalc:" in text:
+        for number, line in enumerate(text.splitlines(), 1):
+            for match in _IGNORE.finditer(line):
+                ignored.setdefault(number, set()).update(c.strip().upper() for c in match.group(1).split(","))
+    kept = [d for d in diagnostics if d.is_error or d.code not in ignored.get(d.span.line, ())]
+    return sorted(kept, key=Diagnostic.sort_key)
 
 
 def front_end(path: str) -> Practice:

@@ -1,39 +1,8 @@
-"""Views of diagnostics and analyses: text, JSON and rich tables. No TensorFlow here."""
+"""Views of an analysis: the dilation table as data, as text lines and on a rich console. No TensorFlow here."""
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-
 from convert.analysis import Analysis, Step
-from convert.diagnostics import Diagnostic
-
-
-@lru_cache(maxsize=64)
-def _source_lines(path: str) -> tuple[str, ...]:
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            return tuple(handle.read().splitlines())
-    except OSError:
-        return ()
-
-
-def diagnostic_text(d: Diagnostic, show_source: bool = True) -> str:
-    """`PATH:LINE:COL: SEVERITY CODE message`, the source line with a caret, then the help line."""
-    lines = [f"{d.span}: {d.severity} {d.code} {d.message}"]
-    source = _source_lines(d.span.path) if show_source else ()
-    if 0 < d.span.line <= len(source):
-        text = source[d.span.line - 1].replace("\t", " ")
-        gutter = str(d.span.line)
-        lines.append(f" {gutter} | {text}")
-        lines.append(f" {' ' * len(gutter)} | {' ' * (d.span.column - 1)}^")
-    if d.help:
-        lines.append(f"  help: {d.help}")
-    return "\n".join(lines)
-
-
-def diagnostics_json(diagnostics: list[Diagnostic]) -> str:
-    return json.dumps([d.as_dict() for d in diagnostics], indent=2)
 
 
 def _practice_type(step: Step) -> str:

@@ -71,7 +71,7 @@ class _Builder:
         quoted = node.style in ("'", '"')
         if node.tag == _STR:
             return Node(node.value, mark, self.path, key_mark, node.value, quoted)
-        if node.tag == _INT and node.value.isdigit():  # the common case, without the constructor's detour
+        if node.tag == _INT and node.value.isdigit() and (node.value[0] != "0" or node.value == "0"):  # decimal: skip the constructor
             return Node(int(node.value), mark, self.path, key_mark, node.value, quoted)
         try:
             value = self.constructor.construct_object(node)
@@ -171,3 +171,51 @@ def read_text(path: str) -> tuple[str | None, list[Diagnostic]]:
         column = len(before) - (before.rfind(b"\n") + 1) + 1
         return None, [Diagnostic("E100", Span(path, line, column), "the file is not valid UTF-8",
                                  "Save the spec as UTF-8 text.")]
+
+
+_YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
+
+
+def suspicious_values(node: Node | None) -> list[Diagnostic]:
+    """Scalars YAML reads differently from how they look (W304)."""
+    out: list[Diagnostic] = []
+    stack = [node] if node is not None else []
+    while stack:
+        item = stack.pop()
+        if isinstance(item.value, dict):
+            stack.extend(item.value.values())
+        elif isinstance(item.value, list):
+            stack.extend(item.value)
+        elif item.raw is not None and not item.quoted:
+            message = _suspicion(item.raw, item.value)
+            if message:
+                out.append(Diagnostic("W304", item.span, message[0], message[1]))
+    return out
+
+
+def _suspicion(raw: str, value) -> tuple[str, str] | None:
+    lowered = raw.lower()
+    if isinstance(value, bool) and lowered not in ("true", "false"):
+        return (f"`{raw}` is read as the boolean {str(value).lower()}",
+                f"Write `{str(value).lower()}` for a boolean, or quote it (`\"{raw}\"`) for a string.")
+    if isinstance(value, str) and lowered in _YAML11_BOOLEANS:
+        return None
+    if isinstance(value, str) and _looks_numeric(raw):
+        return (f"`{raw}` is read as a string, not a number",
+                "YAML 1.1 needs a dot in exponent floats: write `1.0e-3` or `0.001`.")
+    if isinstance(value, int) and not isinstance(value, bool) and _leading_zero(raw):
+        return (f"`{raw}` is read as the octal number {value}", f"Drop the leading zero: `{raw.lstrip('0') or '0'}`.")
+    return None
+
+
+def _looks_numeric(raw: str) -> bool:
+    try:
+        float(raw.replace("_", ""))
+    except ValueError:
+        return False
+    return raw.lower().lstrip("+-") not in ("inf", "infinity", "nan")
+
+
+def _leading_zero(raw: str) -> bool:
+    digits = raw.lstrip("+-")
+    return len(digits) > 1 and digits[0] == "0" and digits[1:].replace("_", "").isdigit()

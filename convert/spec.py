@@ -127,6 +127,7 @@ def _positive(limit: int, allow_list: bool = True) -> Reader:
                                   f"Use a positive `{key}` no larger than {limit:,}."))
             return None
         return value
+    read.limit, read.allow_list = limit, allow_list  # what `causalc schema` says of the field
     return read
 
 
@@ -199,7 +200,7 @@ def _inputs(node: Node, key: str, out: list):
 
 
 _INT = _positive(INT_MAX)
-_COMMON = {"type": (_string, None), "name": (_string, None), "inputs": (_inputs, None)}
+COMMON_FIELDS = {"type": (_string, None), "name": (_string, None), "inputs": (_inputs, None)}
 _CONV = {"filters": (_positive(CHANNELS_MAX, False), ...), "kernel_size": (_INT, ...), "strides": (_INT, 1),
          "dilation_rate": (_INT, 1), "padding": (_padding, None), "activation": (_activation, "linear"),
          "use_bias": (_boolean, True)}
@@ -252,7 +253,7 @@ def _any(node: Node, key: str, out: list):
 
 
 _TOP = {"name": (_string, None), "input": (_any, ...), "layers": (_any, ...), "output": (_string, None)}
-_INPUT = {"channels": (_positive(CHANNELS_MAX, False), ...), "window": (_positive(INT_MAX, False), None)}
+INPUT_FIELDS = {"channels": (_positive(CHANNELS_MAX, False), ...), "window": (_positive(INT_MAX, False), None)}
 
 
 def _read_layer(index: int, node: Node, out: list) -> dict | None:
@@ -273,7 +274,7 @@ def _read_layer(index: int, node: Node, out: list) -> dict | None:
         out.append(Diagnostic("E113", type_node.span, f"unknown layer type {written!r}",
                               _did_you_mean(written, known, "Known types: " + ", ".join(FIELDS) + ".")))
         return None
-    values = _read_mapping(node, {**_COMMON, **FIELDS[type_name]}, f"{type_name} layer", out)
+    values = _read_mapping(node, {**COMMON_FIELDS, **FIELDS[type_name]}, f"{type_name} layer", out)
     values["type"] = type_name
     return values
 
@@ -312,7 +313,7 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
     if top is None:
         return None, out
     entries = root.value
-    input_values = _read_mapping(entries["input"], _INPUT, "`input`", out) if "input" in entries else None
+    input_values = _read_mapping(entries["input"], INPUT_FIELDS, "`input`", out) if "input" in entries else None
     layers_node = entries.get("layers")
     layers: list[Layer] = []
     if layers_node is not None:

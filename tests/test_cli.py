@@ -125,5 +125,59 @@ def test_bad_input_never_gives_a_traceback(tmp_path, text):
     for command in (["lint", path], ["explain", path], ["compile", path, "-o", str(tmp_path / "out")]):
         result = _run("-m", "convert", *command)
         assert result.returncode == 1, (command, result.stderr)
-        assert "Traceback" not in result.stderr and f"{path}:" in result.stderr
+        assert "Traceback" not in result.stderr and f"{path}:" in result.stdout + result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_github_annotations_are_escaped(runner, tmp_path):
+    path = write(tmp_path, "a,b:c.yaml", BAD)
+    result = runner.invoke(main, ["lint", "--format", "github", path])
+    assert result.exit_code == 1
+    (line,) = result.stdout.splitlines()
+    escaped = path.replace(",", "%2C").replace(":", "%3A")
+    assert line.startswith(f"::error file={escaped},line=3,col=57,title=E200 padding-same::`padding` must be")
+    assert "%0Ahelp: Remove" in line and "\n" not in line
+
+
+def test_sarif_has_rules_and_regions(runner, tmp_path):
+    from convert.codes import RULES
+
+    path = write(tmp_path, "bad.yaml", BAD)
+    log = json.loads(runner.invoke(main, ["lint", "--format", "sarif", path]).stdout)
+    assert log["version"] == "2.1.0"
+    run = log["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == sorted(RULES)
+    (result,) = run["results"]
+    assert rules[result["ruleIndex"]]["id"] == result["ruleId"] == "E200"
+    region = result["locations"][0]["physicalLocation"]["region"]
+    assert (region["startLine"], region["startColumn"]) == (3, 57)
+
+
+def test_exit_zero_and_explain_code(runner, tmp_path):
+    path = write(tmp_path, "bad.yaml", BAD)
+    assert runner.invoke(main, ["lint", "--exit-zero", path]).exit_code == 0
+    result = runner.invoke(main, ["lint", "--explain", "e200"])
+    assert result.exit_code == 0 and "padding-same" in result.output and "Example fix" in result.output
+    assert runner.invoke(main, ["lint", "--explain", "E999"]).exit_code == 2
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path):
+    from convert.formats import text
+    from convert.pipeline import check
+
+    diagnostics = check(write(tmp_path, "bad.yaml", BAD)).diagnostics
+    assert "\033[" in text(diagnostics, color=True) and "\033[" not in text(diagnostics, color=False)
+    from convert.cli import _use_color
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+    os.environ.pop("NO_COLOR", None)
+    assert _use_color(Terminal())
+    os.environ["NO_COLOR"] = "1"
+    try:
+        assert not _use_color(Terminal())
+    finally:
+        del os.environ["NO_COLOR"]

@@ -68,6 +68,14 @@ CASES = [
         + "  - {type: Conv1D, name: c2, filters: 1, kernel_size: 2, dilation_rate: 65536}\n", 4, "{type"),
     ("W300", OK_HEAD + "  - {type: Conv1D, name: a, filters: 1, kernel_size: 8}\n"
              "  - {type: Conv1D, name: b, inputs: input, filters: 1, kernel_size: 8}\noutput: a\n", 4, "type"),
+    ("W301", "input: {channels: 1, window: 12}\nlayers:\n  - {type: Conv1D, name: a, filters: 1, kernel_size: 3}\n"
+             "  - {type: MaxPool1D, name: b, inputs: input}\n  - {type: Concatenate, inputs: [b, a]}\n"
+             "  - {type: Flatten}\n  - {type: Dense, units: 1}\n", 1, "12}"),
+    ("W302", "input: {channels: 1}\nlayers:\n  - {type: Conv1D, filters: 1, kernel_size: 1, strides: 3}\n"
+             "  - {type: Conv1D, filters: 1, kernel_size: 2}\n", 3, "3}"),
+    ("W303", "input: {channels: 1}\nlayers:\n" + "  - {type: Conv1D, filters: 1, kernel_size: 2, strides: 2}\n" * 21,
+     1, "input"),
+    ("W304", "input: {channels: 1, window: 010}\nlayers:\n  - {type: Flatten}\n  - {type: Dense, units: 1}\n", 1, "010"),
 ]
 
 
@@ -144,3 +152,42 @@ def test_not_utf8(tmp_path):
     path.write_bytes(b"input: {channels: 1}\nname: \xff\n")
     (d,) = check(str(path)).diagnostics
     assert (d.code, d.span.line, d.span.column) == ("E100", 2, 7)
+
+
+@pytest.mark.parametrize("value, says", [("name: 1e-3", "string, not a number"), ("name: yes", "boolean true"),
+                                         ("name: Off", "boolean false"), ("name: 0755", "octal number 493")])
+def test_suspicious_yaml_values(tmp_path, value, says):
+    found = diagnose(tmp_path, value + "\n" + OK_HEAD.replace("8}", "1}") + "  - {type: Dense, units: 1}\n")
+    assert [d.code for d in found if d.code == "W304"] == ["W304"]
+    assert says in next(d.message for d in found if d.code == "W304")
+
+
+def test_quoted_and_plain_values_are_not_suspicious(tmp_path):
+    text = 'name: "no"\ninput: {channels: 1, window: 1}\nlayers:\n  - {type: Dense, units: 1, use_bias: false}\n'
+    assert diagnose(tmp_path, text) == []
+
+
+@pytest.mark.parametrize("code", ["W301", "W302"])
+def test_ignore_comment_silences_a_warning_on_its_line(tmp_path, code):
+    text, line = next((c[1], c[2]) for c in CASES if c[0] == code)
+    lines = text.splitlines()
+    assert [d.code for d in diagnose(tmp_path, text)] == [code]
+    lines[line - 1] += f"  # causalc: ignore[E999, {code.lower()}]"
+    assert diagnose(tmp_path, "\n".join(lines)) == []
+    lines[line - 1] = lines[line - 1].replace(code.lower(), "W300")  # another code: not silenced
+    assert [d.code for d in diagnose(tmp_path, "\n".join(lines))] == [code]
+
+
+def test_errors_cannot_be_silenced(tmp_path):
+    text = OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: 8, padding: same}  # causalc: ignore[E200]\n"
+    assert [d.code for d in diagnose(tmp_path, text)] == ["E200"]
+
+
+def test_readme_lists_every_code():
+    import os
+
+    from conftest import ROOT
+
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    for rule in RULES.values():
+        assert f"| {rule.code} | {rule.name} |" in readme

@@ -1,0 +1,85 @@
+"""`causalc schema` validates the bundled specs; lint, explain and schema run without TensorFlow, and
+compile without it says what to install."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT, SPECS, spec_id
+
+jsonschema = pytest.importorskip("jsonschema")
+
+# Makes `import tensorflow` and `import keras` fail, as on a machine where they are not installed.
+BLOCK = """
+import sys
+class _Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras'):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _Absent())
+sys.argv[0] = 'causalc'
+from convert.cli import run
+run()
+"""
+
+
+def _causalc_without_tensorflow(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BLOCK, *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    result = _causalc_without_tensorflow("schema")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    jsonschema.Draft7Validator.check_schema(data)
+    return data
+
+
+@pytest.mark.parametrize("path", SPECS, ids=spec_id)
+def test_bundled_specs_validate_against_the_schema(schema, path):
+    with open(path) as handle:
+        jsonschema.Draft7Validator(schema).validate(yaml.safe_load(handle))
+
+
+@pytest.mark.parametrize("bad", [{"type": "Conv1D", "filters": 1}, {"type": "Conv1D", "filters": 1, "kernel_size": 2,
+                                                                     "padding": "same"},
+                                 {"type": "Dense", "units": 1, "stride": 2}, {"type": "Conv2D"}])
+def test_schema_rejects_what_lint_rejects(schema, bad):
+    spec = {"input": {"channels": 1}, "layers": [bad]}
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(spec))
+
+
+def test_schema_documents_fields_and_defaults(schema):
+    conv = schema["definitions"]["Conv1D"]["properties"]
+    assert conv["strides"]["default"] == 1 and conv["activation"]["default"] == "linear"
+    assert all(p.get("description") for p in conv.values())
+    assert schema["definitions"]["MaxPooling1D"]["properties"]["type"]["enum"] == ["MaxPooling1D", "MaxPool1D"]
+
+
+@pytest.mark.parametrize("command", [["lint", "specs"], ["explain", "specs/wavenet.yaml"], ["schema"]])
+def test_tools_run_without_tensorflow(command):
+    result = _causalc_without_tensorflow(*command)
+    assert result.returncode == 0, result.stderr
+
+
+def test_compile_without_tensorflow_says_what_to_install(tmp_path):
+    result = _causalc_without_tensorflow("compile", "specs/dense-four.yaml", "-o", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert "pip install 'causalc[tensorflow]'" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_pre_commit_hook_needs_no_tensorflow():
+    with open(os.path.join(ROOT, ".pre-commit-hooks.yaml")) as handle:
+        (hook,) = yaml.safe_load(handle)
+    assert hook["id"] == "causalc-lint" and hook["entry"] == "causalc lint" and hook["language"] == "python"
+    with open(os.path.join(ROOT, "pyproject.toml")) as handle:
+        dependencies = handle.read().split("dependencies = [", 1)[1].split("]", 1)[0]
+    assert "tensorflow" not in dependencies.lower()  # TensorFlow is the `tensorflow` extra
