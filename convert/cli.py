@@ -121,37 +121,89 @@ def explain(specs: tuple[str, ...], fmt: str) -> None:
         explain_table(result.analysis, console)
 
 
-@main.command(name="compile")
-@click.argument("spec", type=click.Path())
-@click.option("-o", "--output-dir", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for STEM.keras, STEM.map.json and STEM.py.")
-def compile_command(spec: str, out_dir: str) -> None:
-    """Compile SPEC into the practice Keras model, its source and its weight map."""
-    from convert.pipeline import front_end
+WARMUP = click.option("--warmup", type=click.Choice(["causal", "exact"]), default="causal", show_default=True,
+                      help="causal: every practice layer pads its own input (Keras's causal padding); exact: only "
+                      "the input is padded, so warm-up steps equal the per-step model on zero-padded windows.")
+
+
+def _analysis_or_exit(spec: str):
     from convert.diagnostics import SpecError
+    from convert.pipeline import front_end
 
     if not os.path.exists(spec):
         raise click.UsageError(f"no such file: {spec}")
     try:
-        practice = front_end(spec)
+        return front_end(spec)
     except SpecError as error:
         _print_diagnostics(error.diagnostics)
         raise ProblemsFound()
+
+
+def _keras_tools():
+    """The TensorFlow-backed modules, or a message saying what to install."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
     try:
-        from convert.compile import write_outputs
+        from convert import api, compile as writer
     except ImportError as error:
-        raise click.ClickException(f"`causalc compile` needs TensorFlow ({error.name} is missing): "
+        raise click.ClickException(f"this command needs TensorFlow ({error.name} is missing): "
                                    "pip install 'causalc[tensorflow]'") from None
+    return api, writer
+
+
+@main.command(name="compile")
+@click.argument("spec", type=click.Path())
+@click.option("-o", "--output-dir", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for STEM.keras, STEM.map.json and STEM.py.")
+@WARMUP
+def compile_command(spec: str, out_dir: str, warmup: str) -> None:
+    """Compile SPEC into the practice Keras model, its source and its weight map."""
+    analysis = _analysis_or_exit(spec)
+    _, writer = _keras_tools()
     try:
-        written = write_outputs(practice, out_dir)
+        written = writer.write_outputs(analysis, out_dir, warmup)
     except OSError as error:
         raise click.ClickException(f"cannot write to {out_dir}: {error.strerror or error}") from None
-    analysis = practice.analysis
     for path in written:
         click.echo(f"wrote {path}")
     click.echo(f"window {analysis.window}, receptive field {analysis.receptive_field}, "
-               f"{analysis.params:,} parameters, {len(practice.layers)} practice layers")
+               f"{analysis.params:,} parameters, warm-up {warmup}")
+
+
+def _convert(spec: str, model_path: str, out: str, direction: str, warmup: str = "causal") -> None:
+    analysis = _analysis_or_exit(spec)
+    api, writer = _keras_tools()
+    try:
+        source = api.load_model(model_path)
+        model = api.to_step(source, analysis) if direction == "to-step" else api.from_step(source, analysis, warmup)
+    except (api.ModelFileError, api.WeightMismatch) as error:
+        raise click.ClickException(f"{model_path} does not fit {spec}: {error}"
+                                   if isinstance(error, api.WeightMismatch) else str(error)) from None
+    if not out.endswith(".keras"):
+        raise click.UsageError(f"the output must end in .keras; received {out}")
+    try:
+        writer.save_model(model, out)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
+    click.echo(f"wrote {out}")
+
+
+@main.command(name="to-step")
+@click.argument("spec", type=click.Path())
+@click.argument("practice", type=click.Path())
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="STEP.keras to write.")
+def to_step_command(spec: str, practice: str, out: str) -> None:
+    """Build the per-step model of SPEC holding the weights of the practice model PRACTICE."""
+    _convert(spec, practice, out, "to-step")
+
+
+@main.command(name="from-step")
+@click.argument("spec", type=click.Path())
+@click.argument("step", type=click.Path())
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="PRACTICE.keras to write.")
+@WARMUP
+def from_step_command(spec: str, step: str, out: str, warmup: str) -> None:
+    """Build the practice model of SPEC holding the weights of the per-step model STEP."""
+    _convert(spec, step, out, "from-step", warmup)
 
 
 @main.command()

@@ -1,14 +1,16 @@
-"""Writes a compiled spec's three outputs atomically: all are prepared in temporary files, then renamed."""
+"""Writes outputs atomically: everything is prepared in temporary files beside the targets, then renamed."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 
-from convert.emit_keras import build_practice_model
+from convert.analysis import Analysis
+from convert.emit_keras import build_model
 from convert.emit_map import weight_map_json
-from convert.emit_python import practice_source
-from convert.lower import Practice
+from convert.emit_python import source
+from convert.lower import lower, per_step_graph
 
 
 def _temp(out_dir: str, suffix: str) -> str:
@@ -20,22 +22,42 @@ def _temp(out_dir: str, suffix: str) -> str:
     return path
 
 
-def write_outputs(practice: Practice, out_dir: str) -> list[str]:
-    """Write STEM.keras, STEM.map.json and STEM.py into out_dir; on any failure nothing is left behind."""
-    os.makedirs(out_dir, exist_ok=True)
-    stem = os.path.join(out_dir, practice.analysis.spec.name)
+@contextmanager
+def atomic_files(out_dir: str):
+    """Yields `new(final_path) -> temp_path`; on success every temp file replaces its final path, on any
+    failure none does and no temp file is left."""
+    os.makedirs(out_dir or ".", exist_ok=True)
     temps: dict[str, str] = {}
+
+    def new(final: str) -> str:
+        name = os.path.basename(final)
+        suffix = "." + name.split(".", 1)[1] if "." in name else ""  # Keras checks the `.keras` suffix
+        temps[final] = _temp(out_dir or ".", suffix)
+        return temps[final]
+
     try:
-        temps[stem + ".keras"] = _temp(out_dir, ".keras")
-        build_practice_model(practice).save(temps[stem + ".keras"])
-        for suffix, text in ((".map.json", weight_map_json(practice)), (".py", practice_source(practice))):
-            temps[stem + suffix] = _temp(out_dir, suffix)
-            with open(temps[stem + suffix], "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
+        yield new
         for final, temp in temps.items():
             os.replace(temp, final)
     finally:
         for temp in temps.values():
             if os.path.exists(temp):
                 os.remove(temp)
-    return list(temps)
+
+
+def write_outputs(analysis: Analysis, out_dir: str, warmup: str = "causal") -> list[str]:
+    """Write STEM.keras, STEM.map.json and STEM.py into out_dir."""
+    practice, per_step = lower(analysis, warmup), per_step_graph(analysis)
+    stem = os.path.join(out_dir, analysis.spec.name)
+    with atomic_files(out_dir) as new:
+        build_model(practice).save(new(stem + ".keras"))
+        for suffix, text in ((".map.json", weight_map_json(practice, per_step)), (".py", source(practice, per_step))):
+            with open(new(stem + suffix), "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+    return [stem + suffix for suffix in (".keras", ".map.json", ".py")]
+
+
+def save_model(model, path: str) -> None:
+    """Save one Keras model atomically."""
+    with atomic_files(os.path.dirname(path)) as new:
+        model.save(new(path))

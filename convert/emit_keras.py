@@ -1,26 +1,30 @@
-"""Keras emitter: builds the practice model from the lowered graph."""
+"""Keras emitter: builds a Keras model from a lowered graph (practice or per-step)."""
 
 from __future__ import annotations
 
 import keras
 
-from convert.layers import DilatedCausalPooling1D
-from convert.lower import Practice
-
-_CUSTOM = {"DilatedCausalPooling1D": DilatedCausalPooling1D}
+from convert import layers as custom
+from convert.lower import CUSTOM_LAYERS, Graph
 
 
-def build_practice_model(practice: Practice) -> keras.Model:
-    """The practice model: (batch, T, C) -> (batch, T, units), one prediction per time step."""
-    spec = practice.analysis.spec
-    tensors = {"input": keras.Input(shape=(None, spec.channels), name="input")}
-    for layer in practice.layers:
-        cls = _CUSTOM.get(layer.cls) or getattr(keras.layers, layer.cls)
+def build_model(graph: Graph) -> keras.Model:
+    """Practice: (batch, T, C) -> (batch, T, units). Per-step: (batch, W, C) -> (batch, units)."""
+    spec = graph.analysis.spec
+    tensors = {"input": keras.Input(shape=(graph.input_length, spec.channels), name="input")}
+    for layer in graph.layers:
+        cls = getattr(custom, layer.cls) if layer.cls in CUSTOM_LAYERS else getattr(keras.layers, layer.cls)
         args = [tensors[name] for name in layer.inputs]
         tensors[layer.name] = cls(name=layer.name, **dict(layer.config))(args if len(args) > 1 else args[0])
-    return keras.Model(tensors["input"], tensors[practice.output], name=model_name(spec.name))
+    return keras.Model(tensors["input"], tensors[graph.output], name=model_name(graph))
 
 
-def model_name(name: str) -> str:
-    """Keras refuses '/' in names."""
-    return name.replace("/", "_")
+def build_practice_model(graph: Graph) -> keras.Model:
+    assert graph.form == "practice"
+    return build_model(graph)
+
+
+def model_name(graph: Graph) -> str:
+    """The spec's name (Keras refuses '/'), with `_per_step` for the per-step model."""
+    name = graph.analysis.spec.name.replace("/", "_")
+    return name if graph.form == "practice" else f"{name}_per_step"

@@ -1,4 +1,7 @@
-"""The compiler's passes in order: read -> parse YAML -> build spec -> analyse -> lower -> emit."""
+"""The compiler's front end, its passes in order: read -> parse YAML -> build spec -> analyse.
+
+Lowering (`convert.lower`) and the emitters follow; `convert.compile.write_outputs` runs them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from typing import NamedTuple
 
 from convert.analysis import Analysis, analyse
 from convert.diagnostics import Diagnostic, SpecError, has_errors
-from convert.lower import Practice, lower
 from convert.source import load_yaml, read_text, suspicious_values
 from convert.spec import build_spec
 
@@ -57,9 +59,9 @@ def _unsuppressed(diagnostics: list[Diagnostic], text: str) -> list[Diagnostic]:
     return sorted(kept, key=Diagnostic.sort_key)
 
 
-def front_end(path: str) -> Practice:
-    """Check then lower a spec; raises SpecError with every diagnostic if it has errors."""
+def front_end(path: str) -> Analysis:
+    """Check a spec; raises SpecError with every diagnostic if it has errors."""
     checked = check(path)
     if not checked.ok:
         raise SpecError(checked.diagnostics)
-    return lower(checked.analysis)
+    return checked.analysis

@@ -38,11 +38,12 @@ def weights_of(model) -> dict:
 def compiled(path: str):
     """(practice graph, Keras model with random weights) for a spec file, built once per session."""
     if path not in _compiled:
-        from convert.emit_keras import build_practice_model
+        from convert.emit_keras import build_model
+        from convert.lower import lower
         from convert.pipeline import front_end
 
-        practice = front_end(path)
-        model = build_practice_model(practice)
+        practice = lower(front_end(path))
+        model = build_model(practice)
         randomize(model, seed=len(_compiled))
         _compiled[path] = (practice, model)
     return _compiled[path]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from conftest import randomize, relative_error, weights_of
 from evaluator import per_step_over_sequence
 from strategies import spec_dicts
+from test_keras_per_step import assert_per_step_contract
 
 pytest.importorskip("keras")
 
@@ -21,7 +22,7 @@ EXAMPLES = int(os.environ.get("CAUSALC_EXAMPLES", "30"))
 
 def _check(spec: dict, tmp_path, choice: int, seed: int) -> None:
     from convert.analysis import fitting_windows
-    from convert.emit_keras import build_practice_model
+    from convert.emit_keras import build_model
     from convert.lower import lower
     from convert.pipeline import check
 
@@ -36,7 +37,7 @@ def _check(spec: dict, tmp_path, choice: int, seed: int) -> None:
         path.write_text(yaml.safe_dump(spec, sort_keys=False))
         checked = check(str(path))
         assert checked.ok, checked.diagnostics
-    model = build_practice_model(lower(checked.analysis))
+    model = build_model(lower(checked.analysis))
     randomize(model, seed)
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(2, window + 9, spec["input"]["channels"])).astype(np.float32)
@@ -44,6 +45,7 @@ def _check(spec: dict, tmp_path, choice: int, seed: int) -> None:
     want = per_step_over_sequence(spec, weights_of(model), x, window)
     assert got.shape[:2] == x.shape[:2]
     assert relative_error(got[:, window - 1:], want) < 1e-5
+    assert_per_step_contract(str(path), spec, model, seed)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

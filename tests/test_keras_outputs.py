@@ -61,21 +61,80 @@ def test_reload_in_fresh_process_with_safe_mode(build, tmp_path, order):
 
 
 @pytest.mark.parametrize("stem", COMPILED)
-def test_generated_source_rebuilds_the_model(build, stem):
+def test_generated_source_rebuilds_both_models(build, stem):
     import importlib.util
 
     import keras
 
+    spec_path = os.path.join(ROOT, "specs", f"{stem}.yaml")
+    step_path = build / f"{stem}.step.keras"
+    result = CliRunner().invoke(main, ["to-step", spec_path, str(build / f"{stem}.keras"), "-o", str(step_path)])
+    assert result.exit_code == 0, result.output
     spec = importlib.util.spec_from_file_location(f"generated_{stem.replace('-', '_')}", build / f"{stem}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    rebuilt = module.build_practice_model()
-    saved = keras.saving.load_model(str(build / f"{stem}.keras"))
-    assert [l.name for l in rebuilt.layers] == [l.name for l in saved.layers]
-    rebuilt.set_weights(saved.get_weights())
-    channels = saved.input_shape[-1]
-    x = np.random.default_rng(1).normal(size=(1, 1100, channels)).astype(np.float32)
-    assert relative_error(np.asarray(rebuilt(x)), np.asarray(saved(x), np.float64)) == 0.0
+    for function, saved_path, length in [(module.build_practice_model, build / f"{stem}.keras", 1100),
+                                         (module.build_per_step_model, step_path, None)]:
+        rebuilt, saved = function(), keras.saving.load_model(str(saved_path))
+        assert [l.name for l in rebuilt.layers] == [l.name for l in saved.layers]
+        rebuilt.set_weights(saved.get_weights())
+        shape = (3, length or saved.input_shape[1], saved.input_shape[-1])
+        x = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+        np.testing.assert_array_equal(np.asarray(rebuilt(x)), np.asarray(saved(x)))
+
+
+def test_to_step_from_step_round_trip_on_the_command_line(build, tmp_path):
+    import keras
+
+    spec = os.path.join(ROOT, "specs", "pooling.yaml")
+    runner = CliRunner()
+    assert runner.invoke(main, ["to-step", spec, str(build / "pooling.keras"), "-o", str(tmp_path / "s.keras")]).exit_code == 0
+    assert runner.invoke(main, ["from-step", spec, str(tmp_path / "s.keras"), "-o", str(tmp_path / "p.keras")]).exit_code == 0
+    original = keras.saving.load_model(str(build / "pooling.keras")).get_weights()
+    for a, b in zip(original, keras.saving.load_model(str(tmp_path / "p.keras")).get_weights()):
+        np.testing.assert_array_equal(a, b)
+    step = keras.saving.load_model(str(tmp_path / "s.keras"))
+    assert step.input_shape == (None, 17, 2) and step.output_shape == (None, 2)
+    assert {type(l).__name__ for l in step.layers} >= {"Conv1D", "MaxPooling1D", "AveragePooling1D", "Flatten", "Dense"}
+
+
+def _mismatch(tmp_path, spec_name: str, model) -> str:
+    model.save(tmp_path / "m.keras")
+    result = CliRunner().invoke(main, ["to-step", os.path.join(ROOT, "specs", spec_name), str(tmp_path / "m.keras"),
+                                       "-o", str(tmp_path / "out.keras")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "out.keras").exists()
+    return result.output
+
+
+def test_mismatched_models_name_the_first_difference(tmp_path):
+    import keras
+
+    from convert import api
+
+    practice = api.practice_model(os.path.join(ROOT, "specs", "strided-stack.yaml"))
+    out = _mismatch(tmp_path, "residual.yaml", practice)
+    assert "input: expected 4 channel(s); found 1" in out
+
+    inputs = keras.Input((None, 1), name="input")
+    wrong = keras.Model(inputs, keras.layers.Conv1D(8, 2, padding="causal", name="c1")(inputs))
+    assert "layer `c1`: expected kernel (2, 1, 16), bias (16,); found (2, 1, 8), (8,)" in _mismatch(tmp_path, "strided-stack.yaml", wrong)
+
+    wrong = keras.Model(inputs, keras.layers.Dense(16, name="c1")(inputs))
+    assert "layer `c1`: expected class Conv1D; found Dense" in _mismatch(tmp_path, "strided-stack.yaml", wrong)
+
+    wrong = keras.Model(inputs, keras.layers.Conv1D(16, 2, padding="causal", name="c0")(inputs))
+    assert "layer `c1`: expected a Conv1D layer with kernel (2, 1, 16), bias (16,); found no layer" in \
+        _mismatch(tmp_path, "strided-stack.yaml", wrong)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04broken"])
+def test_unreadable_model_files(tmp_path, content):
+    (tmp_path / "m.keras").write_bytes(content)
+    result = CliRunner().invoke(main, ["to-step", os.path.join(ROOT, "specs", "dense-four.yaml"),
+                                       str(tmp_path / "m.keras"), "-o", str(tmp_path / "out.keras")])
+    assert result.exit_code == 1 and "cannot be read as a Keras model" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out.keras").exists()
 
 
 def test_weight_map_matches_the_saved_model(build):
