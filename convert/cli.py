@@ -98,10 +98,16 @@ def lint(paths: tuple[str, ...], fmt: str, strict: bool, exit_zero: bool) -> Non
         raise ProblemsFound()
 
 
+WARMUP = click.option("--warmup", type=click.Choice(["causal", "exact"]), default="causal", show_default=True,
+                      help="causal: every practice layer pads its own input (Keras's causal padding); exact: only "
+                      "the input is padded, so warm-up steps equal the per-step model on zero-padded windows.")
+
+
 @main.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def explain(specs: tuple[str, ...], fmt: str) -> None:
+@WARMUP
+def explain(specs: tuple[str, ...], fmt: str, warmup: str) -> None:
     """Print the dilation table: per-step and practice form of every layer."""
     from convert.report import explain_data, explain_table
 
@@ -111,19 +117,14 @@ def explain(specs: tuple[str, ...], fmt: str) -> None:
         _print_diagnostics(problems)
         raise ProblemsFound()
     if fmt == "json":
-        data = [explain_data(r.analysis) for r in results]
+        data = [explain_data(r.analysis, warmup) for r in results]
         click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2))
         return
     from rich.console import Console
 
     console = Console(highlight=False)
     for result in results:
-        explain_table(result.analysis, console)
-
-
-WARMUP = click.option("--warmup", type=click.Choice(["causal", "exact"]), default="causal", show_default=True,
-                      help="causal: every practice layer pads its own input (Keras's causal padding); exact: only "
-                      "the input is padded, so warm-up steps equal the per-step model on zero-padded windows.")
+        explain_table(result.analysis, console, warmup)
 
 
 def _analysis_or_exit(spec: str):

@@ -16,7 +16,7 @@ def _practice_type(step: Step) -> str:
     return step.layer.type
 
 
-def explain_rows(analysis: Analysis) -> list[dict]:
+def explain_rows(analysis: Analysis, warmup: str = "causal") -> list[dict]:
     rows = []
     for step in analysis.steps:
         layer = step.layer
@@ -27,7 +27,7 @@ def explain_rows(analysis: Analysis) -> list[dict]:
             "kernel": step.kernel or None,
             "stride": layer.strides if layer.kind in ("conv", "pool") else None,
             "dilation": step.dilation or None,
-            "left_padding": step.left_pad,
+            "left_padding": step.left_pad if warmup == "causal" else 0,
             "width": step.out.width,
             "channels": step.out.channels,
             "grid": step.out.grid,
@@ -37,7 +37,7 @@ def explain_rows(analysis: Analysis) -> list[dict]:
     return rows
 
 
-def explain_data(analysis: Analysis) -> dict:
+def explain_data(analysis: Analysis, warmup: str = "causal") -> dict:
     spec = analysis.spec
     return {
         "spec": spec.name,
@@ -46,11 +46,12 @@ def explain_data(analysis: Analysis) -> dict:
         "window": analysis.window,
         "window_inferred": analysis.window_inferred,
         "receptive_field": analysis.receptive_field,
-        "warmup": "causal",
+        "warmup": warmup,
+        "input_padding": analysis.window - 1 if warmup == "exact" else 0,
         "params": analysis.params,
         "macs_per_output_step": analysis.macs,
         "per_step_macs_per_window": analysis.step_macs,
-        "layers": explain_rows(analysis),
+        "layers": explain_rows(analysis, warmup),
     }
 
 
@@ -81,14 +82,18 @@ def explain_lines(data: dict) -> list[tuple[str, str]]:
         out.append(("dim" if row["practice"] == "(unused)" else "", line(cells)))
     out.append(("bold", f"window {data['window']:,}{inferred}   receptive field {data['receptive_field']:,}   "
                         f"params {data['params']:,}   multiply-adds per output step {data['macs_per_output_step']:,}"))
-    out.append(("", f"warm-up: {data['warmup']} (each practice layer pads its own input with zeros)"))
+    if data["warmup"] == "exact":
+        how = f"only the input is padded, with {data['input_padding']:,} zeros; layers run unpadded"
+    else:
+        how = "each practice layer pads its own input with zeros (Keras's causal padding)"
+    out.append(("", f"warm-up: {data['warmup']}: {how}"))
     return out
 
 
-def explain_table(analysis: Analysis, console) -> None:
+def explain_table(analysis: Analysis, console, warmup: str = "causal") -> None:
     """Print the dilation table on a rich console (colour on a terminal, plain when piped)."""
     from rich.text import Text
 
-    for style, text in explain_lines(explain_data(analysis)):
+    for style, text in explain_lines(explain_data(analysis, warmup)):
         console.print(Text(text, style=style), soft_wrap=True)
     console.print()

@@ -59,3 +59,31 @@ def test_causal_warmup_differs_from_zero_padded_windows():
     causal = np.asarray(practice(x))
     assert relative_error(causal[:, 15:], zero_padded[:, 15:]) < 1e-5  # equal once a full window is there
     assert relative_error(causal[:, :15], zero_padded[:, :15]) > 1e-3  # but not during warm-up
+
+
+def test_readme_warmup_example(tmp_path):
+    from convert import api
+
+    path = tmp_path / "two.yaml"
+    path.write_text("input: {channels: 1, window: 4}\nlayers:\n"
+                    "  - {type: Conv1D, name: c1, filters: 1, kernel_size: 2, strides: 2}\n"
+                    "  - {type: Conv1D, name: out, filters: 1, kernel_size: 2}\n")
+    x = np.array([[[5.0], [6.0], [7.0], [8.0]]], np.float32)
+    outputs = {}
+    for warmup in ("exact", "causal"):
+        model = api.practice_model(path, warmup)
+        model.get_layer("c1").set_weights([np.ones((2, 1, 1), np.float32), np.ones(1, np.float32)])
+        model.get_layer("out").set_weights([np.ones((2, 1, 1), np.float32), np.zeros(1, np.float32)])
+        outputs[warmup] = np.asarray(model(x))[0, :, 0].tolist()
+    assert outputs == {"exact": [7, 13, 20, 28], "causal": [6, 12, 20, 28]}
+
+
+def test_readme_worked_example(monkeypatch, capsys):
+    import os
+
+    from conftest import ROOT
+    from test_keras_outputs import _readme_block
+
+    monkeypatch.chdir(ROOT)
+    exec(compile(_readme_block("### A worked example"), "README.md", "exec"), {})
+    assert "next sample" in capsys.readouterr().out
