@@ -79,12 +79,14 @@ def _shape_text(weights: dict) -> str:
     return ", ".join(f"{name} {tuple(shape)}" for name, shape in weights.items())
 
 
-def _move(source: keras.Model, target: keras.Model, entries: list, frm: str, to: str, channels: int) -> None:
+def _read(source: keras.Model, entries: list, side: str, channels: int) -> list[list[np.ndarray]]:
+    """Each map entry's weights from `source`, checked against the map: the first mismatch is an error."""
     found_channels = source.input_shape[-1]
     if found_channels != channels:
         raise WeightMismatch(f"input: expected {channels} channel(s); found {found_channels}")
+    out = []
     for entry in entries:
-        want, put = entry[frm], entry[to]
+        want = entry[side]
         try:
             layer = source.get_layer(want["name"])
         except ValueError:
@@ -98,6 +100,21 @@ def _move(source: keras.Model, target: keras.Model, entries: list, frm: str, to:
         if shapes != list(want["weights"].values()):
             found = ", ".join(str(tuple(s)) for s in shapes) or "no weights"
             raise WeightMismatch(f"layer `{want['name']}`: expected {_shape_text(want['weights'])}; found {found}")
+        out.append(values)
+    return out
+
+
+def practice_weights(model: keras.Model, spec) -> dict[str, list[np.ndarray]]:
+    """A practice model's weights by layer name, checked against the spec's weight map."""
+    analysis = load(spec)
+    entries = weight_map(analysis)["layers"]
+    values = _read(model, entries, "practice", analysis.spec.channels)
+    return {entry["practice"]["name"]: v for entry, v in zip(entries, values)}
+
+
+def _move(source: keras.Model, target: keras.Model, entries: list, frm: str, to: str, channels: int) -> None:
+    for entry, values in zip(entries, _read(source, entries, frm, channels)):
+        put = entry[to]
         target.get_layer(put["name"]).set_weights(
             [np.reshape(v, shape) for v, shape in zip(values, put["weights"].values())])
 

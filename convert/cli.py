@@ -207,6 +207,91 @@ def from_step_command(spec: str, step: str, out: str, warmup: str) -> None:
     _convert(spec, step, out, "from-step", warmup)
 
 
+def _stream(spec: str, model_path: str):
+    analysis = _analysis_or_exit(spec)
+    api, _ = _keras_tools()
+    from convert.stream import StreamingModel
+
+    try:
+        return StreamingModel(api.load_model(model_path), analysis)
+    except (api.ModelFileError, api.WeightMismatch) as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _read_prime(path: str, channels: int):
+    import numpy as np
+
+    from convert.audio import read_samples
+
+    try:
+        samples = read_samples(path)
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"cannot read the prime {path}: {error}") from None
+    samples = samples.reshape(len(samples), -1) if samples.ndim <= 2 else samples
+    if samples.shape[1] != channels or len(samples) == 0:
+        raise click.ClickException(f"the prime {path} has shape {samples.shape}; expected (steps, {channels})")
+    return np.asarray(samples, np.float32)
+
+
+@main.command()
+@click.argument("spec", type=click.Path())
+@click.argument("model", type=click.Path())
+@click.option("--steps", required=True, type=click.IntRange(1), help="Samples to generate.")
+@click.option("--prime", type=click.Path(dir_okay=False), help="A .npy or .wav file whose samples start the stream.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sampling.")
+@click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Softmax temperature for a mu-law output.")
+@click.option("--sample-rate", default=16000, show_default=True, type=click.IntRange(1), help="For a .wav output.")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="OUT.npy or OUT.wav.")
+def generate(spec: str, model: str, steps: int, prime: str | None, seed: int, temperature: float, sample_rate: int,
+             out: str) -> None:
+    """Generate STEPS samples autoregressively with the practice MODEL of SPEC, streaming."""
+    if not out.endswith((".npy", ".wav")):
+        raise click.UsageError(f"the output must end in .npy or .wav; received {out}")
+    stream = _stream(spec, model)
+    try:
+        stream.output_kind
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    if out.endswith(".wav") and stream.channels != 1:
+        raise click.UsageError(f"a .wav output needs one channel; the spec has {stream.channels}")
+    first = None
+    if prime:
+        samples = _read_prime(prime, stream.channels)
+        stream.run(samples[None, :-1])
+        first = samples[None, -1]
+    from rich.progress import Progress
+
+    from convert.audio import write_samples
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("generating", total=steps)
+        samples = stream.generate(steps, first=first, seed=seed, temperature=temperature,
+                                  progress=lambda n: progress.advance(task, n))[0]
+    _, writer = _keras_tools()
+    with writer.atomic_files(os.path.dirname(out)) as new:
+        write_samples(new(out), samples, sample_rate)
+    click.echo(f"wrote {out}: {steps} samples ({stream.output_kind} output)")
+
+
+@main.command(name="export-step")
+@click.argument("spec", type=click.Path())
+@click.argument("model", type=click.Path())
+@click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--batch-size", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--tflite/--no-tflite", default=True, show_default=True, help="Also write step.tflite.")
+def export_step(spec: str, model: str, out_dir: str, batch_size: int, tflite: bool) -> None:
+    """Export the streaming step of MODEL, with its state as explicit inputs and outputs, as a SavedModel
+    (and TFLite) that runs without causalc."""
+    stream = _stream(spec, model)
+    try:
+        written = stream.export(out_dir, batch_size, tflite)
+    except OSError as error:
+        raise click.ClickException(f"cannot write to {out_dir}: {error.strerror or error}") from None
+    for kind, path in written.items():
+        click.echo(f"wrote {path} ({kind})")
+
+
 @main.command()
 def schema() -> None:
     """Print a draft-07 JSON Schema of the spec format, for editors and validators."""

@@ -1,0 +1,170 @@
+"""Streaming: step by step, the stream reproduces the practice model at every step, warm-up included;
+state can be saved and restored; generation is reproducible; the exported step runs without causalc."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, compiled, randomize, relative_error, spec_id, SPECS
+from strategies import spec_dicts
+
+tf = pytest.importorskip("tensorflow")
+_streams: dict = {}
+
+
+def stream_of(path: str):
+    from convert.stream import StreamingModel
+
+    if path not in _streams:
+        _, model = compiled(path)
+        _streams[path] = StreamingModel(model, path)
+    return _streams[path]
+
+
+def _x(stream, steps: int, batch: int = 2, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(batch, steps, stream.channels)).astype(np.float32)
+
+
+def test_run_equals_the_practice_model_at_every_step(bundled_spec):
+    _, model = compiled(bundled_spec)
+    stream = stream_of(bundled_spec)
+    stream.reset(2)
+    x = _x(stream, stream.analysis.window + 1100)  # more than one compiled chunk
+    assert relative_error(stream.run(x), np.asarray(model(x), np.float64)) < 1e-5
+
+
+def test_step_matches_run_and_state_resumes_exactly(bundled_spec):
+    stream = stream_of(bundled_spec)
+    x = _x(stream, 40, seed=1)
+    stream.reset(2)
+    whole = stream.run(x)
+    stream.reset(2)
+    stepped = np.stack([stream.step(x[:, t]) for t in range(8)], axis=1)
+    np.testing.assert_allclose(stepped, whole[:, :8], rtol=1e-6, atol=1e-6)
+    stream.run(x[:, 8:20])
+    saved = stream.get_state()
+    rest = stream.run(x[:, 20:])
+    stream.reset(2)
+    stream.set_state(saved)
+    np.testing.assert_array_equal(stream.run(x[:, 20:]), rest)
+    np.testing.assert_allclose(rest, whole[:, 20:], rtol=1e-5, atol=1e-6)
+
+
+def test_exact_warmup_stream(tmp_path):
+    from convert import api
+    from convert.stream import StreamingModel
+
+    path = os.path.join(ROOT, "specs", "residual.yaml")
+    _, model = compiled(path)
+    exact = api.from_step(api.to_step(model, path), path, warmup="exact")
+    stream = StreamingModel(exact, path)
+    assert stream.warmup == "exact"
+    stream.reset(2)
+    x = _x(stream, 30, seed=2)
+    assert relative_error(stream.run(x), np.asarray(exact(x), np.float64)) < 1e-5
+
+
+def test_generation_is_reproducible_and_feeds_back():
+    path = os.path.join(ROOT, "specs", "strided-stack.yaml")  # regression: units == channels
+    stream = stream_of(path)
+    _, model = compiled(path)
+    stream.reset(1)
+    first = np.full((1, 1), 0.5, np.float32)
+    a = stream.generate(50, first=first, seed=3)
+    stream.reset(1)
+    b = stream.generate(50, first=first, seed=3)
+    np.testing.assert_array_equal(a, b)
+    fed = np.concatenate([first[:, None], a[:, :-1]], axis=1)  # what the model was fed
+    np.testing.assert_allclose(np.asarray(model(fed)), a, rtol=1e-5, atol=1e-6)
+
+
+def test_mu_law_sampling_is_seeded():
+    stream = stream_of(os.path.join(ROOT, "specs", "wavenet.yaml"))
+    assert stream.output_kind == "mu-law"
+    runs = []
+    for seed in (7, 7, 8):
+        stream.reset(2)
+        runs.append(stream.generate(300, seed=seed, temperature=0.9))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+    assert np.all(np.abs(runs[0]) <= 1.0) and len(np.unique(runs[0])) > 5
+
+
+def test_export_runs_without_causalc(tmp_path):
+    from convert.stream import _tensor_name
+
+    path = os.path.join(ROOT, "specs", "pooling.yaml")
+    stream = stream_of(path)
+    written = stream.export(str(tmp_path), batch_size=1)
+    serving = tf.saved_model.load(written["saved_model"]).signatures["serving_default"]
+    runner = tf.lite.Interpreter(model_path=written["tflite"]).get_signature_runner()
+    shapes = stream.ring_shapes(1)
+    state = {"t": np.array(0, np.int32), **{_tensor_name(n): np.zeros(shapes[n], np.float32) for n in stream.ring_names}}
+    lite_state = dict(state)
+    stream.reset(1)
+    x = _x(stream, 25, batch=1, seed=4)
+    for t in range(25):
+        want = stream.step(x[:, t])
+        out = serving(x=tf.constant(x[:, t]), **{k: tf.constant(v) for k, v in state.items()})
+        lite = runner(x=x[:, t], **lite_state)
+        np.testing.assert_allclose(out["y"].numpy(), want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(lite["y"], want, rtol=1e-4, atol=1e-5)
+        state = {k: out[k].numpy() for k in state}
+        lite_state = {k: lite[k] for k in lite_state}
+
+
+def test_generate_command(tmp_path):
+    from convert.cli import main
+
+    runner = CliRunner()
+    spec = os.path.join(ROOT, "specs", "wavenet.yaml")
+    assert runner.invoke(main, ["compile", spec, "-o", str(tmp_path)]).exit_code == 0
+    model = str(tmp_path / "wavenet.keras")
+    prime = tmp_path / "prime.npy"
+    np.save(prime, np.sin(np.arange(300) / 5.0).astype(np.float32))
+    for out in ("a.npy", "b.npy"):
+        result = runner.invoke(main, ["generate", spec, model, "--steps", "1500", "--prime", str(prime), "--seed", "1",
+                                      "-o", str(tmp_path / out)])
+        assert result.exit_code == 0, result.output
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert a.shape == (1500, 1) and np.array_equal(a, b)
+    result = runner.invoke(main, ["generate", spec, model, "--steps", "200", "--sample-rate", "8000",
+                                  "-o", str(tmp_path / "c.wav")])
+    assert result.exit_code == 0, result.output
+    import wave
+
+    with wave.open(str(tmp_path / "c.wav")) as handle:
+        assert (handle.getnframes(), handle.getframerate(), handle.getnchannels()) == (200, 8000, 1)
+    flat = os.path.join(ROOT, "specs", "flatten-head.yaml")  # 10 classes over 1 channel: no feedback
+    assert runner.invoke(main, ["compile", flat, "-o", str(tmp_path)]).exit_code == 0
+    result = runner.invoke(main, ["generate", flat, str(tmp_path / "flatten-head.keras"), "--steps", "5",
+                                  "-o", str(tmp_path / "d.npy")])
+    assert result.exit_code == 1 and "cannot feed the output back" in result.output
+
+
+@settings(max_examples=int(os.environ.get("CAUSALC_STREAM_EXAMPLES", "6")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(spec=spec_dicts(max_layers=5), seed=st.integers(0, 2**16))
+def test_generated_specs_stream_exactly(spec, seed, tmp_path):
+    from convert import api
+    from convert.stream import StreamingModel
+
+    path = tmp_path / "generated.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    try:
+        analysis = api.load(path)
+    except Exception:
+        assume(False)
+    model = api.practice_model(analysis)
+    randomize(model, seed)
+    stream = StreamingModel(model, analysis)
+    stream.reset(2)
+    x = np.random.default_rng(seed).normal(size=(2, analysis.window + 12, spec["input"]["channels"])).astype(np.float32)
+    assert relative_error(stream.run(x), np.asarray(model(x), np.float64)) < 1e-5
