@@ -29,13 +29,9 @@ def wall(command: list[str], repeats: int) -> float:
     return statistics.median(times)
 
 
-def chain_spec(layers: int) -> str:
-    body = "".join(f"  - {{type: Conv1D, name: c{i}, filters: 4, kernel_size: 2}}\n" for i in range(layers))
-    return f"input: {{channels: 1}}\nlayers:\n{body}"
-
-
 def analysis_time(layers: int, repeats: int, folder: str) -> tuple[float, float]:
     from convert.analysis import analyse
+    from convert.families import chain_spec
     from convert.pipeline import check
 
     path = os.path.join(folder, f"chain{layers}.yaml")

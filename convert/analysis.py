@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from convert.diagnostics import Diagnostic
+from convert.perf import without_cyclic_gc
 from convert.spec import INT_MAX, Layer, Spec
 
 MAX_SEARCH = 100_000  # candidate windows tried by window inference before giving up
@@ -244,6 +245,7 @@ def _nearest(windows: list[int], window: int) -> str:
     return " or ".join(f"`window: {w}`" for w in picks)
 
 
+@without_cyclic_gc
 def analyse(spec: Spec) -> tuple[Analysis | None, list[Diagnostic]]:
     """Infer or check the window, then compute every layer's per-step shape and practice form."""
     out: list[Diagnostic] = []

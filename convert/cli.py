@@ -293,6 +293,52 @@ def export_step(spec: str, model: str, out_dir: str, batch_size: int, tflite: bo
 
 
 @main.command()
+@click.argument("spec", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--repeats", default=5, show_default=True, type=click.IntRange(1), help="Timed runs per figure (median).")
+@click.option("--batch", default=4, show_default=True, type=click.IntRange(1), help="Sequences per training step.")
+@click.option("--length", type=click.IntRange(2), help="Steps per sequence; default: 4 windows (at least 1024).")
+@click.option("--window-batch", default=256, show_default=True, type=click.IntRange(1),
+              help="Windows per per-step training step.")
+@click.option("--plot", "plot", type=click.Path(dir_okay=False),
+              help="Also write a PNG of training speed-up against window size for WaveNet-style specs "
+              "(W = 16 to 4096; needs the `plot` extra).")
+def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, window_batch: int,
+          plot: str | None) -> None:
+    """Measure the practice model against the per-step method: training, inference, memory, analysis."""
+    analysis = _analysis_or_exit(spec)
+    _keras_tools()
+    from rich.console import Console
+
+    from convert import bench as measure
+
+    if plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise click.ClickException("--plot needs matplotlib: pip install 'causalc[plot]'") from None
+    console = Console(stderr=True)
+    with console.status("measuring") as status:
+        report = measure.run_bench(analysis, batch, length, window_batch, repeats,
+                                   progress=lambda what: status.update(f"measuring {what}"))
+        if plot:
+            windows = tuple(int(w) for w in os.environ.get("CAUSALC_BENCH_WINDOWS", "").split(",") if w) or \
+                (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+            report["speedup_by_window"] = measure.speedup_by_window(
+                windows, repeats=max(1, repeats // 2), progress=lambda what: status.update(f"plot: {what}"))
+            measure.plot_speedup(report["speedup_by_window"], plot)
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    from convert.report import bench_lines
+
+    for line in bench_lines(report):
+        click.echo(line)
+    if plot:
+        click.echo(f"wrote {plot}")
+
+
+@main.command()
 def schema() -> None:
     """Print a draft-07 JSON Schema of the spec format, for editors and validators."""
     from convert.schema import schema_json

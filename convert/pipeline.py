@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from convert.analysis import Analysis, analyse
 from convert.diagnostics import Diagnostic, SpecError, has_errors
+from convert.perf import without_cyclic_gc
 from convert.source import load_yaml, read_text, suspicious_values
 from convert.spec import build_spec
 
@@ -26,6 +27,7 @@ class Checked(NamedTuple):
         return self.analysis is not None and not has_errors(self.diagnostics)
 
 
+@without_cyclic_gc
 def check(path: str) -> Checked:
     """Run the TensorFlow-free passes; stop after the first pass that reports an error."""
     diagnostics: list[Diagnostic] = []

@@ -97,3 +97,38 @@ def explain_table(analysis: Analysis, console, warmup: str = "causal") -> None:
     for style, text in explain_lines(explain_data(analysis, warmup)):
         console.print(Text(text, style=style), soft_wrap=True)
     console.print()
+
+
+def bench_lines(report: dict) -> list[str]:
+    """`causalc bench` as text."""
+    t, i = report["training"], report["inference"]
+    m = report["machine"]
+    p, s = t["practice"], t["per_step"]
+
+    def mib(value):
+        return "n/a" if value is None else f"{value:,.0f} MiB"
+
+    lines = [
+        f"{report['spec']}: window {report['window']:,}, receptive field {report['receptive_field']:,}, "
+        f"{report['params']:,} parameters",
+        f"machine: {m['cores']} cores ({m['processor']}), Python {m['python']}, TensorFlow {m['tensorflow']}; "
+        f"medians of {report['repeats']} runs after warm-up",
+        "",
+        f"training (forward, backward, Adam), {t['batch']} sequences of {t['length']:,} steps vs "
+        f"{t['window_batch']} windows per step:",
+        f"  practice   {p['predictions_per_second']:>14,.0f} predictions/s   peak RSS {mib(p['peak_rss_mib'])}",
+        f"  per-step   {s['predictions_per_second']:>14,.0f} predictions/s   peak RSS {mib(s['peak_rss_mib'])}",
+        f"  speed-up   {t['speedup']:>14,.1f}x   (multiply-adds per prediction: {t['mac_ratio']:,.1f}x; "
+        f"speed-up / that = {t['speedup_over_mac_ratio']:.2f})",
+        "",
+        f"inference: practice forward {i['practice_gflops']:,.1f} GFLOP/s, matrix multiply {i['matmul_gflops']:,.1f} "
+        f"GFLOP/s: {i['ratio']:.0%}",
+        "",
+        "analysis of generated specs: " + ", ".join(
+            f"{int(n):,} layers {v['analysis_seconds'] * 1000:,.0f} ms (with reading {v['check_seconds'] * 1000:,.0f} ms)"
+            for n, v in report["analysis"].items()),
+    ]
+    for row in report.get("speedup_by_window", []):
+        lines.append(f"  W = {row['window']:>5}: training speed-up {row['speedup']:8.1f}x "
+                     f"(multiply-adds {row['mac_ratio']:.1f}x)")
+    return lines

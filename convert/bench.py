@@ -1,0 +1,214 @@
+"""`causalc bench`: the practice model's speed against the per-step method, measured side by side.
+
+- training: predictions per second of one training step (forward, backward, Adam update) of the
+  practice model on a batch of sequences, against the per-step model trained on every window of the
+  same sequences ("chunks"), with the same loss; their ratio next to the ratio of multiply-adds per
+  prediction;
+- inference: the practice model's forward GFLOP/s next to this machine's matrix-multiply GFLOP/s;
+- peak memory (resident set) of each training method;
+- analysis time of generated specs of 100, 1,000 and 10,000 layers.
+
+Every figure is the median of `repeats` runs after a warm-up that compiles the graphs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import time
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from convert import api
+from convert.analysis import Analysis
+from convert.families import chain_spec, wavenet_spec
+
+Progress = Callable[[str], None]
+
+
+def _median_seconds(run: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class _PeakMemory:
+    """Peak resident set size over a block, in MiB (Linux: VmHWM, reset through /proc/self/clear_refs)."""
+
+    def __enter__(self):
+        try:
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")
+            self.supported = True
+        except OSError:
+            self.supported = False
+        self.before = _status("VmRSS")
+        return self
+
+    def __exit__(self, *exc):
+        self.peak = _status("VmHWM") if self.supported else None
+
+
+def _status(key: str) -> float | None:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _loss_and_targets(analysis: Analysis, rng, shape: tuple[int, ...]):
+    """The same loss for both methods: cross-entropy over classes for a softmax output, else squared error."""
+    spec = analysis.spec
+    units = analysis.tensors[spec.output].channels
+    if spec.layer(spec.output).activation == "softmax":
+        return keras.losses.SparseCategoricalCrossentropy(), rng.integers(0, units, size=shape)
+    return keras.losses.MeanSquaredError(), rng.normal(size=shape + (units,)).astype(np.float32)
+
+
+def measure_training(analysis: Analysis, batch: int, length: int, window_batch: int, repeats: int,
+                     progress: Progress) -> dict:
+    window, channels = analysis.window, analysis.spec.channels
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, length, channels)).astype(np.float32)
+    results = {}
+    for method in ("practice", "per_step"):
+        progress(f"training: {method.replace('_', '-')} model")
+        keras.utils.set_random_seed(0)
+        if method == "practice":
+            model = api.practice_model(analysis)
+            inputs = x
+            loss, targets = _loss_and_targets(analysis, rng, (batch, length))
+            predictions = batch * (length - window + 1)  # only steps with a whole window count
+        else:
+            model = api.per_step_model(analysis)
+            starts = rng.integers(0, length - window + 1, size=window_batch)
+            inputs = np.stack([x[i % batch, s: s + window] for i, s in enumerate(starts)])
+            loss, targets = _loss_and_targets(analysis, rng, (window_batch,))
+            predictions = window_batch
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+        with _PeakMemory() as memory:
+            seconds = _median_seconds(lambda: model.train_on_batch(inputs, targets), repeats)
+        results[method] = {"predictions_per_second": predictions / seconds, "seconds_per_step": seconds,
+                           "predictions_per_step": predictions, "peak_rss_mib": memory.peak,
+                           "rss_before_mib": memory.before}
+        del model
+    speedup = results["practice"]["predictions_per_second"] / results["per_step"]["predictions_per_second"]
+    mac_ratio = analysis.step_macs / max(analysis.macs, 1)
+    return {"practice": results["practice"], "per_step": results["per_step"], "speedup": speedup,
+            "mac_ratio": mac_ratio, "speedup_over_mac_ratio": speedup / mac_ratio,
+            "batch": batch, "length": length, "window_batch": window_batch}
+
+
+def matmul_gflops(repeats: int, size: int = 2048) -> float:
+    a = tf.constant(np.random.default_rng(1).normal(size=(size, size)).astype(np.float32))
+    product = tf.function(lambda: tf.matmul(a, a), jit_compile=True)
+    return 2 * size**3 / _median_seconds(lambda: product().numpy(), repeats) / 1e9
+
+
+def measure_inference(analysis: Analysis, batch: int, length: int, repeats: int, progress: Progress) -> dict:
+    progress("inference: practice forward pass")
+    model = api.practice_model(analysis)
+    x = tf.constant(np.random.default_rng(2).normal(size=(batch, length, analysis.spec.channels)).astype(np.float32))
+    forward = tf.function(lambda v: model(v, training=False), jit_compile=True)
+    seconds = _median_seconds(lambda: forward(x).numpy(), repeats)
+    practice = 2 * analysis.macs * batch * length / seconds / 1e9
+    progress("inference: matrix multiply")
+    peak = matmul_gflops(repeats)
+    return {"practice_gflops": practice, "matmul_gflops": peak, "ratio": practice / peak, "batch": batch,
+            "length": length, "seconds": seconds}
+
+
+def measure_analysis(sizes=(100, 1_000, 10_000), repeats: int = 3, progress: Progress = lambda _: None) -> dict:
+    from convert.analysis import analyse
+    from convert.pipeline import check
+
+    out = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for layers in sizes:
+            progress(f"analysis: {layers:,}-layer spec")
+            path = os.path.join(folder, f"chain{layers}.yaml")
+            with open(path, "w") as handle:
+                handle.write(chain_spec(layers))
+            spec = check(path).analysis.spec
+            out[str(layers)] = {
+                "check_seconds": _median_seconds(lambda: check(path), repeats, warmup=1),
+                "analysis_seconds": _median_seconds(lambda: analyse(spec), repeats, warmup=1),
+            }
+    return out
+
+
+def machine() -> dict:
+    return {"cores": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def run_bench(spec, batch: int = 4, length: int | None = None, window_batch: int = 256, repeats: int = 5,
+              progress: Progress = lambda _: None, analysis_sizes=(100, 1_000, 10_000)) -> dict:
+    analysis = api.load(spec)
+    length = length or max(4 * analysis.window, 1024)
+    return {
+        "spec": analysis.spec.name,
+        "window": analysis.window,
+        "receptive_field": analysis.receptive_field,
+        "params": analysis.params,
+        "macs_per_prediction": {"practice": analysis.macs, "per_step": analysis.step_macs},
+        "machine": machine(),
+        "repeats": repeats,
+        "training": measure_training(analysis, batch, length, window_batch, repeats, progress),
+        "inference": measure_inference(analysis, batch, max(length, 8192), repeats, progress),
+        "analysis": measure_analysis(analysis_sizes, 3, progress),
+    }
+
+
+def speedup_by_window(windows=(16, 32, 64, 128, 256, 512, 1024, 2048, 4096), channels: int = 32, repeats: int = 3,
+                      progress: Progress = lambda _: None) -> list[dict]:
+    """Training speed-up of the WaveNet-style family (gated blocks, `channels` wide) for each window."""
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for window in windows:
+            path = os.path.join(folder, f"wavenet-{window}.yaml")
+            with open(path, "w") as handle:
+                handle.write(wavenet_spec(window, channels))
+            analysis = api.load(path)
+            progress(f"window {window}")
+            result = measure_training(analysis, batch=2, length=max(2 * window, 1024),
+                                      window_batch=max(8, min(64, 65536 // window)), repeats=repeats,
+                                      progress=lambda _: None)
+            rows.append({"window": window, "speedup": result["speedup"], "mac_ratio": result["mac_ratio"]})
+    return rows
+
+
+def plot_speedup(rows: list[dict], path: str) -> None:
+    """A PNG of training speed-up against window size (needs the `plot` extra: matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    windows = [r["window"] for r in rows]
+    axis.loglog(windows, [r["speedup"] for r in rows], "o-", label="measured training speed-up")
+    axis.loglog(windows, [r["mac_ratio"] for r in rows], "--", color="grey", label="ratio of multiply-adds")
+    axis.set_xscale("log", base=2)
+    axis.set_xlabel("window W (steps)")
+    axis.set_ylabel("practice / per-step predictions per second")
+    axis.set_title("causalc: training speed-up, WaveNet-style specs")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
