@@ -70,34 +70,53 @@ def _status(key: str) -> float | None:
     return None
 
 
-def _loss_and_targets(analysis: Analysis, rng, shape: tuple[int, ...]):
-    """The same loss for both methods: cross-entropy over classes for a softmax output, else squared error."""
+def _target_kind(analysis: Analysis) -> str:
     spec = analysis.spec
     units = analysis.tensors[spec.output].channels
-    if spec.layer(spec.output).activation == "softmax":
-        return keras.losses.SparseCategoricalCrossentropy(), rng.integers(0, units, size=shape)
-    return keras.losses.MeanSquaredError(), rng.normal(size=shape + (units,)).astype(np.float32)
+    softmax = spec.layer(spec.output).activation == "softmax"
+    if softmax and units == 256 and spec.channels == 1:
+        return "mu-law"
+    return "next" if units == spec.channels and not softmax else "other"
+
+
+def _batches(analysis: Analysis, batch: int, length: int, window_batch: int):
+    """One practice batch and one per-step batch from the same synthetic signal (tones and noise), with the
+    same loss: cross-entropy over mu-law levels, squared error against the next sample, or (for outputs
+    that cannot predict the next sample) the loss of their kind against fixed random targets."""
+    from convert.data import sequence_pairs, window_pairs
+
+    spec = analysis.spec
+    rng = np.random.default_rng(0)
+    steps = np.arange(batch * length + analysis.window + 1)
+    tones = np.sin(2 * np.pi * 440 * steps / 16_000) + 0.5 * np.sin(2 * np.pi * 1_250 * steps / 16_000)
+    signal = (0.6 * tones[:, None] + 0.05 * rng.normal(size=(len(steps), spec.channels))).astype(np.float32)
+    kind = _target_kind(analysis)
+    target = "mu-law" if kind == "mu-law" else "next"
+    x, y = next(iter(sequence_pairs(signal, length, batch, target=target, seed=0)))
+    windows, next_y = next(iter(window_pairs(signal, analysis.window, window_batch, target=target, seed=0)))
+    softmax = spec.layer(spec.output).activation == "softmax"
+    loss = keras.losses.SparseCategoricalCrossentropy() if softmax else keras.losses.MeanSquaredError()
+    if kind == "other":
+        units = analysis.tensors[spec.output].channels
+        make = (lambda shape: rng.integers(0, units, size=shape)) if softmax else \
+            (lambda shape: rng.normal(size=shape + (units,)).astype(np.float32))
+        y, next_y = make((batch, length)), make((window_batch,))
+    return loss, (x.numpy(), np.asarray(y)), (windows.numpy(), np.asarray(next_y))
 
 
 def measure_training(analysis: Analysis, batch: int, length: int, window_batch: int, repeats: int,
                      progress: Progress) -> dict:
-    window, channels = analysis.window, analysis.spec.channels
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(batch, length, channels)).astype(np.float32)
+    window = analysis.window
+    loss, practice_batch, step_batch = _batches(analysis, batch, length, window_batch)
     results = {}
     for method in ("practice", "per_step"):
         progress(f"training: {method.replace('_', '-')} model")
         keras.utils.set_random_seed(0)
         if method == "practice":
-            model = api.practice_model(analysis)
-            inputs = x
-            loss, targets = _loss_and_targets(analysis, rng, (batch, length))
+            model, (inputs, targets) = api.practice_model(analysis), practice_batch
             predictions = batch * (length - window + 1)  # only steps with a whole window count
         else:
-            model = api.per_step_model(analysis)
-            starts = rng.integers(0, length - window + 1, size=window_batch)
-            inputs = np.stack([x[i % batch, s: s + window] for i, s in enumerate(starts)])
-            loss, targets = _loss_and_targets(analysis, rng, (window_batch,))
+            model, (inputs, targets) = api.per_step_model(analysis), step_batch
             predictions = window_batch
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
         with _PeakMemory() as memory:
@@ -109,7 +128,7 @@ def measure_training(analysis: Analysis, batch: int, length: int, window_batch: 
     speedup = results["practice"]["predictions_per_second"] / results["per_step"]["predictions_per_second"]
     mac_ratio = analysis.step_macs / max(analysis.macs, 1)
     return {"practice": results["practice"], "per_step": results["per_step"], "speedup": speedup,
-            "mac_ratio": mac_ratio, "speedup_over_mac_ratio": speedup / mac_ratio,
+            "mac_ratio": mac_ratio, "speedup_over_mac_ratio": speedup / mac_ratio, "loss": loss.name,
             "batch": batch, "length": length, "window_batch": window_batch}
 
 

@@ -11,7 +11,7 @@ import click
 from convert.diagnostics import Diagnostic
 from convert.pipeline import check
 
-EXIT_CLEAN, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_CLEAN, EXIT_PROBLEMS = 0, 1  # usage errors exit 2 through click.UsageError
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
@@ -109,7 +109,7 @@ WARMUP = click.option("--warmup", type=click.Choice(["causal", "exact"]), defaul
 @WARMUP
 def explain(specs: tuple[str, ...], fmt: str, warmup: str) -> None:
     """Print the dilation table: per-step and practice form of every layer."""
-    from convert.report import explain_data, explain_table
+    from convert.report import explain_data, explain_text
 
     results = [check(path) for path in _spec_files(specs)]
     problems = [d for r in results for d in r.diagnostics if d.is_error]
@@ -120,11 +120,9 @@ def explain(specs: tuple[str, ...], fmt: str, warmup: str) -> None:
         data = [explain_data(r.analysis, warmup) for r in results]
         click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2))
         return
-    from rich.console import Console
-
-    console = Console(highlight=False)
+    color = _use_color(click.get_text_stream("stdout"))
     for result in results:
-        explain_table(result.analysis, console, warmup)
+        click.echo(explain_text(result.analysis, warmup, color))
 
 
 def _analysis_or_exit(spec: str):
