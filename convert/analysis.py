@@ -68,11 +68,11 @@ class Analysis:
         return next(s for s in self.steps if s.layer.name == name)
 
 
-# ---- window-independent structure: channels, grids, receptive fields ----
+# ---- window-independent structure: channels, grids, merge ratios, used layers ----
 
 class _Structure(NamedTuple):
     grids: dict[str, int]
-    channels: dict[str, int]  # per-step channels, Flatten excepted (its depend on the window)
+    channels: dict[str, int]  # per-step channels; a Flatten's (n * c) waits for the window
     merge_ratio: dict[tuple[str, str], int]  # (merge, input) -> coarsest grid / input grid
     used: frozenset[str]
     consumers: dict[str, list[Layer]]

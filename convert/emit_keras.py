@@ -25,6 +25,6 @@ def build_practice_model(graph: Graph) -> keras.Model:
 
 
 def model_name(graph: Graph) -> str:
-    """The spec's name (Keras refuses '/'), with `_per_step` for the per-step model."""
-    name = graph.analysis.spec.name.replace("/", "_")
+    """The spec's name, with `_per_step` for the per-step model."""
+    name = graph.analysis.spec.name
     return name if graph.form == "practice" else f"{name}_per_step"

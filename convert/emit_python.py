@@ -74,7 +74,7 @@ def source(practice: Graph, per_step: Graph) -> str:
     ]
     if customs:
         lines += [f"from convert.layers import {', '.join(customs)}", ""]
-    name = spec.name.replace("/", "_")
+    name = spec.name
     lines += ["", *_function(practice, "build_practice_model",
                              f"One prediction per time step: (batch, T, {channels}) -> (batch, T, {units}).", name)]
     lines += _function(per_step, "build_per_step_model",

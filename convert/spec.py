@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import re
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -13,6 +14,7 @@ from convert.source import Node
 INT_MAX = 2**31 - 1  # TensorFlow sizes and dilations are 32-bit
 CHANNELS_MAX = 65536
 
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # file stems and Keras layer names: no '/', no leading '.'
 MERGES = ("Add", "Multiply", "Concatenate")
 POOLS = ("MaxPooling1D", "AveragePooling1D")
 TYPE_ALIASES = {"MaxPool1D": "MaxPooling1D", "AvgPool1D": "AveragePooling1D"}
@@ -334,7 +336,12 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
                 layer = _layer_from(read, node, previous or "", default)
                 layers.append(layer)
                 previous = layer.name
-    name = top.get("name") or os.path.splitext(os.path.basename(path))[0]
+    name = top.get("name")
+    if name is not None and not NAME.fullmatch(name):
+        out.append(Diagnostic("E114", entries["name"].span, f"`name` must be a file stem of letters, digits, '_', "
+                              f"'.' and '-' (not starting with '.'); received {name!r}",
+                              "It names STEM.keras, STEM.py and STEM.map.json: `name: my-model`."))
+    name = name or re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.splitext(os.path.basename(path))[0]).lstrip(".") or "model"
     output = top.get("output") or (layers[-1].name if layers else "")
     spans = {"input": entries["input"].where if "input" in entries else root.span,
              "output": entries["output"].span if "output" in entries else (layers[-1].span if layers else root.span),
@@ -357,7 +364,11 @@ def _check_graph(layers: list[Layer], output: str, output_span: Span, out: list)
     """Names unique and known, arities right, no cycles; returns the layers in dependency order."""
     by_name: dict[str, Layer] = {}
     for layer in layers:
-        if layer.name == "input":
+        if not NAME.fullmatch(layer.name):
+            out.append(Diagnostic("E114", layer.at("name"), f"a layer name must be letters, digits, '_', '.' and '-' "
+                                  f"(not starting with '.'); received {layer.name!r}",
+                                  "Keras names weights after their layer: `name: block_1`."))
+        elif layer.name == "input":
             out.append(Diagnostic("E121", layer.at("name"), "a layer is named `input`, which names the model input",
                                   "Rename the layer."))
         elif layer.name in by_name:

@@ -36,6 +36,8 @@ CASES = [
     ("E114", "input: {channels: 1, window: 1000000000000}\nlayers:\n  - {type: Dense, units: 1}\n", 1, "1000000000000"),
     ("E114", OK_HEAD + "  - {type: Conv1D, filters: -3, kernel_size: 8}\n", 3, "-3"),
     ("E114", OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: 8, padding: full}\n", 3, "full"),
+    ("E114", "name: ../../escape\n" + OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: 8}\n", 1, "../"),
+    ("E114", OK_HEAD + "  - {type: Conv1D, name: a/b, filters: 1, kernel_size: 8}\n", 3, "a/b"),
     ("E115", OK_HEAD + "  - {type: Conv1D, name: a, filters: 1, kernel_size: 2, strides: 2}\n"
              "  - {type: Conv1D, name: a, filters: 1, kernel_size: 4}\n", 4, "a,"),
     ("E116", OK_HEAD + "  - {type: Conv1D, name: a, inputs: nothing, filters: 1, kernel_size: 8}\n", 3, "nothing"),
