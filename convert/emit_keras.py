@@ -16,15 +16,4 @@ def build_model(graph: Graph) -> keras.Model:
         cls = getattr(custom, layer.cls) if layer.cls in CUSTOM_LAYERS else getattr(keras.layers, layer.cls)
         args = [tensors[name] for name in layer.inputs]
         tensors[layer.name] = cls(name=layer.name, **dict(layer.config))(args if len(args) > 1 else args[0])
-    return keras.Model(tensors["input"], tensors[graph.output], name=model_name(graph))
-
-
-def build_practice_model(graph: Graph) -> keras.Model:
-    assert graph.form == "practice"
-    return build_model(graph)
-
-
-def model_name(graph: Graph) -> str:
-    """The spec's name, with `_per_step` for the per-step model."""
-    name = graph.analysis.spec.name
-    return name if graph.form == "practice" else f"{name}_per_step"
+    return keras.Model(tensors["input"], tensors[graph.output], name=graph.model_name)

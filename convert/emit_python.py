@@ -40,13 +40,13 @@ def _call(layer: GraphLayer, var: dict[str, str]) -> str:
     return f"    {var[layer.name]} = {cls}({', '.join(args)})({arg})"
 
 
-def _function(graph: Graph, name: str, doc: str, model_name: str) -> list[str]:
+def _function(graph: Graph, name: str, doc: str) -> list[str]:
     var = _identifiers([layer.name for layer in graph.layers])
     channels = graph.analysis.spec.channels
     lines = [f"def {name}():", f'    """{doc}"""',
              f'    inputs = keras.Input(shape=({graph.input_length}, {channels}), name="input")']
     lines += [_call(layer, var) for layer in graph.layers]
-    lines += [f"    return keras.Model(inputs, {var[graph.output]}, name={_literal(model_name)})", "", ""]
+    lines += [f"    return keras.Model(inputs, {var[graph.output]}, name={_literal(graph.model_name)})", "", ""]
     return lines
 
 
@@ -74,10 +74,8 @@ def source(practice: Graph, per_step: Graph) -> str:
     ]
     if customs:
         lines += [f"from convert.layers import {', '.join(customs)}", ""]
-    name = spec.name
     lines += ["", *_function(practice, "build_practice_model",
-                             f"One prediction per time step: (batch, T, {channels}) -> (batch, T, {units}).", name)]
+                             f"One prediction per time step: (batch, T, {channels}) -> (batch, T, {units}).")]
     lines += _function(per_step, "build_per_step_model",
-                       f"One prediction per window: (batch, {window}, {channels}) -> (batch, {units}).",
-                       f"{name}_per_step")
+                       f"One prediction per window: (batch, {window}, {channels}) -> (batch, {units}).")
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -48,6 +48,12 @@ class Graph:
         return next(layer for layer in self.layers if layer.name == name)
 
     @property
+    def model_name(self) -> str:
+        """The spec's name, with `_per_step` for the per-step model."""
+        name = self.analysis.spec.name
+        return name if self.form == "practice" else f"{name}_per_step"
+
+    @property
     def weighted(self) -> tuple[GraphLayer, ...]:
         """Layers that hold weights, in order: the practice Conv1D layers or the per-step Conv1D/Dense layers."""
         return tuple(layer for layer in self.layers if layer.cls in ("Conv1D", "Dense"))
