@@ -162,22 +162,19 @@ def test_exit_zero_and_explain_code(runner, tmp_path):
     assert runner.invoke(main, ["lint", "--explain", "E999"]).exit_code == 2
 
 
-def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path):
+def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path, monkeypatch):
+    from convert.cli import _use_color
     from convert.formats import text
     from convert.pipeline import check
 
     diagnostics = check(write(tmp_path, "bad.yaml", BAD)).diagnostics
     assert "\033[" in text(diagnostics, color=True) and "\033[" not in text(diagnostics, color=False)
-    from convert.cli import _use_color
 
     class Terminal:
         def isatty(self):
             return True
 
-    os.environ.pop("NO_COLOR", None)
-    assert _use_color(Terminal())
-    os.environ["NO_COLOR"] = "1"
-    try:
-        assert not _use_color(Terminal())
-    finally:
-        del os.environ["NO_COLOR"]
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert _use_color(Terminal()) and not _use_color(open(os.devnull, "w"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not _use_color(Terminal())
