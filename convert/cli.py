@@ -126,16 +126,15 @@ def explain(specs: tuple[str, ...], fmt: str, warmup: str) -> None:
 
 
 def _analysis_or_exit(spec: str):
-    from convert.diagnostics import SpecError
-    from convert.pipeline import front_end
-
+    """The analysed spec; its warnings go to stderr, its errors end the command with exit 1."""
     if not os.path.exists(spec):
         raise click.UsageError(f"no such file: {spec}")
-    try:
-        return front_end(spec)
-    except SpecError as error:
-        _print_diagnostics(error.diagnostics)
+    checked = check(spec)
+    if checked.diagnostics:
+        _print_diagnostics(checked.diagnostics)
+    if not checked.ok:
         raise ProblemsFound()
+    return checked.analysis
 
 
 def _keras_tools():

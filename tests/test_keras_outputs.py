@@ -180,3 +180,12 @@ def test_readme_training_example_runs(tmp_path, monkeypatch):
     exec(compile(_readme_block("## Training the compiled model"), "README.md", "exec"), namespace)
     history = namespace["model"].history.history["loss"]
     assert len(history) == 5 and history[-1] < history[0]
+
+
+def test_compile_reports_warnings_and_still_compiles(tmp_path):
+    spec = tmp_path / "warn.yaml"
+    spec.write_text("input: {channels: 1, window: 8}\nlayers:\n  - {type: Conv1D, name: a, filters: 1, kernel_size: 8}\n"
+                    "  - {type: Conv1D, name: b, inputs: input, filters: 1, kernel_size: 8}\noutput: a\n")
+    result = CliRunner().invoke(main, ["compile", str(spec), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0 and "warning W300" in result.output
+    assert (tmp_path / "out" / "warn.keras").exists()
