@@ -19,7 +19,7 @@ from convert.analysis import Analysis
 from convert.diagnostics import SpecError
 from convert.emit_keras import build_model
 from convert.emit_map import weight_map as _weight_map
-from convert.lower import Graph, lower, per_step_graph
+from convert.lower import lower, per_step_graph
 from convert.pipeline import check
 
 
@@ -41,13 +41,9 @@ def load(spec) -> Analysis:
     return checked.analysis
 
 
-def practice_graph(spec, warmup: str = "causal") -> Graph:
-    return lower(load(spec), warmup)
-
-
 def practice_model(spec, warmup: str = "causal") -> keras.Model:
     """A fresh practice model: (batch, T, C) -> (batch, T, units)."""
-    return build_model(practice_graph(spec, warmup))
+    return build_model(lower(load(spec), warmup))
 
 
 def per_step_model(spec) -> keras.Model:
@@ -122,17 +118,14 @@ def _move(source: keras.Model, target: keras.Model, entries: list, frm: str, to:
 def to_step(practice: keras.Model, spec) -> keras.Model:
     """The per-step model holding a practice model's weights."""
     analysis = load(spec)
-    data = _weight_map(lower(analysis), per_step_graph(analysis))
-    step = build_model(per_step_graph(analysis))
-    _move(practice, step, data["layers"], "practice", "per_step", analysis.spec.channels)
+    step = per_step_model(analysis)
+    _move(practice, step, weight_map(analysis)["layers"], "practice", "per_step", analysis.spec.channels)
     return step
 
 
 def from_step(step: keras.Model, spec, warmup: str = "causal") -> keras.Model:
     """The practice model holding a per-step model's weights."""
     analysis = load(spec)
-    graph = lower(analysis, warmup)
-    data = _weight_map(graph, per_step_graph(analysis))
-    practice = build_model(graph)
-    _move(step, practice, data["layers"], "per_step", "practice", analysis.spec.channels)
+    practice = practice_model(analysis, warmup)
+    _move(step, practice, weight_map(analysis, warmup)["layers"], "per_step", "practice", analysis.spec.channels)
     return practice
