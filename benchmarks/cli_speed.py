@@ -19,6 +19,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from convert.perf import analysis_times  # noqa: E402
+
 
 def wall(command: list[str], repeats: int) -> float:
     times = []
@@ -27,26 +29,6 @@ def wall(command: list[str], repeats: int) -> float:
         subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def analysis_time(layers: int, repeats: int, folder: str) -> tuple[float, float]:
-    from convert.analysis import analyse
-    from convert.families import chain_spec
-    from convert.pipeline import check
-
-    path = os.path.join(folder, f"chain{layers}.yaml")
-    with open(path, "w") as handle:
-        handle.write(chain_spec(layers))
-    whole, pure = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        checked = check(path)
-        whole.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        analyse(checked.analysis.spec)
-        pure.append(time.perf_counter() - start)
-    assert checked.ok and checked.analysis.window == layers + 1
-    return statistics.median(whole), statistics.median(pure)
 
 
 def main() -> None:
@@ -70,8 +52,8 @@ def main() -> None:
         for i in range(1000):
             shutil.copy(os.path.join(ROOT, "specs", specs[i % len(specs)]), os.path.join(many, f"spec{i:04d}.yaml"))
         print(f"  {'causalc lint (1,000 spec files)':40s} {wall(causalc + ['lint', many], max(1, args.repeats // 2)):7.3f} s")
-        for layers in (1_000, 10_000, 20_000):
-            whole, pure = analysis_time(layers, max(1, args.repeats // 2), folder)
+        for layers, times in analysis_times((1_000, 10_000, 20_000), max(1, args.repeats // 2)).items():
+            layers, whole, pure = int(layers), times["check_seconds"], times["analysis_seconds"]
             print(f"  {layers:6,d}-layer spec: read + check + analyse {whole:7.3f} s   (analysis alone {pure:6.3f} s)")
 
 

@@ -20,15 +20,16 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from convert import api  # noqa: E402
-from convert.bench import _median_seconds, matmul_gflops  # noqa: E402
+from convert.bench import matmul_gflops  # noqa: E402
 from convert.families import wavenet_spec  # noqa: E402
+from convert.perf import median_seconds  # noqa: E402
 
 BATCH, LENGTH, REPEATS = 4, 8192, 7
 
 
 def gflops(function, flops: float) -> float:
     compiled = tf.function(function, jit_compile=True)
-    return flops / _median_seconds(lambda: compiled().numpy(), REPEATS) / 1e9
+    return flops / median_seconds(lambda: compiled().numpy(), REPEATS) / 1e9
 
 
 def main() -> None:

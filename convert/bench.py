@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import tempfile
-import time
 from typing import Callable
 
 import keras
@@ -26,20 +24,10 @@ import tensorflow as tf
 
 from convert import api
 from convert.analysis import Analysis
-from convert.families import chain_spec, wavenet_spec
+from convert.families import wavenet_spec
+from convert.perf import analysis_times, median_seconds
 
 Progress = Callable[[str], None]
-
-
-def _median_seconds(run: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 class _PeakMemory:
@@ -120,7 +108,7 @@ def measure_training(analysis: Analysis, batch: int, length: int, window_batch: 
             predictions = window_batch
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
         with _PeakMemory() as memory:
-            seconds = _median_seconds(lambda: model.train_on_batch(inputs, targets), repeats)
+            seconds = median_seconds(lambda: model.train_on_batch(inputs, targets), repeats)
         results[method] = {"predictions_per_second": predictions / seconds, "seconds_per_step": seconds,
                            "predictions_per_step": predictions, "peak_rss_mib": memory.peak,
                            "rss_before_mib": memory.before}
@@ -135,7 +123,7 @@ def measure_training(analysis: Analysis, batch: int, length: int, window_batch: 
 def matmul_gflops(repeats: int, size: int = 2048) -> float:
     a = tf.constant(np.random.default_rng(1).normal(size=(size, size)).astype(np.float32))
     product = tf.function(lambda: tf.matmul(a, a), jit_compile=True)
-    return 2 * size**3 / _median_seconds(lambda: product().numpy(), repeats) / 1e9
+    return 2 * size**3 / median_seconds(lambda: product().numpy(), repeats) / 1e9
 
 
 def measure_inference(analysis: Analysis, batch: int, length: int, repeats: int, progress: Progress) -> dict:
@@ -143,31 +131,12 @@ def measure_inference(analysis: Analysis, batch: int, length: int, repeats: int,
     model = api.practice_model(analysis)
     x = tf.constant(np.random.default_rng(2).normal(size=(batch, length, analysis.spec.channels)).astype(np.float32))
     forward = tf.function(lambda v: model(v, training=False), jit_compile=True)
-    seconds = _median_seconds(lambda: forward(x).numpy(), repeats)
+    seconds = median_seconds(lambda: forward(x).numpy(), repeats)
     practice = 2 * analysis.macs * batch * length / seconds / 1e9
     progress("inference: matrix multiply")
     peak = matmul_gflops(repeats)
     return {"practice_gflops": practice, "matmul_gflops": peak, "ratio": practice / peak, "batch": batch,
             "length": length, "seconds": seconds}
-
-
-def measure_analysis(sizes=(100, 1_000, 10_000), repeats: int = 3, progress: Progress = lambda _: None) -> dict:
-    from convert.analysis import analyse
-    from convert.pipeline import check
-
-    out = {}
-    with tempfile.TemporaryDirectory() as folder:
-        for layers in sizes:
-            progress(f"analysis: {layers:,}-layer spec")
-            path = os.path.join(folder, f"chain{layers}.yaml")
-            with open(path, "w") as handle:
-                handle.write(chain_spec(layers))
-            spec = check(path).analysis.spec
-            out[str(layers)] = {
-                "check_seconds": _median_seconds(lambda: check(path), repeats, warmup=1),
-                "analysis_seconds": _median_seconds(lambda: analyse(spec), repeats, warmup=1),
-            }
-    return out
 
 
 def machine() -> dict:
@@ -189,7 +158,7 @@ def run_bench(spec, batch: int = 4, length: int | None = None, window_batch: int
         "repeats": repeats,
         "training": measure_training(analysis, batch, length, window_batch, repeats, progress),
         "inference": measure_inference(analysis, batch, max(length, 8192), repeats, progress),
-        "analysis": measure_analysis(analysis_sizes, 3, progress),
+        "analysis": analysis_times(analysis_sizes, 3, progress),
     }
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, SPECS, relative_error
+from conftest import ROOT, SPECS
 from convert.cli import main
 
 pytest.importorskip("keras")

@@ -79,8 +79,6 @@ def test_readme_warmup_example(tmp_path):
 
 
 def test_readme_worked_example(monkeypatch, capsys):
-    import os
-
     from conftest import ROOT
     from test_keras_outputs import _readme_block
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, compiled, randomize, relative_error, spec_id, SPECS
+from conftest import ROOT, compiled, randomize, relative_error
 from strategies import spec_dicts
 
 tf = pytest.importorskip("tensorflow")
