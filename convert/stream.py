@@ -65,7 +65,6 @@ class StreamingModel:
         self._run_graph = tf.function(self._run, jit_compile=True)
         self._state: tuple | None = None
         self._generate_graphs: dict = {}
-        self._in_place = True
         self.reset()
 
     # ---- set-up ----
@@ -108,7 +107,7 @@ class StreamingModel:
 
     # ---- the step, traced once ----
 
-    def _step(self, x, t, rings):
+    def _step(self, x, t, rings, in_place: bool = True):
         """x (batch, C), t (), rings (tuple in ring_names order) -> y (batch, units), rings."""
         rings = dict(zip(self.ring_names, rings))
         values = {"input": x}
@@ -117,18 +116,11 @@ class StreamingModel:
             source = layer.inputs[0]
             if source in rings and source not in written:
                 length = self._rings[source]
-                rings[source] = self._write(rings[source], t % length, values[source])
+                rings[source] = _write(rings[source], t % length, values[source], in_place)
                 written.add(source)
             if layer.name not in values:
                 values.update(self._layer(layer, values, rings, t))
         return values[self.graph.output], tuple(rings[name] for name in self.ring_names)
-
-    def _write(self, ring, position, value):
-        """Put the current step into its ring. Under XLA a dynamic-update-slice, done in place in the loop;
-        exported graphs (no XLA) use a scatter, which TFLite has."""
-        if self._in_place:
-            return xla.dynamic_update_slice(ring, value[None], tf.stack([position, 0, 0]))
-        return tf.tensor_scatter_nd_update(ring, [[position]], value[None])
 
     def _layer(self, layer: GraphLayer, values: dict, rings: dict, t) -> dict:
         """The values this layer computes (a convolution computes its whole group's)."""
@@ -311,11 +303,7 @@ class StreamingModel:
         signature += [tf.TensorSpec(shapes[n], tf.float32, name=_tensor_name(n)) for n in self.ring_names]
 
         def step(x, t, *rings):
-            self._in_place = False  # traced without XLA: a plain scatter
-            try:
-                y, rings = self._step(x, t, rings)
-            finally:
-                self._in_place = True
+            y, rings = self._step(x, t, rings, in_place=False)  # traced without XLA: a plain scatter
             return {"y": y, "t": t + 1, **{_tensor_name(n): r for n, r in zip(self.ring_names, rings)}}
 
         return tf.function(step, input_signature=signature)
@@ -337,6 +325,14 @@ class StreamingModel:
                 handle.write(converter.convert())
             written["tflite"] = path
         return written
+
+
+def _write(ring, position, value, in_place: bool):
+    """Put the current step into its ring. Under XLA a dynamic-update-slice, done in place in the loop;
+    exported graphs (no XLA) use a scatter, which TFLite has."""
+    if in_place:
+        return xla.dynamic_update_slice(ring, value[None], tf.stack([position, 0, 0]))
+    return tf.tensor_scatter_nd_update(ring, [[position]], value[None])
 
 
 def _reach(layer: GraphLayer) -> int:
