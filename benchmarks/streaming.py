@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from convert import api  # noqa: E402
-from convert.stream import StreamingModel  # noqa: E402
+from convert.runtime.stream import StreamingModel  # noqa: E402
 
 
 def randomize(model, seed: int = 0) -> None:

@@ -1,6 +1,7 @@
 """Time arithmetic of a spec: widths, grids, practice dilations, padding, receptive field, window inference.
 
-Pure functions over the Spec IR; `explain`, `lint`, the lowering and the emitters all read their results.
+Pure functions over the Spec IR; each layer's rules come from its kind (`convert.kinds`). `explain`,
+`lint`, the lowering and the emitters all read the results.
 """
 
 from __future__ import annotations
@@ -8,36 +9,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from convert.diagnostics import Diagnostic
-from convert.perf import without_cyclic_gc
-from convert.spec import INT_MAX, Layer, Spec
+from convert.frontend.diagnostics import Diagnostic
+from convert.frontend.spec import Layer, Spec
+from convert.kinds import input as input_kind
+from convert.kinds.base import Meta, Practice, Tensor
+from convert.kinds.fields import INT_MAX
 
 MAX_SEARCH = 100_000  # candidate windows tried by window inference before giving up
 
 
-class Tensor(NamedTuple):
-    """A per-step tensor: positions in the window, channels, input steps between positions, steps it sees."""
-
-    width: int
-    channels: int
-    grid: int
-    receptive_field: int
-
-
-class Step(NamedTuple):
-    """One spec layer with its per-step shape and its practice form."""
+class LayerPlan(NamedTuple):
+    """One spec layer analysed: its per-step output tensor and its practice form."""
 
     layer: Layer
     out: Tensor
     in_width: int
-    in_channels: int  # channels the practice layer reads
-    kernel: int  # practice kernel size; 0 where the practice layer has none
-    dilation: int  # practice dilation; 0 where none
-    left_pad: int  # causal zeros the practice layer puts in front of its input
-    params: int
-    macs: int  # practice multiply-adds per output time step
-    step_macs: int  # per-step multiply-adds per window
+    practice: Practice
     used: bool  # contributes to the output
+
+    @property
+    def kernel(self) -> int:
+        return self.practice.kernel
+
+    @property
+    def dilation(self) -> int:
+        return self.practice.dilation
+
+    @property
+    def left_pad(self) -> int:
+        """Causal zeros the practice layer puts in front of its input."""
+        return self.practice.reach
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Analysis:
     spec: Spec
     window: int
     window_inferred: bool
-    steps: tuple[Step, ...]
+    plans: tuple[LayerPlan, ...]
     tensors: dict[str, Tensor]
 
     @property
@@ -54,103 +55,51 @@ class Analysis:
 
     @property
     def params(self) -> int:
-        return sum(s.params for s in self.steps if s.used)
+        return sum(p.practice.params for p in self.plans if p.used)
 
     @property
     def macs(self) -> int:
-        return sum(s.macs for s in self.steps if s.used)
+        return sum(p.practice.macs for p in self.plans if p.used)
 
     @property
     def step_macs(self) -> int:
-        return sum(s.step_macs for s in self.steps if s.used)
+        return sum(p.practice.step_macs for p in self.plans if p.used)
 
-    def step(self, name: str) -> Step:
-        return next(s for s in self.steps if s.layer.name == name)
+    def plan(self, name: str) -> LayerPlan:
+        return next(p for p in self.plans if p.layer.name == name)
 
 
-# ---- window-independent structure: channels, grids, merge ratios, used layers ----
+# ---- window-independent structure: channels, grids, used layers ----
 
 class _Structure(NamedTuple):
-    grids: dict[str, int]
-    channels: dict[str, int]  # per-step channels; a Flatten's (n * c) waits for the window
-    merge_ratio: dict[tuple[str, str], int]  # (merge, input) -> coarsest grid / input grid
+    meta: dict[str, Meta]  # every tensor's channels, grid and flatness
     used: frozenset[str]
-    consumers: dict[str, list[Layer]]
 
 
 def _structure(spec: Spec, out: list[Diagnostic]) -> _Structure | None:
-    grids = {"input": 1}
-    channels = {"input": spec.channels}
-    ratio: dict[tuple[str, str], int] = {}
-    consumers: dict[str, list[Layer]] = {}
+    meta = {node.name: input_kind.meta(node) for node in spec.inputs}
+    users: dict[str, list[Layer]] = {}
     for layer in spec.layers:
         for name in layer.inputs:
-            consumers.setdefault(name, []).append(layer)
+            users.setdefault(name, []).append(layer)
     for layer in spec.layers:
-        ins = layer.inputs
-        grid = grids[ins[0]]
         kind = layer.kind
-        if kind == "conv":
-            channels[layer.name] = layer.filters
-            if grid * layer.dilation_rate > INT_MAX or grid * layer.strides > INT_MAX:
-                out.append(Diagnostic("E209", layer.span, f"`{layer.name}` needs a practice dilation past 2**31 - 1 "
-                                      f"(grid {grid:,} times dilation {layer.dilation_rate:,}, then stride {layer.strides:,})",
-                                      "Use fewer or smaller strides before this layer."))
-                return None
-            grid *= layer.strides
-        elif kind == "pool":
-            channels[layer.name] = channels[ins[0]]
-            grid *= layer.strides
-            if grid > INT_MAX:
-                out.append(Diagnostic("E209", layer.span, f"the grid after `{layer.name}` passes 2**31 - 1",
-                                      "Use fewer or smaller strides."))
-                return None
-        elif kind == "flatten":
-            channels[layer.name] = 0  # n * c: known once the window is
-            users = consumers.get(layer.name, [])
-            bad = [u for u in users if u.kind != "dense"]
-            if bad or layer.name == spec.output:
-                where = bad[0].key_at("type") if bad else layer.span
-                what = f"feeds {bad[0].type} `{bad[0].name}`" if bad else "is the output"
-                out.append(Diagnostic("E208", where, f"Flatten `{layer.name}` {what}; a Flatten must feed Dense layers",
-                                      "Follow the Flatten with `{type: Dense, units: ...}`."))
-        elif kind == "dense":
-            channels[layer.name] = layer.filters
-        elif kind == "activation":
-            channels[layer.name] = channels[ins[0]]
-        else:
-            in_grids = [grids[n] for n in ins]
-            grid = max(in_grids)
-            odd = [(n, g) for n, g in zip(ins, in_grids) if grid % g]
-            if odd:
-                listed = ", ".join(f"`{n}` grid {g}" for n, g in zip(ins, in_grids))
-                out.append(Diagnostic("E204", layer.at("inputs"), f"{layer.type} `{layer.name}` merges {listed}; "
-                                      f"grid {odd[0][1]} does not divide the coarsest grid {grid}",
-                                      "Give the merged branches strides whose products divide one another."))
-            for n, g in zip(ins, in_grids):
-                ratio[(layer.name, n)] = grid // g if grid % g == 0 else 1
-            in_channels = [channels.get(n) for n in ins]
-            if layer.type == "Concatenate":
-                channels[layer.name] = sum(c or 0 for c in in_channels)
-            else:
-                known = [c for c in in_channels if c is not None]
-                if len(set(known)) > 1:
-                    listed = ", ".join(f"`{n}` has {c}" for n, c in zip(ins, in_channels) if c is not None)
-                    out.append(Diagnostic("E205", layer.at("inputs"), f"{layer.type} `{layer.name}` needs equal "
-                                          f"channels; {listed}", "Give the branches the same `filters`, or use Concatenate."))
-                channels[layer.name] = known[0] if known else 0
-        grids[layer.name] = grid
+        found = kind.structure(layer, [meta[n] for n in layer.inputs], out)
+        if found is None:
+            return None
+        meta[layer.name] = found
+        kind.check_users(layer, users.get(layer.name, []), layer.name == spec.output, out)
     if any(d.is_error for d in out):
         return None
     used = {spec.output}
     for layer in reversed(spec.layers):
         if layer.name in used:
-            used.update(n for n in layer.inputs if n != "input")
+            used.update(layer.inputs)
     for layer in spec.layers:
         if layer.name not in used:
             out.append(Diagnostic("W300", layer.key_at("type"), f"layer `{layer.name}` does not contribute to the "
                                   f"output `{spec.output}`", "Wire it into the output or delete it."))
-    return _Structure(grids, channels, ratio, frozenset(used), consumers)
+    return _Structure(meta, frozenset(used))
 
 
 # ---- widths for a given window ----
@@ -163,44 +112,36 @@ class _Problem(NamedTuple):
 
 def _widths(spec: Spec, st: _Structure, window: int) -> tuple[dict[str, int], _Problem | None]:
     """Width of every tensor for `window`, and the first layer that does not fit it."""
-    widths = {"input": window}
+    widths = {node.name: window for node in spec.inputs}
     problem = None
     for layer in spec.layers:
         kind = layer.kind
-        n = widths[layer.inputs[0]]
-        if kind in ("conv", "pool"):
-            span = layer.span_of_kernel
-            if n < span:
+        ins = [widths[n] for n in layer.inputs]
+        geometry = kind.geometry(layer)
+        if geometry is not None:
+            n = ins[0]
+            if n < geometry.extent:
                 return widths, _Problem("E206", layer, n)
-            if (n - span) % layer.strides and problem is None:
+            if (n - geometry.extent) % geometry.stride and problem is None:
                 problem = _Problem("E202", layer, n)
-            widths[layer.name] = (n - span) // layer.strides + 1
-        elif kind == "flatten":
-            widths[layer.name] = 1
-        elif kind == "merge":
-            widths[layer.name] = min((widths[i] - 1) // st.merge_ratio[(layer.name, i)] + 1 for i in layer.inputs)
-        else:
-            widths[layer.name] = n
+        widths[layer.name] = kind.width(layer, ins, [st.meta[n].grid for n in layer.inputs], st.meta[layer.name].grid)
     return widths, problem
 
 
 def _smallest_window(spec: Spec, st: _Structure) -> int:
     """The smallest window giving every layer enough input and width >= 1 at the output (exact inverse of _widths)."""
-    need = {layer.name: 1 for layer in spec.layers}
-    need["input"] = 1
+    need = {name: 1 for name in st.meta}
     for layer in reversed(spec.layers):
-        m = need[layer.name]
+        grid = st.meta[layer.name].grid
         for name in layer.inputs:
-            if layer.kind in ("conv", "pool"):
-                n = (m - 1) * layer.strides + layer.span_of_kernel
-            elif layer.kind == "flatten":
-                n = 1
-            elif layer.kind == "merge":
-                n = (m - 1) * st.merge_ratio[(layer.name, name)] + 1
-            else:
-                n = m
-            need[name] = max(need[name], n)
-    return need["input"]
+            need[name] = max(need[name], layer.kind.need(layer, need[layer.name], st.meta[name].grid, grid))
+    return max(need[node.name] for node in spec.inputs)
+
+
+def _lack(problem: _Problem) -> int:
+    """Window steps to add so that the misaligned layer of `problem` consumes its input exactly."""
+    geometry = problem.layer.kind.geometry(problem.layer)
+    return geometry.stride - (problem.in_width - geometry.extent) % geometry.stride
 
 
 def valid_windows(spec: Spec, st: _Structure, limit: int = 64, start: int = 1,
@@ -227,8 +168,7 @@ def valid_windows(spec: Spec, st: _Structure, limit: int = 64, start: int = 1,
             window += 1
         else:
             last_problem = problem
-            lack = problem.layer.strides - (problem.in_width - problem.layer.span_of_kernel) % problem.layer.strides
-            window += lack if problem.code == "E202" else 1
+            window += _lack(problem) if problem.code == "E202" else 1
     return found, last_problem
 
 
@@ -245,7 +185,6 @@ def _nearest(windows: list[int], window: int) -> str:
     return " or ".join(f"`window: {w}`" for w in picks)
 
 
-@without_cyclic_gc
 def analyse(spec: Spec) -> tuple[Analysis | None, list[Diagnostic]]:
     """Infer or check the window, then compute every layer's per-step shape and practice form."""
     out: list[Diagnostic] = []
@@ -268,13 +207,13 @@ def analyse(spec: Spec) -> tuple[Analysis | None, list[Diagnostic]]:
             out.append(problem)
             return None, out
     widths, _ = _widths(spec, st, window)
-    steps, tensors = _steps(spec, st, widths)
-    for step in steps:
-        if step.dilation > INT_MAX or step.out.receptive_field > INT_MAX:
-            out.append(Diagnostic("E209", step.layer.span, f"`{step.layer.name}` reaches a receptive field past 2**31 - 1",
-                                  "Use fewer or smaller strides."))
+    plans, tensors = _plans(spec, st, widths)
+    for plan in plans:
+        if plan.dilation > INT_MAX or plan.out.receptive_field > INT_MAX:
+            out.append(Diagnostic("E209", plan.layer.span, f"`{plan.layer.name}` reaches a receptive field past "
+                                  "2**31 - 1", "Use fewer or smaller strides."))
             return None, out
-    analysis = Analysis(spec, window, spec.window is None, steps, tensors)
+    analysis = Analysis(spec, window, spec.window is None, plans, tensors)
     return analysis, out + _warnings(analysis)
 
 
@@ -294,11 +233,12 @@ def _warnings(a: Analysis) -> list[Diagnostic]:
     if a.receptive_field > HUGE_RECEPTIVE_FIELD:
         out.append(Diagnostic("W303", where, f"the receptive field is {a.receptive_field:,} steps (over 2**20)",
                               "Check the strides; training sequences must be longer than the window."))
-    for step in a.steps:
-        layer = step.layer
-        if layer.kind in ("conv", "pool") and layer.strides > layer.span_of_kernel:
-            out.append(Diagnostic("W302", layer.at("strides"), f"`{layer.name}` has stride {layer.strides} but spans "
-                                  f"{layer.span_of_kernel} step(s): {layer.strides - layer.span_of_kernel} input "
+    for plan in a.plans:
+        layer = plan.layer
+        geometry = layer.kind.geometry(layer)
+        if geometry is not None and geometry.stride > geometry.extent:
+            out.append(Diagnostic("W302", layer.at("strides"), f"`{layer.name}` has stride {geometry.stride} but "
+                                  f"spans {geometry.extent} step(s): {geometry.stride - geometry.extent} input "
                                   "position(s) between its applications are never used",
                                   "Make the kernel (or pool) at least as wide as the stride."))
     return out
@@ -321,52 +261,25 @@ def _check_window(spec: Spec, st: _Structure, window: int) -> Diagnostic | None:
                           "must give one prediction (width 1)",
                           f"Add Flatten + Dense before `{spec.output}`" + (f", or use {suggestion}." if suggestion else "."))
     layer = problem.layer
+    geometry = layer.kind.geometry(layer)
     if problem.code == "E206":
         return Diagnostic("E206", at, f"window {window} is too small: `{layer.name}` gets width {problem.in_width} "
-                          f"but spans {layer.span_of_kernel} steps", help_tail)
-    rest = (problem.in_width - layer.span_of_kernel) % layer.strides
+                          f"but spans {geometry.extent} steps", help_tail)
+    rest = (problem.in_width - geometry.extent) % geometry.stride
     return Diagnostic("E202", at, f"window {window} misaligns `{layer.name}` (line {layer.span.line}): its input width "
-                      f"{problem.in_width} minus its span {layer.span_of_kernel} is not a multiple of its stride "
-                      f"{layer.strides} (remainder {rest}), so the newest {rest} step(s) would be dropped", help_tail)
+                      f"{problem.in_width} minus its span {geometry.extent} is not a multiple of its stride "
+                      f"{geometry.stride} (remainder {rest}), so the newest {rest} step(s) would be dropped", help_tail)
 
 
-def _steps(spec: Spec, st: _Structure, widths: dict[str, int]) -> tuple[tuple[Step, ...], dict[str, Tensor]]:
-    tensors = {"input": Tensor(widths["input"], spec.channels, 1, 1)}
-    flat_from: dict[str, Tensor] = {}  # Flatten name -> its input
-    steps = []
+def _plans(spec: Spec, st: _Structure, widths: dict[str, int]) -> tuple[tuple[LayerPlan, ...], dict[str, Tensor]]:
+    tensors = {node.name: input_kind.tensor(node, widths[node.name]) for node in spec.inputs}
+    plans = []
     for layer in spec.layers:
-        src = tensors[layer.inputs[0]]
-        kind, width, grid = layer.kind, widths[layer.name], st.grids[layer.name]
-        kernel = dilation = pad = params = macs = step_macs = 0
-        rf = src.receptive_field
-        channels = st.channels.get(layer.name, 0)
-        bias = layer.filters if layer.use_bias else 0
-        if kind == "conv":
-            kernel, dilation = layer.kernel_size, src.grid * layer.dilation_rate
-            macs = kernel * src.channels * layer.filters
-            params, step_macs = macs + bias, macs * width
-        elif kind == "pool":
-            kernel, dilation = layer.pool_size, src.grid
-        elif kind == "flatten":
-            flat_from[layer.name] = src
-            channels = src.width * src.channels
-        elif kind == "dense":
-            head = flat_from.get(layer.inputs[0])
-            kernel, dilation = (head.width, head.grid) if head else (1, 1)
-            base = head or src
-            rf = base.receptive_field
-            macs = kernel * base.channels * layer.filters
-            params, step_macs = macs + bias, macs * width
-        elif kind == "merge":
-            rf = max(tensors[n].receptive_field for n in layer.inputs)
-            if layer.type == "Concatenate":
-                channels = sum(tensors[n].channels for n in layer.inputs)
-        if kernel:
-            pad = (kernel - 1) * dilation
-            rf += pad
-        tensor = Tensor(width, channels, grid, rf)
-        tensors[layer.name] = tensor
-        in_channels = (flat_from.get(layer.inputs[0]) or src).channels
-        steps.append(Step(layer, tensor, src.width, in_channels, kernel, dilation, pad, params, macs, step_macs,
-                          layer.name in st.used))
-    return tuple(steps), tensors
+        kind = layer.kind
+        ins = [tensors[n] for n in layer.inputs]
+        out = kind.output(layer, ins, widths[layer.name], st.meta[layer.name])
+        practice = kind.practice(layer, ins, out)
+        out = out._replace(receptive_field=out.receptive_field + practice.reach)
+        tensors[layer.name] = out
+        plans.append(LayerPlan(layer, out, ins[0].width, practice, layer.name in st.used))
+    return tuple(plans), tensors

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from convert.diagnostics import Diagnostic
+from convert.frontend.diagnostics import Diagnostic
 from convert.pipeline import check
 
 EXIT_CLEAN, EXIT_PROBLEMS = 0, 1  # usage errors exit 2 through click.UsageError
@@ -33,7 +33,7 @@ def _use_color(stream) -> bool:
 
 
 def _print_diagnostics(diagnostics: list[Diagnostic], fmt: str = "text", err: bool = True) -> None:
-    from convert.formats import FORMATS
+    from convert.frontend.formats import FORMATS
 
     stream = click.get_text_stream("stderr" if err else "stdout")
     out = FORMATS[fmt](diagnostics, color=_use_color(stream))
@@ -64,8 +64,8 @@ def main() -> None:
 def _explain_code(ctx: click.Context, param, code: str | None) -> None:
     if code is None or ctx.resilient_parsing:
         return
-    from convert.codes import RULES
-    from convert.formats import explain_rule
+    from convert.frontend.codes import RULES
+    from convert.frontend.formats import explain_rule
 
     if code.upper() not in RULES:
         raise click.BadParameter(f"unknown code {code!r}; codes: {', '.join(sorted(RULES))}", ctx, param)
@@ -141,7 +141,8 @@ def _keras_tools():
     """The TensorFlow-backed modules, or a message saying what to install."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
     try:
-        from convert import api, compile as writer
+        from convert.backends import write as writer
+        from convert.runtime import api
     except ImportError as error:
         raise click.ClickException(f"this command needs TensorFlow ({error.name} is missing): "
                                    "pip install 'causalc[tensorflow]'") from None
@@ -204,13 +205,13 @@ def from_step_command(spec: str, step: str, out: str, warmup: str) -> None:
     _convert(spec, step, out, "from-step", warmup)
 
 
-def _stream(spec: str, model_path: str):
+def _stream(spec: str, model_path: str, warmup: str):
     analysis = _analysis_or_exit(spec)
     api, _ = _keras_tools()
-    from convert.stream import StreamingModel
+    from convert.runtime.stream import StreamingModel
 
     try:
-        return StreamingModel(api.load_model(model_path), analysis)
+        return StreamingModel(api.load_model(model_path), analysis, warmup)
     except (api.ModelFileError, api.WeightMismatch) as error:
         raise click.ClickException(str(error)) from None
 
@@ -218,7 +219,7 @@ def _stream(spec: str, model_path: str):
 def _read_prime(path: str, channels: int):
     import numpy as np
 
-    from convert.audio import read_samples
+    from convert.runtime.audio import read_samples
 
     try:
         samples = read_samples(path)
@@ -240,12 +241,13 @@ def _read_prime(path: str, channels: int):
               help="Softmax temperature for a mu-law output.")
 @click.option("--sample-rate", default=16000, show_default=True, type=click.IntRange(1), help="For a .wav output.")
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="OUT.npy or OUT.wav.")
+@WARMUP
 def generate(spec: str, model: str, steps: int, prime: str | None, seed: int, temperature: float, sample_rate: int,
-             out: str) -> None:
+             out: str, warmup: str) -> None:
     """Generate STEPS samples autoregressively with the practice MODEL of SPEC, streaming."""
     if not out.endswith((".npy", ".wav")):
         raise click.UsageError(f"the output must end in .npy or .wav; received {out}")
-    stream = _stream(spec, model)
+    stream = _stream(spec, model, warmup)
     try:
         stream.output_kind
     except ValueError as error:
@@ -259,7 +261,7 @@ def generate(spec: str, model: str, steps: int, prime: str | None, seed: int, te
         first = samples[None, -1]
     from rich.progress import Progress
 
-    from convert.audio import write_samples
+    from convert.runtime.audio import write_samples
 
     with Progress(transient=True) as progress:
         task = progress.add_task("generating", total=steps)
@@ -277,10 +279,11 @@ def generate(spec: str, model: str, steps: int, prime: str | None, seed: int, te
 @click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--tflite/--no-tflite", default=True, show_default=True, help="Also write step.tflite.")
-def export_step(spec: str, model: str, out_dir: str, batch_size: int, tflite: bool) -> None:
+@WARMUP
+def export_step(spec: str, model: str, out_dir: str, batch_size: int, tflite: bool, warmup: str) -> None:
     """Export the streaming step of MODEL, with its state as explicit inputs and outputs, as a SavedModel
     (and TFLite) that runs without causalc."""
-    stream = _stream(spec, model)
+    stream = _stream(spec, model, warmup)
     try:
         written = stream.export(out_dir, batch_size, tflite)
     except OSError as error:
@@ -307,7 +310,7 @@ def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, win
     _keras_tools()
     from rich.console import Console
 
-    from convert import bench as measure
+    from convert.runtime import bench as measure
 
     if plot:
         try:
@@ -338,7 +341,7 @@ def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, win
 @main.command()
 def schema() -> None:
     """Print a draft-07 JSON Schema of the spec format, for editors and validators."""
-    from convert.schema import schema_json
+    from convert.frontend.schema import schema_json
 
     click.echo(schema_json(), nl=False)
 

@@ -1,18 +1,39 @@
-"""The compiler's front end, its passes in order: read -> parse YAML -> build spec -> analyse.
-
-Lowering (`convert.lower`) and the emitters follow; `convert.compile.write_outputs` runs them.
+"""The compiler's passes in order: read -> parse YAML -> build spec -> analyse (`check`), then lower and
+emit (`convert.backends.write.write_outputs`: practice graph, per-step graph, Keras model, weight map,
+Python source). Everything here is TensorFlow-free; the backends are not.
 """
 
 from __future__ import annotations
 
+import functools
+import gc
 import re
 from typing import NamedTuple
 
 from convert.analysis import Analysis, analyse
-from convert.diagnostics import Diagnostic, SpecError, has_errors
-from convert.perf import without_cyclic_gc
-from convert.source import load_yaml, read_text, suspicious_values
-from convert.spec import build_spec
+from convert.frontend.diagnostics import Diagnostic, SpecError, has_errors
+from convert.frontend.source import load_yaml, read_text, suspicious_values
+from convert.frontend.spec import build_spec
+
+
+def without_cyclic_gc(function):
+    """Run `function` with the cyclic garbage collector paused.
+
+    The passes allocate many small objects and create no cycles worth collecting; left running, the
+    collector rescans them all again and again, and a 20,000-layer spec takes quadratic time.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if paused:
+                gc.enable()
+
+    return wrapper
 
 
 class Checked(NamedTuple):

@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-from convert.analysis import Analysis, Step
-
-
-def _practice_type(step: Step) -> str:
-    kind = step.layer.kind
-    if kind in ("conv", "dense"):
-        return "Conv1D"
-    if kind == "pool":
-        return "DilatedCausalPooling1D"
-    if kind == "flatten":
-        return "(folded into Dense)"
-    return step.layer.type
+from convert.analysis import Analysis
 
 
 def explain_rows(analysis: Analysis, warmup: str = "causal") -> list[dict]:
     rows = []
-    for step in analysis.steps:
-        layer = step.layer
+    for plan in analysis.plans:
+        layer = plan.layer
+        kind = layer.kind
+        geometry = kind.geometry(layer)
         rows.append({
             "name": layer.name,
             "per_step": layer.type,
-            "practice": _practice_type(step) if step.used else "(unused)",
-            "kernel": step.kernel or None,
-            "stride": layer.strides if layer.kind in ("conv", "pool") else None,
-            "dilation": step.dilation or None,
-            "left_padding": step.left_pad if warmup == "causal" else 0,
-            "width": step.out.width,
-            "channels": step.out.channels,
-            "grid": step.out.grid,
-            "receptive_field": step.out.receptive_field,
-            "params": step.params,
+            "practice": (kind.practice_type or layer.type) if plan.used else "(unused)",
+            "kernel": plan.kernel or None,
+            "stride": geometry.stride if geometry is not None else None,
+            "dilation": plan.dilation or None,
+            "left_padding": plan.left_pad if warmup == "causal" else 0,
+            "width": plan.out.width,
+            "channels": plan.out.channels,
+            "grid": plan.out.grid,
+            "receptive_field": plan.out.receptive_field,
+            "params": plan.practice.params,
         })
     return rows
 
@@ -42,7 +33,7 @@ def explain_data(analysis: Analysis, warmup: str = "causal") -> dict:
     return {
         "spec": spec.name,
         "path": spec.path,
-        "input_channels": spec.channels,
+        "input_channels": spec.inputs[0].channels,
         "window": analysis.window,
         "window_inferred": analysis.window_inferred,
         "receptive_field": analysis.receptive_field,

@@ -38,7 +38,7 @@ def weights_of(model) -> dict:
 def compiled(path: str):
     """(practice graph, Keras model with random weights) for a spec file, built once per session."""
     if path not in _compiled:
-        from convert.emit_keras import build_model
+        from convert.backends.keras_model import build_model
         from convert.lower import lower
         from convert.pipeline import front_end
 

@@ -18,7 +18,7 @@ def analyse_text(tmp_path, text: str):
 
 
 def column(analysis, key: str) -> list:
-    return [getattr(step, key) for step in analysis.steps]
+    return [getattr(step, key) for step in analysis.plans]
 
 
 def test_strides_become_dilations_of_all_later_layers(tmp_path):
@@ -33,8 +33,8 @@ layers:
     assert a.window == 16 and a.window_inferred
     assert column(a, "dilation") == [1, 2, 4, 8]
     assert column(a, "left_pad") == [1, 2, 4, 8]
-    assert [s.out.width for s in a.steps] == [8, 4, 2, 1]
-    assert [s.out.grid for s in a.steps] == [2, 4, 8, 8]
+    assert [s.out.width for s in a.plans] == [8, 4, 2, 1]
+    assert [s.out.grid for s in a.plans] == [2, 4, 8, 8]
     assert a.receptive_field == 16
 
 
@@ -60,10 +60,10 @@ layers:
   - {type: Dense, units: 500}
   - {type: Dense, units: 10}
 """)
-    flatten, fc, out = a.steps[2:]
+    flatten, fc, out = a.plans[2:]
     assert (flatten.out.width, flatten.out.channels) == (1, 320)
     assert (fc.kernel, fc.dilation, fc.left_pad) == (10, 2, 18)
-    assert fc.params == 10 * 32 * 500 + 500 and fc.macs == 10 * 32 * 500
+    assert fc.practice.params == 10 * 32 * 500 + 500 and fc.practice.macs == 10 * 32 * 500
     assert (out.kernel, out.dilation) == (1, 1)
     assert a.receptive_field == 22
 
@@ -76,7 +76,7 @@ layers:
   - {type: MaxPool1D, pool_size: 2}
   - {type: Conv1D, filters: 1, kernel_size: 2}
 """)
-    conv, pool, out = a.steps
+    conv, pool, out = a.plans
     assert (pool.kernel, pool.dilation, pool.out.grid) == (2, 2, 4)
     assert out.dilation == 4 and a.window == 8
 
@@ -88,7 +88,7 @@ layers:
   - {type: Conv1D, filters: 1, kernel_size: 3, strides: 2, dilation_rate: 2}
   - {type: Conv1D, filters: 1, kernel_size: 2, dilation_rate: 3}
 """)
-    first, second = a.steps
+    first, second = a.plans
     assert (first.dilation, second.dilation) == (2, 6)
     assert a.window == 5 + 2 * 3 and a.receptive_field == 1 + 4 + 6
 
@@ -105,7 +105,7 @@ layers:
   - {type: Dense, units: 1}
 """)
     assert a.window == 6 and a.receptive_field == 6
-    assert a.steps[2].out.width == 4  # b's 6 positions cropped to a's 4
+    assert a.plans[2].out.width == 4  # b's 6 positions cropped to a's 4
 
 
 def test_residual_merge_brings_input_to_coarser_grid(tmp_path):
@@ -117,7 +117,7 @@ layers:
   - {type: Conv1D, filters: 1, kernel_size: 2, strides: 2}
 """)
     assert a.window == 4
-    assert (a.step("r").out.width, a.step("r").out.grid) == (2, 2)
+    assert (a.plan("r").out.width, a.plan("r").out.grid) == (2, 2)
 
 
 @pytest.mark.parametrize("path", SPECS, ids=spec_id)
@@ -138,9 +138,9 @@ def test_window_matches_brute_force(path):
 def test_wavenet_numbers():
     a = check([p for p in SPECS if p.endswith("wavenet.yaml")][0]).analysis
     assert a.window == 1024 and a.receptive_field == 1024
-    filters = [a.step(f"filter{i}").dilation for i in range(1, 11)]
+    filters = [a.plan(f"filter{i}").dilation for i in range(1, 11)]
     assert filters == [2**i for i in range(10)]
-    assert a.step("logits").out.channels == 256
+    assert a.plan("logits").out.channels == 256
 
 
 def test_ten_thousand_layer_analysis_is_linear(tmp_path):

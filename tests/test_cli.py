@@ -140,7 +140,7 @@ def test_github_annotations_are_escaped(runner, tmp_path):
 
 
 def test_sarif_has_rules_and_regions(runner, tmp_path):
-    from convert.codes import RULES
+    from convert.frontend.codes import RULES
 
     path = write(tmp_path, "bad.yaml", BAD)
     log = json.loads(runner.invoke(main, ["lint", "--format", "sarif", path]).stdout)
@@ -164,7 +164,7 @@ def test_exit_zero_and_explain_code(runner, tmp_path):
 
 def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path, monkeypatch):
     from convert.cli import _use_color
-    from convert.formats import text
+    from convert.frontend.formats import text
     from convert.pipeline import check
 
     diagnostics = check(write(tmp_path, "bad.yaml", BAD)).diagnostics

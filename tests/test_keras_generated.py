@@ -22,7 +22,7 @@ EXAMPLES = int(os.environ.get("CAUSALC_EXAMPLES", "30"))
 
 def _check(spec: dict, tmp_path, choice: int, seed: int) -> None:
     from convert.analysis import fitting_windows
-    from convert.emit_keras import build_model
+    from convert.backends.keras_model import build_model
     from convert.lower import lower
     from convert.pipeline import check
 

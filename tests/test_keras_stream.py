@@ -20,7 +20,7 @@ _streams: dict = {}
 
 
 def stream_of(path: str):
-    from convert.stream import StreamingModel
+    from convert.runtime.stream import StreamingModel
 
     if path not in _streams:
         _, model = compiled(path)
@@ -59,13 +59,16 @@ def test_step_matches_run_and_state_resumes_exactly(bundled_spec):
 
 def test_exact_warmup_stream(tmp_path):
     from convert import api
-    from convert.stream import StreamingModel
+    from convert.runtime.stream import StreamingModel
 
     path = os.path.join(ROOT, "specs", "residual.yaml")
     _, model = compiled(path)
     exact = api.from_step(api.to_step(model, path), path, warmup="exact")
-    stream = StreamingModel(exact, path)
-    assert stream.warmup == "exact"
+    with pytest.raises(api.WeightMismatch, match="compiled with warm-up 'exact', not 'causal': pass warmup='exact'"):
+        StreamingModel(exact, path)  # told, never guessed: the wrong mode is an error that names the right one
+    with pytest.raises(api.WeightMismatch, match="compiled with warm-up 'causal', not 'exact'"):
+        StreamingModel(model, path, warmup="exact")
+    stream = StreamingModel(exact, path, warmup="exact")
     stream.reset(2)
     x = _x(stream, 30, seed=2)
     assert relative_error(stream.run(x), np.asarray(exact(x), np.float64)) < 1e-5
@@ -98,7 +101,7 @@ def test_mu_law_sampling_is_seeded():
 
 
 def test_export_runs_without_causalc(tmp_path):
-    from convert.stream import _tensor_name
+    from convert.runtime.export import tensor_name as _tensor_name
 
     path = os.path.join(ROOT, "specs", "pooling.yaml")
     stream = stream_of(path)
@@ -154,7 +157,7 @@ def test_generate_command(tmp_path):
 @given(spec=spec_dicts(max_layers=5), seed=st.integers(0, 2**16))
 def test_generated_specs_stream_exactly(spec, seed, tmp_path):
     from convert import api
-    from convert.stream import StreamingModel
+    from convert.runtime.stream import StreamingModel
 
     path = tmp_path / "generated.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))

@@ -17,7 +17,7 @@ tf = pytest.importorskip("tensorflow")
 
 
 def test_sequence_pairs_shift_the_target_by_one_step():
-    from convert.data import sequence_pairs
+    from convert.runtime.data import sequence_pairs
 
     signal = np.arange(500, dtype=np.float32) / 500
     x, y = next(iter(sequence_pairs(signal, length=32, batch_size=3, seed=1)))
@@ -30,7 +30,7 @@ def test_sequence_pairs_shift_the_target_by_one_step():
 
 
 def test_window_pairs_are_the_per_step_chunks():
-    from convert.data import window_pairs
+    from convert.runtime.data import window_pairs
 
     signal = np.arange(40, dtype=np.float32)
     batches = list(window_pairs(signal, window=4, batch_size=6, shuffle=False))
@@ -71,7 +71,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, numpy as np
 from convert import api
-from convert.data import sequence_pairs
+from convert.runtime.data import sequence_pairs
 
 spec = sys.argv[1]
 signal = np.sin(np.arange(5000) / 7.0).astype("float32")

@@ -7,9 +7,9 @@ import tempfile
 from contextlib import contextmanager
 
 from convert.analysis import Analysis
-from convert.emit_keras import build_model
-from convert.emit_map import weight_map_json
-from convert.emit_python import source
+from convert.backends.keras_model import build_model
+from convert.backends.weight_map import weight_map_json
+from convert.backends.python_source import source
 from convert.lower import lower, per_step_graph
 
 

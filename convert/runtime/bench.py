@@ -25,7 +25,7 @@ import tensorflow as tf
 from convert import api
 from convert.analysis import Analysis
 from convert.families import wavenet_spec
-from convert.perf import analysis_times, median_seconds
+from convert.timing import analysis_times, median_seconds
 
 Progress = Callable[[str], None]
 
@@ -62,22 +62,22 @@ def _target_kind(analysis: Analysis) -> str:
     spec = analysis.spec
     units = analysis.tensors[spec.output].channels
     softmax = spec.layer(spec.output).activation == "softmax"
-    if softmax and units == 256 and spec.channels == 1:
+    if softmax and units == 256 and spec.inputs[0].channels == 1:
         return "mu-law"
-    return "next" if units == spec.channels and not softmax else "other"
+    return "next" if units == spec.inputs[0].channels and not softmax else "other"
 
 
 def _batches(analysis: Analysis, batch: int, length: int, window_batch: int):
     """One practice batch and one per-step batch from the same synthetic signal (tones and noise), with the
     same loss: cross-entropy over mu-law levels, squared error against the next sample, or (for outputs
     that cannot predict the next sample) the loss of their kind against fixed random targets."""
-    from convert.data import sequence_pairs, window_pairs
+    from convert.runtime.data import sequence_pairs, window_pairs
 
     spec = analysis.spec
     rng = np.random.default_rng(0)
     steps = np.arange(batch * length + analysis.window + 1)
     tones = np.sin(2 * np.pi * 440 * steps / 16_000) + 0.5 * np.sin(2 * np.pi * 1_250 * steps / 16_000)
-    signal = (0.6 * tones[:, None] + 0.05 * rng.normal(size=(len(steps), spec.channels))).astype(np.float32)
+    signal = (0.6 * tones[:, None] + 0.05 * rng.normal(size=(len(steps), spec.inputs[0].channels))).astype(np.float32)
     kind = _target_kind(analysis)
     target = "mu-law" if kind == "mu-law" else "next"
     x, y = next(iter(sequence_pairs(signal, length, batch, target=target, seed=0)))
@@ -129,7 +129,7 @@ def matmul_gflops(repeats: int, size: int = 2048) -> float:
 def measure_inference(analysis: Analysis, batch: int, length: int, repeats: int, progress: Progress) -> dict:
     progress("inference: practice forward pass")
     model = api.practice_model(analysis)
-    x = tf.constant(np.random.default_rng(2).normal(size=(batch, length, analysis.spec.channels)).astype(np.float32))
+    x = tf.constant(np.random.default_rng(2).normal(size=(batch, length, analysis.spec.inputs[0].channels)).astype(np.float32))
     forward = tf.function(lambda v: model(v, training=False), jit_compile=True)
     seconds = median_seconds(lambda: forward(x).numpy(), repeats)
     practice = 2 * analysis.macs * batch * length / seconds / 1e9

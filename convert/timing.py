@@ -1,34 +1,12 @@
-"""Speed of the TensorFlow-free passes: keeping them linear on very large specs, and timing them."""
+"""Timing helpers shared by `causalc bench` and the benchmark scripts (TensorFlow-free)."""
 
 from __future__ import annotations
 
-import functools
-import gc
 import os
 import statistics
 import tempfile
 import time
 from typing import Callable
-
-
-def without_cyclic_gc(function):
-    """Run `function` with the cyclic garbage collector paused.
-
-    The passes allocate many small objects and create no cycles worth collecting; left running, the
-    collector rescans them all again and again, and a 20,000-layer spec takes quadratic time.
-    """
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            if paused:
-                gc.enable()
-
-    return wrapper
 
 
 def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 2) -> float:
@@ -47,7 +25,7 @@ def analysis_times(sizes=(100, 1_000, 10_000), repeats: int = 3, progress=lambda
     """For generated chains of each size: seconds to read and check the file, and to analyse the spec."""
     from convert.analysis import analyse
     from convert.families import chain_spec
-    from convert.pipeline import check
+    from convert.pipeline import check, without_cyclic_gc
 
     out = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -60,6 +38,7 @@ def analysis_times(sizes=(100, 1_000, 10_000), repeats: int = 3, progress=lambda
             assert checked.ok and checked.analysis.window == layers + 1
             out[str(layers)] = {
                 "check_seconds": median_seconds(lambda: check(path), repeats, warmup=1),
-                "analysis_seconds": median_seconds(lambda: analyse(checked.analysis.spec), repeats, warmup=1),
+                "analysis_seconds": median_seconds(lambda: without_cyclic_gc(analyse)(checked.analysis.spec), repeats,
+                                                   warmup=1),
             }
     return out

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from convert.diagnostics import Diagnostic, Span
+from convert.frontend.diagnostics import Diagnostic, Span
 
 _YAML = "tag:yaml.org,2002:"
 _STR, _INT = _YAML + "str", _YAML + "int"

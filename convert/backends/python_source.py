@@ -7,14 +7,18 @@ import keyword
 import re
 
 from convert import __version__
-from convert.lower import CUSTOM_LAYERS, Graph, GraphLayer
+from convert.graph import KERAS, Graph, GraphLayer
 
-_RESERVED = {"keras", "inputs", "build_practice_model", "build_per_step_model", *CUSTOM_LAYERS}
+_RESERVED = {"keras", "inputs", "build_practice_model", "build_per_step_model"}
 
 
-def _identifiers(names: list[str]) -> dict[str, str]:
-    taken = set(_RESERVED)
-    out = {"input": "inputs"}
+def _identifiers(graph: Graph, imported: set[str]) -> dict[str, str]:
+    """A Python variable for every tensor; one input is `inputs`, several are `inputs_NAME`."""
+    taken = _RESERVED | imported
+    single = len(graph.inputs) == 1
+    out = {node.name: "inputs" if single else "inputs_" + re.sub(r"\W", "_", node.name) for node in graph.inputs}
+    taken |= set(out.values())
+    names = [layer.name for layer in graph.layers]
     for name in names:
         ident = re.sub(r"\W", "_", name)
         if not ident or ident[0].isdigit():
@@ -33,20 +37,22 @@ def _literal(value) -> str:
 
 
 def _call(layer: GraphLayer, var: dict[str, str]) -> str:
-    cls = layer.cls if layer.cls in CUSTOM_LAYERS else f"keras.layers.{layer.cls}"
+    cls = f"keras.layers.{layer.cls}" if layer.module == KERAS else layer.cls
     args = [f"{key}={_literal(value)}" for key, value in layer.config] + [f"name={_literal(layer.name)}"]
     ins = [var[name] for name in layer.inputs]
     arg = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
     return f"    {var[layer.name]} = {cls}({', '.join(args)})({arg})"
 
 
-def _function(graph: Graph, name: str, doc: str) -> list[str]:
-    var = _identifiers([layer.name for layer in graph.layers])
-    channels = graph.analysis.spec.channels
-    lines = [f"def {name}():", f'    """{doc}"""',
-             f'    inputs = keras.Input(shape=({graph.input_length}, {channels}), name="input")']
+def _function(graph: Graph, name: str, doc: str, imported: set[str]) -> list[str]:
+    var = _identifiers(graph, imported)
+    lines = [f"def {name}():", f'    """{doc}"""']
+    lines += [f"    {var[node.name]} = keras.Input(shape=({graph.input_length}, {node.channels}), name={_literal(node.name)})"
+              for node in graph.inputs]
     lines += [_call(layer, var) for layer in graph.layers]
-    lines += [f"    return keras.Model(inputs, {var[graph.output]}, name={_literal(graph.model_name)})", "", ""]
+    ins = [var[node.name] for node in graph.inputs]
+    model_inputs = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
+    lines += [f"    return keras.Model({model_inputs}, {var[graph.output]}, name={_literal(graph.model_name)})", "", ""]
     return lines
 
 
@@ -55,8 +61,13 @@ def source(practice: Graph, per_step: Graph) -> str:
     analysis = practice.analysis
     spec = analysis.spec
     units = analysis.tensors[spec.output].channels
-    window, channels = analysis.window, spec.channels
-    customs = sorted({layer.cls for g in (practice, per_step) for layer in g.layers if layer.cls in CUSTOM_LAYERS})
+    window = analysis.window
+    channels = ", ".join(str(node.channels) for node in spec.inputs)
+    imports: dict[str, set[str]] = {}
+    for layer in practice.layers + per_step.layers:
+        if layer.module != KERAS:
+            imports.setdefault(layer.module, set()).add(layer.cls)
+    imported = set().union(*imports.values()) if imports else set()
     warmup = ("each practice layer pads its own input with zeros (Keras's causal padding)"
               if practice.warmup == "causal" else
               f"exact: only the input is padded with {window - 1} zeros, so every output step equals the "
@@ -72,10 +83,10 @@ def source(practice: Graph, per_step: Graph) -> str:
         "import keras",
         "",
     ]
-    if customs:
-        lines += [f"from convert.layers import {', '.join(customs)}", ""]
+    for module in sorted(imports):
+        lines += [f"from {module} import {', '.join(sorted(imports[module]))}", ""]
     lines += ["", *_function(practice, "build_practice_model",
-                             f"One prediction per time step: (batch, T, {channels}) -> (batch, T, {units}).")]
+                             f"One prediction per time step: (batch, T, {channels}) -> (batch, T, {units}).", imported)]
     lines += _function(per_step, "build_per_step_model",
-                       f"One prediction per window: (batch, {window}, {channels}) -> (batch, {units}).")
+                       f"One prediction per window: (batch, {window}, {channels}) -> (batch, {units}).", imported)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from convert.codes import RULES
+from convert.frontend.codes import RULES
 
 
 class Span(NamedTuple):

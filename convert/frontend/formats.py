@@ -7,8 +7,8 @@ import os
 from functools import lru_cache
 
 from convert import __version__
-from convert.codes import RULES
-from convert.diagnostics import Diagnostic
+from convert.frontend.codes import RULES
+from convert.frontend.diagnostics import Diagnostic
 
 _ANSI = {"error": "\033[1;31m", "warning": "\033[1;33m", "path": "\033[1m", "caret": "\033[1;36m",
          "help": "\033[32m", "dim": "\033[2m", "reset": "\033[0m"}

@@ -1,0 +1,292 @@
+"""The spec IR (frozen dataclasses) and its construction from located YAML, with every structural check.
+
+Kinds (`convert.kinds`) own their fields; this module reads any registered kind the same way.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from convert import kinds
+from convert.frontend.diagnostics import Diagnostic, Span
+from convert.frontend.source import Node
+from convert.kinds import input as input_kind
+from convert.kinds.fields import ANY, COMMON, STRING, Field, did_you_mean, wrong
+
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # file stems and Keras layer names: no '/', no leading '.'
+INPUT = "input"  # the name `input:` gives the model input
+
+
+@dataclass(frozen=True)
+class Input:
+    """A model input: a node of the graph that layers name in `inputs`."""
+
+    name: str
+    channels: int
+    window: int | None
+    source: Node | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One per-step layer as the spec states it: its kind's fields with defaults filled in, and the spans
+    of what was written. Fields read as attributes (`layer.filters`)."""
+
+    name: str
+    type: str  # canonical Keras class name
+    inputs: tuple[str, ...]
+    config: dict = field(default_factory=dict, hash=False)
+    source: Node | None = field(default=None, compare=False, repr=False)  # the layer's YAML mapping
+    input_nodes: tuple = field(default=(), compare=False, repr=False)  # where each input is named
+
+    def __getattr__(self, key: str) -> Any:
+        config = self.__dict__.get("config", {})
+        if key in config:
+            return config[key]
+        raise AttributeError(f"{self.type} layer has no field {key!r}")
+
+    @property
+    def kind(self) -> kinds.Kind:
+        return kinds.kind_of(self.type)
+
+    @property
+    def span(self) -> Span:
+        return self.source.span
+
+    def at(self, key: str) -> Span:
+        """Where the value of `key` stands, or the layer itself when the key is absent."""
+        entry = self.source.value.get(key)
+        return entry.span if entry is not None else self.span
+
+    def key_at(self, key: str) -> Span:
+        entry = self.source.value.get(key)
+        return entry.where if entry is not None else self.span
+
+    def input_spans(self) -> list[Span]:
+        return [node.span for node in self.input_nodes]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A whole per-step network: its inputs, its layers in dependency order and its output."""
+
+    name: str
+    path: str
+    inputs: tuple[Input, ...]
+    layers: tuple[Layer, ...]
+    output: str
+    text: str = field(default="", compare=False, repr=False)  # the file as read
+    spans: dict[str, Span] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def window(self) -> int | None:
+        """The window the spec states (None: inferred)."""
+        return self.inputs[0].window
+
+    @property
+    def sha256(self) -> str:
+        import hashlib  # only the emitters need the hash
+
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    def layer(self, name: str) -> Layer:
+        return next(layer for layer in self.layers if layer.name == name)
+
+    def at(self, key: str) -> Span:
+        return self.spans.get(key, Span(self.path, 1, 1))
+
+
+def _read_mapping(node: Node, fields: dict[str, Field], what: str, out: list) -> dict[str, Any] | None:
+    """Read a mapping's known fields, reporting unknown and missing keys; absent fields get their defaults."""
+    if not isinstance(node.value, dict):
+        wrong(node, what, "a mapping", out, "Write it as `{key: value, ...}`.")
+        return None
+    values: dict[str, Any] = {}
+    for key, child in node.value.items():
+        if key not in fields:
+            out.append(Diagnostic("E111", child.where, f"unknown key `{key}` in {what}",
+                                  did_you_mean(key, fields, "Known keys: " + ", ".join(sorted(fields)) + ".")))
+            continue
+        values[key] = fields[key].reader.read(child, key, out)
+    for key, spec_field in fields.items():
+        if key not in node.value:
+            if spec_field.default is ...:
+                out.append(Diagnostic("E112", node.span, f"{what} is missing the required field `{key}`",
+                                      f"Add `{key}: ...`."))
+            values[key] = None if spec_field.default is ... else spec_field.default_for(values)
+    return values
+
+
+_TOP = {"name": Field(STRING, None, "Model name and output file stem; default: the file's stem."),
+        INPUT: Field(ANY, ..., "The model input."),
+        "layers": Field(ANY, ..., "The per-step layers, in order."),
+        "output": Field(STRING, None, "Name of the output layer; default: the last layer.")}
+
+
+def _read_layer(index: int, node: Node, out: list) -> dict | None:
+    if not isinstance(node.value, dict):
+        wrong(node, f"layers[{index}]", "a mapping", out, "`- {type: Conv1D, filters: 16, kernel_size: 2}`.")
+        return None
+    type_node = node.value.get("type")
+    if type_node is None:
+        out.append(Diagnostic("E112", node.span, f"layer {index + 1} is missing the required field `type`",
+                              "Add `type: Conv1D` (or another layer type)."))
+        return None
+    written = STRING.read(type_node, "type", out)
+    if written is None:
+        return None
+    type_name = kinds.canonical(written)
+    if type_name not in kinds.KINDS:
+        known = list(kinds.KINDS) + list(kinds.ALIASES)
+        out.append(Diagnostic("E113", type_node.span, f"unknown layer type {written!r}",
+                              did_you_mean(written, known, "Known types: " + ", ".join(kinds.KINDS) + ".")))
+        return None
+    values = _read_mapping(node, kinds.KINDS[type_name].fields, f"{type_name} layer", out)
+    values["type"] = type_name
+    return values
+
+
+def _snake(type_name: str) -> str:
+    out = ""
+    for i, char in enumerate(type_name):
+        out += ("_" if char.isupper() and i and not type_name[i - 1].isupper() else "") + char.lower()
+    return out
+
+
+def _layer_from(values: dict, node: Node, previous: str, default_name: str) -> Layer:
+    inputs = values.pop("inputs", None) or ((previous, node),)
+    name = values.pop("name", None) or default_name
+    type_name = values.pop("type")
+    return Layer(name=name, type=type_name, inputs=tuple(n for n, _ in inputs), config=values, source=node,
+                 input_nodes=tuple(n for _, n in inputs))
+
+
+def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, list[Diagnostic]]:
+    """Check a located YAML tree against the spec format and build the Spec IR."""
+    out: list[Diagnostic] = []
+    if root is None:
+        return None, out
+    top = _read_mapping(root, _TOP, "the spec", out)
+    if top is None:
+        return None, out
+    entries = root.value
+    input_node = entries.get(INPUT)
+    input_values = _read_mapping(input_node, input_kind.FIELDS, f"`{INPUT}`", out) if input_node is not None else None
+    layers_node = entries.get("layers")
+    layers: list[Layer] = []
+    if layers_node is not None:
+        if not isinstance(layers_node.value, list) or not layers_node.value:
+            wrong(layers_node, "layers", "a non-empty list of layers", out, "`layers:` followed by `- {type: ...}` items.")
+        else:
+            taken = {n.value["name"].value for n in layers_node.value
+                     if isinstance(n.value, dict) and "name" in n.value and isinstance(n.value["name"].value, str)}
+            previous = INPUT
+            for index, node in enumerate(layers_node.value):
+                read = _read_layer(index, node, out)
+                if read is None:
+                    previous = None
+                    continue
+                default = f"{_snake(read['type'])}_{index + 1}"
+                while default in taken:
+                    default += "_"
+                layer = _layer_from(read, node, previous or "", default)
+                layers.append(layer)
+                previous = layer.name
+    name = top.get("name")
+    if name is not None and not NAME.fullmatch(name):
+        out.append(Diagnostic("E114", entries["name"].span, f"`name` must be a file stem of letters, digits, '_', "
+                              f"'.' and '-' (not starting with '.'); received {name!r}",
+                              "It names STEM.keras, STEM.py and STEM.map.json: `name: my-model`."))
+    name = name or re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.splitext(os.path.basename(path))[0]).lstrip(".") or "model"
+    output = top.get("output") or (layers[-1].name if layers else "")
+    spans = {INPUT: input_node.where if input_node is not None else root.span,
+             "output": entries["output"].span if "output" in entries else (layers[-1].span if layers else root.span),
+             "layers": layers_node.where if layers_node is not None else root.span}
+    if input_values is not None:
+        for key in input_kind.FIELDS:
+            if key in input_node.value:
+                spans[key] = input_node.value[key].span
+    if any(d.is_error for d in out) or input_values is None or not layers:
+        return None, out
+    inputs = (Input(INPUT, input_values["channels"], input_values["window"], input_node),)
+    ordered = _check_graph(inputs, layers, output, spans["output"], out)
+    if ordered is None:
+        return None, out
+    spec = Spec(name=name, path=path, inputs=inputs, layers=ordered, output=output, text=text, spans=spans)
+    return spec, out
+
+
+def _check_graph(inputs: tuple[Input, ...], layers: list[Layer], output: str, output_span: Span,
+                 out: list) -> tuple[Layer, ...] | None:
+    """Names unique and known, arities right, no cycles; returns the layers in dependency order."""
+    input_names = {node.name for node in inputs}
+    by_name: dict[str, Layer] = {}
+    for layer in layers:
+        if not NAME.fullmatch(layer.name):
+            out.append(Diagnostic("E114", layer.at("name"), f"a layer name must be letters, digits, '_', '.' and '-' "
+                                  f"(not starting with '.'); received {layer.name!r}",
+                                  "Keras names weights after their layer: `name: block_1`."))
+        elif layer.name in input_names:
+            out.append(Diagnostic("E121", layer.at("name"), f"a layer is named `{layer.name}`, which names a model input",
+                                  "Rename the layer."))
+        elif layer.name in by_name:
+            first = by_name[layer.name].at("name")
+            out.append(Diagnostic("E115", layer.at("name"),
+                                  f"duplicate layer name `{layer.name}` (first at line {first.line})",
+                                  "Give each layer a unique `name`."))
+        else:
+            by_name[layer.name] = layer
+    known = [*input_names, *by_name]
+    for layer in layers:
+        for name, node in zip(layer.inputs, layer.input_nodes):
+            if name not in input_names and name not in by_name:
+                out.append(Diagnostic("E116", node.span, f"layer `{layer.name}` takes `{name}`, which is not defined",
+                                      did_you_mean(name, known, "Name a layer defined in the spec, or `input`.")))
+        many = layer.kind.many_inputs
+        if many and len(layer.inputs) < 2:
+            out.append(Diagnostic("E118", layer.at("inputs"), f"{layer.type} `{layer.name}` needs two or more inputs; "
+                                  f"received {len(layer.inputs)}", "`inputs: [a, b]`."))
+        if not many and len(layer.inputs) != 1:
+            out.append(Diagnostic("E119", layer.at("inputs"), f"{layer.type} `{layer.name}` takes one input; "
+                                  f"received {len(layer.inputs)}", "Merge them first with Add or Concatenate."))
+    if output not in by_name:
+        out.append(Diagnostic("E116", output_span, f"`output` names `{output}`, which is not a layer",
+                              did_you_mean(output, list(by_name), "Name the layer whose value the model predicts.")))
+    if out and any(d.is_error for d in out):
+        return None
+    return _dependency_order(layers, by_name, out)
+
+
+def _dependency_order(layers: list[Layer], by_name: dict[str, Layer], out: list) -> tuple[Layer, ...] | None:
+    """Kahn's algorithm, keeping the file's order among ready layers."""
+    waiting = {layer.name: {n for n in layer.inputs if n in by_name} for layer in layers}
+    users: dict[str, list[str]] = {}
+    for layer in layers:
+        for name in waiting[layer.name]:
+            users.setdefault(name, []).append(layer.name)
+    position = {layer.name: i for i, layer in enumerate(layers)}
+    ready = [(position[n], n) for n, deps in waiting.items() if not deps]
+    heapq.heapify(ready)
+    ordered = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        ordered.append(by_name[name])
+        for user in users.get(name, ()):
+            waiting[user].discard(name)
+            if not waiting[user]:
+                heapq.heappush(ready, (position[user], user))
+    if len(ordered) < len(layers):
+        walk = [next(layer.name for layer in layers if waiting[layer.name])]
+        while (step := min(waiting[walk[-1]], key=position.get)) not in walk:
+            walk.append(step)
+        loop = walk[walk.index(step):]
+        cycle = " -> ".join(reversed(loop + [loop[0]]))
+        first = by_name[min(loop, key=position.get)]
+        out.append(Diagnostic("E117", first.at("inputs"), f"the layers {cycle} form a cycle",
+                              "Make every layer take its inputs from layers that do not depend on it."))
+        return None
+    return tuple(ordered)

@@ -1,0 +1,63 @@
+"""The lowered graphs: Keras layers with their constructor arguments, as data every backend reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from convert.analysis import Analysis, LayerPlan
+
+KERAS = "keras.layers"
+
+
+@dataclass(frozen=True)
+class GraphLayer:
+    """One Keras layer: its class (in `module`), constructor arguments and inputs. `plan` is the spec layer
+    it computes (None for the helper layers that pad, crop, subsample or reshape); `op` is the practice op
+    (`convert.kinds.ops`) it performs."""
+
+    name: str
+    cls: str
+    config: tuple[tuple[str, Any], ...]
+    inputs: tuple[str, ...]
+    plan: LayerPlan | None = None
+    module: str = KERAS
+    op: str = "pointwise"
+
+    def arg(self, key: str, default: Any = None) -> Any:
+        return dict(self.config).get(key, default)
+
+    @property
+    def holds_weights(self) -> bool:
+        """The layer that carries its spec layer's name and weights."""
+        return self.plan is not None and self.plan.layer.name == self.name and self.plan.layer.kind.weighted
+
+
+@dataclass(frozen=True)
+class Graph:
+    analysis: Analysis
+    form: str  # "practice" or "per_step"
+    warmup: str  # the practice model's warm-up mode ("causal" or "exact"); "causal" for the per-step form
+    input_length: int | None  # None: any length (practice); W (per-step)
+    layers: tuple[GraphLayer, ...]
+    output: str
+
+    def layer(self, name: str) -> GraphLayer:
+        return next(layer for layer in self.layers if layer.name == name)
+
+    @property
+    def inputs(self):
+        """The model inputs, in spec order."""
+        return self.analysis.spec.inputs
+
+    @property
+    def model_name(self) -> str:
+        """The spec's name, with `_per_step` for the per-step model."""
+        name = self.analysis.spec.name
+        return name if self.form == "practice" else f"{name}_per_step"
+
+    @property
+    def weighted(self) -> tuple[GraphLayer, ...]:
+        """Layers that hold weights, in order."""
+        return tuple(layer for layer in self.layers if layer.holds_weights)

@@ -1,0 +1,132 @@
+"""What a spec kind is: its fields, arity, per-step shape rule, practice form, Keras layers and weights.
+
+A kind is one class; the defaults here describe a position-wise, single-input kind without weights
+(Activation), and each kind module overrides what differs. The analysis, the lowering, the reports, the
+schema and the weight map call these methods and never test a layer's type.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from convert.kinds.fields import COMMON, Field
+
+if TYPE_CHECKING:  # the lowering contexts are passed in; kinds never import the passes
+    from convert.analysis import LayerPlan
+    from convert.frontend.spec import Layer
+
+
+class Meta(NamedTuple):
+    """What a tensor is regardless of the window: channels, input steps between positions, and whether the
+    per-step model holds it as (batch, channels) with no positions (after a Flatten)."""
+
+    channels: int  # 0 for a Flatten's n * c, known once the window is
+    grid: int
+    flat: bool = False
+
+
+class Tensor(NamedTuple):
+    """A per-step tensor for a given window: positions, channels, grid, and the steps it sees."""
+
+    width: int
+    channels: int
+    grid: int
+    receptive_field: int
+    flat: bool = False
+    folds: tuple[int, int] | None = None  # a Flatten's (width, channels): a Dense after it folds them into its kernel
+
+
+class Geometry(NamedTuple):
+    """How a windowed kind (convolution, pooling) consumes its input."""
+
+    extent: int  # input positions one output position covers: (k-1)*d + 1, or the pool size
+    stride: int
+
+
+class Practice(NamedTuple):
+    """A layer's practice form: its kernel over the stride-1 sequence, its dilation, and its cost."""
+
+    kernel: int = 0  # 0 where the practice layer has no kernel
+    dilation: int = 0
+    in_channels: int = 0  # channels the practice layer reads
+    params: int = 0
+    macs: int = 0  # practice multiply-adds per output time step
+    step_macs: int = 0  # per-step multiply-adds per window
+
+    @property
+    def reach(self) -> int:
+        """Steps before the current one that the practice layer reads: its causal left padding."""
+        return (self.kernel - 1) * self.dilation if self.kernel else 0
+
+
+class Kind:
+    """A spec layer type. Subclasses set the class attributes and override the rules that differ."""
+
+    type: str = ""  # the Keras class name, as written in specs
+    aliases: tuple[str, ...] = ()
+    own_fields: dict[str, Field] = {}
+    many_inputs = False  # merges take two or more inputs; every other kind exactly one
+    practice_type: str | None = None  # what `explain` calls the practice layer; default: the type
+    weighted = False
+
+    @property
+    def fields(self) -> dict[str, Field]:
+        return {**COMMON, **self.own_fields}
+
+    # ---- per-step shape (no window needed) ----
+
+    def geometry(self, layer: Layer) -> Geometry | None:
+        """How a windowed kind consumes its input; None for kinds that keep every position."""
+        return None
+
+    def structure(self, layer: Layer, ins: list[Meta], out: list) -> Meta | None:
+        """The output's channels and grid from the inputs'; appends diagnostics and returns None on an error."""
+        return ins[0]
+
+    def check_users(self, layer: Layer, users: list[Layer], is_output: bool, out: list) -> None:
+        """Checks that depend on the layers this one feeds."""
+
+    # ---- widths for a window, and their exact inverse ----
+
+    def width(self, layer: Layer, widths: list[int], grids: list[int], grid: int) -> int:
+        geometry = self.geometry(layer)
+        if geometry is None:
+            return widths[0]
+        return (widths[0] - geometry.extent) // geometry.stride + 1
+
+    def need(self, layer: Layer, width: int, in_grid: int, grid: int) -> int:
+        """The smallest input width that gives `width` output positions (the inverse of `width`)."""
+        geometry = self.geometry(layer)
+        if geometry is None:
+            return width
+        return (width - 1) * geometry.stride + geometry.extent
+
+    # ---- practice form ----
+
+    def output(self, layer: Layer, ins: list[Tensor], width: int, meta: Meta) -> Tensor:
+        """The output tensor, before the practice kernel's reach is added to its receptive field."""
+        return Tensor(width, meta.channels, meta.grid, max(t.receptive_field for t in ins), meta.flat)
+
+    def practice(self, layer: Layer, ins: list[Tensor], out: Tensor) -> Practice:
+        return Practice(in_channels=ins[0].channels)
+
+    # ---- Keras layers ----
+
+    def lower(self, plan: LayerPlan, inputs: tuple[str, ...], ctx) -> str:
+        """Add the practice layers (through `ctx.add`); returns the graph tensor that carries the output."""
+        return ctx.add(plan.layer.name, self.type, self.config(plan.layer), inputs, plan)
+
+    def per_step(self, plan: LayerPlan, ctx) -> str:
+        """Add the per-step Keras layers; returns the graph tensor that carries the output."""
+        return ctx.add(plan.layer.name, self.type, self.config(plan.layer), (ctx.tensor(plan.layer.inputs[0]),), plan)
+
+    def config(self, layer: Layer) -> tuple[tuple[str, Any], ...]:
+        """Keras constructor arguments shared by both forms."""
+        return tuple((key, layer.config[key]) for key in self.own_fields if layer.config.get(key) is not None)
+
+    # ---- weights ----
+
+    def weights(self, plan: LayerPlan) -> dict | None:
+        """The weight-map entry: {"practice": {weight: shape}, "per_step": {...}, "transform": ...}; None
+        for kinds without weights."""
+        return None

@@ -1,0 +1,37 @@
+"""Dense: pointwise on positions, or after a Flatten a Conv1D whose kernel spans the flattened width."""
+
+from __future__ import annotations
+
+from convert.kinds.base import Kind, Meta, Practice
+from convert.kinds.conv import conv_config, kernel_weights
+from convert.kinds.fields import ACTIVATION_FIELD, CHANNELS, REQUIRED, USE_BIAS_FIELD, Field
+
+
+class Dense(Kind):
+    type = "Dense"
+    practice_type = "Conv1D"
+    weighted = True
+    own_fields = {"units": Field(CHANNELS, REQUIRED, "Output channels."), "activation": ACTIVATION_FIELD,
+                  "use_bias": USE_BIAS_FIELD}
+
+    def structure(self, layer, ins, out):
+        return Meta(layer.units, ins[0].grid, ins[0].flat)
+
+    def practice(self, layer, ins, out):
+        src = ins[0]
+        kernel, dilation, channels = (src.folds[0], src.grid, src.folds[1]) if src.folds else (1, 1, src.channels)
+        macs = kernel * channels * layer.units
+        bias = layer.units if layer.use_bias else 0
+        return Practice(kernel, dilation, channels, macs + bias, macs, macs * out.width)
+
+    def lower(self, plan, inputs, ctx):
+        layer = plan.layer
+        return ctx.add(layer.name, "Conv1D", conv_config(layer.units, plan, ctx.padding, layer), inputs, plan, op="conv")
+
+    def per_step(self, plan, ctx):
+        layer = plan.layer
+        config = (("units", layer.units), ("activation", layer.activation), ("use_bias", layer.use_bias))
+        return ctx.add(layer.name, "Dense", config, (ctx.tensor(layer.inputs[0]),), plan)
+
+    def weights(self, plan):
+        return kernel_weights(plan, [plan.practice.kernel, plan.practice.in_channels, plan.layer.units], reshape=True)

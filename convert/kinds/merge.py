@@ -1,0 +1,69 @@
+"""Add, Multiply and Concatenate: inputs brought to the coarsest grid and the smallest width per step;
+in practice every input already holds every step, so the Keras merge applies as it is."""
+
+from __future__ import annotations
+
+from convert.frontend.diagnostics import Diagnostic
+from convert.kinds.base import Kind, Meta
+from convert.kinds.fields import AXIS, Field
+
+
+class Merge(Kind):
+    many_inputs = True
+
+    def structure(self, layer, ins, out):
+        grids = [m.grid for m in ins]
+        grid = max(grids)
+        odd = [g for g in grids if grid % g]
+        if odd:
+            listed = ", ".join(f"`{n}` grid {g}" for n, g in zip(layer.inputs, grids))
+            out.append(Diagnostic("E204", layer.at("inputs"), f"{layer.type} `{layer.name}` merges {listed}; "
+                                  f"grid {odd[0]} does not divide the coarsest grid {grid}",
+                                  "Give the merged branches strides whose products divide one another."))
+        channels = self.channels(layer, [m.channels for m in ins], out)
+        return Meta(channels, grid, all(m.flat for m in ins))  # after an error, analysis stops once the layers are read
+
+    def channels(self, layer, channels: list[int], out: list) -> int:
+        known = [c for c in channels if c]  # a Flatten's channels wait for the window
+        if len(set(known)) > 1:
+            listed = ", ".join(f"`{n}` has {c}" for n, c in zip(layer.inputs, channels))
+            out.append(Diagnostic("E205", layer.at("inputs"), f"{layer.type} `{layer.name}` needs equal "
+                                  f"channels; {listed}", "Give the branches the same `filters`, or use Concatenate."))
+        return known[0] if known else 0
+
+    def width(self, layer, widths, grids, grid):
+        return min((w - 1) // (grid // g) + 1 for w, g in zip(widths, grids))
+
+    def need(self, layer, width, in_grid, grid):
+        return (width - 1) * (grid // in_grid) + 1
+
+    def lower(self, plan, inputs, ctx):
+        inputs = ctx.right_align(plan, inputs)
+        return ctx.add(plan.layer.name, self.type, self.config(plan.layer), inputs, plan, op="merge")
+
+    def per_step(self, plan, ctx):
+        names = plan.layer.inputs
+        if all(ctx.analysis.tensors[n].flat for n in names):  # width 1 each: nothing to align
+            inputs = tuple(ctx.tensor(n) for n in names)
+        else:
+            inputs = tuple(ctx.align(plan, n) for n in names)
+        return ctx.add(plan.layer.name, self.type, self.config(plan.layer), inputs, plan)
+
+
+class Add(Merge):
+    type = "Add"
+
+
+class Multiply(Merge):
+    type = "Multiply"
+
+
+class Concatenate(Merge):
+    type = "Concatenate"
+    own_fields = {"axis": Field(AXIS, None, "Concatenation axis: channels (-1).")}
+
+    def channels(self, layer, channels, out):
+        return sum(channels)
+
+    def config(self, layer):
+        return (("axis", -1),)

@@ -1,0 +1,120 @@
+"""The closed set of practice ops. Every practice layer performs one; each op states the invariants the
+lowering must hold and how the op runs one time step at a time (the streaming rule).
+
+Kinds reuse ops: Conv1D and a Flatten + Dense head are both `conv`; every position-wise layer (Activation,
+and any position-wise kind registered later) is `pointwise`, streamed by calling the practice model's own
+layer on the current step. Importing this module imports no TensorFlow; the streaming rules do, when run.
+"""
+
+from __future__ import annotations
+
+import math
+
+PER_STEP_ONLY = ("Dense", "Flatten", "MaxPooling1D", "AveragePooling1D")  # never in a practice graph
+
+
+class UnknownOp(LookupError):
+    """A practice layer names an op this module does not define: a bug in a kind, not in the spec."""
+
+
+class Op:
+    name = ""
+    windowed = False  # reads taps of its input (`kernel_size` or `pool_size`, `dilation_rate` apart)
+
+    def taps(self, layer) -> tuple[int, int]:
+        """(taps, dilation) of a windowed op; the streaming ring of its input holds (taps - 1) * dilation + 1 steps."""
+        return 1, 1
+
+    def check(self, layer, padding: str) -> None:
+        assert layer.arg("strides", 1) == 1, f"{layer.name}: practice layers have stride 1"
+        assert layer.cls not in PER_STEP_ONLY, f"{layer.name}: {layer.cls} has no place in a practice graph"
+
+    def stream(self, layer, ins: list, taps, step) -> dict:
+        """The values the layer computes at one time step, by name. `ins` are its inputs' current values
+        (batch, channels); `taps` (windowed ops) the input's steps t - (k-1)d ... t as (k, batch, channels);
+        `step` the streaming model (weights, Keras layers)."""
+        raise AssertionError(f"{layer.name}: the {self.name} op has no streaming rule")
+
+
+class Windowed(Op):
+    windowed = True
+    size_arg = ""
+
+    def taps(self, layer):
+        return layer.arg(self.size_arg), layer.arg("dilation_rate")
+
+    def check(self, layer, padding):
+        super().check(layer, padding)
+        assert layer.arg("padding") == padding, f"{layer.name}: practice padding is {padding}"
+        assert layer.arg("dilation_rate") == layer.plan.dilation >= 1, f"{layer.name}: dilated by its grid"
+
+
+class Conv(Windowed):
+    """A dilated causal Conv1D (also every Dense, pointwise or folded from Flatten)."""
+
+    name = "conv"
+    size_arg = "kernel_size"
+
+    def check(self, layer, padding):
+        super().check(layer, padding)
+        assert layer.cls == "Conv1D", f"{layer.name}: the conv op is a Conv1D"
+
+    def stream(self, layer, ins, taps, step):
+        """Convolutions reading the same input with the same taps share one matmul (`step.group`)."""
+        import keras
+        import tensorflow as tf
+
+        kernel, bias, names, sizes = step.group(layer)
+        flat = tf.reshape(tf.transpose(taps, [1, 0, 2]), [tf.shape(taps)[1], -1])
+        product = tf.matmul(flat, kernel) + bias
+        outs = tf.split(product, sizes, axis=-1) if len(sizes) > 1 else [product]
+        return {name: keras.activations.get(step.graph.layer(name).arg("activation"))(out)
+                for name, out in zip(names, outs)}
+
+
+class Pool(Windowed):
+    """Dilated causal max or average pooling (convert.layers.DilatedCausalPooling1D)."""
+
+    name = "pool"
+    size_arg = "pool_size"
+
+    def stream(self, layer, ins, taps, step):
+        import tensorflow as tf
+
+        reduce = tf.reduce_max if layer.arg("pool_type") == "max" else tf.reduce_mean
+        return {layer.name: reduce(taps, 0)}
+
+
+class Pointwise(Op):
+    """Any layer that maps each time step on its own: streamed by the practice model's layer itself."""
+
+    name = "pointwise"
+
+    def stream(self, layer, ins, taps, step):
+        return {layer.name: step.keras_layer(layer.name)(ins[0][:, None, :])[:, 0, :]}
+
+
+class Merge(Op):
+    name = "merge"
+
+    def stream(self, layer, ins, taps, step):
+        import tensorflow as tf
+
+        combine = {"Add": tf.add_n, "Multiply": lambda xs: math.prod(xs[1:], start=xs[0]),
+                   "Concatenate": lambda xs: tf.concat(xs, axis=-1)}[layer.cls]
+        return {layer.name: combine(ins)}
+
+
+class Pad(Op):
+    """Exact warm-up's zeros in front of the input (ZeroPadding1D)."""
+
+    name = "pad"
+
+
+class Crop(Op):
+    """Exact warm-up's right-alignment of unpadded branches (Cropping1D)."""
+
+    name = "crop"
+
+
+OPS: dict[str, Op] = {op.name: op for op in (Conv(), Pool(), Pointwise(), Merge(), Pad(), Crop())}

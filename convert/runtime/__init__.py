@@ -1,0 +1,2 @@
+"""Running compiled models: the Python API, streaming step by step, generation, export, training data,
+sample files and benchmarks. Imports TensorFlow."""

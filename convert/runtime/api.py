@@ -1,0 +1,131 @@
+"""The Python API: load a spec, build the practice and per-step models, carry weights either way.
+
+    import convert.api as causalc
+    practice = causalc.practice_model("specs/wavenet.yaml")          # train this
+    step = causalc.to_step(practice, "specs/wavenet.yaml")            # one window -> one prediction
+    again = causalc.from_step(step, "specs/wavenet.yaml")             # the same weights, bit for bit
+
+Weights move by the weight map (`weight_map`), the same data `causalc compile` writes to STEM.map.json.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+
+from convert.analysis import Analysis
+from convert.frontend.diagnostics import SpecError  # noqa: F401  (raised by load)
+from convert.backends.keras_model import build_model
+from convert.backends.weight_map import weight_map as _weight_map
+from convert.lower import lower, per_step_graph
+from convert.pipeline import check
+
+
+class WeightMismatch(ValueError):
+    """A Keras model does not match the spec: names the first mismatch with expected and found values."""
+
+
+class ModelFileError(ValueError):
+    """A file could not be read as a Keras model."""
+
+
+def load(spec) -> Analysis:
+    """The analysed spec (a path or an Analysis); raises SpecError with every diagnostic."""
+    if isinstance(spec, Analysis):
+        return spec
+    checked = check(os.fspath(spec))
+    if not checked.ok:
+        raise SpecError(checked.diagnostics)
+    return checked.analysis
+
+
+def practice_model(spec, warmup: str = "causal") -> keras.Model:
+    """A fresh practice model: (batch, T, C) -> (batch, T, units)."""
+    return build_model(lower(load(spec), warmup))
+
+
+def per_step_model(spec) -> keras.Model:
+    """A fresh per-step model: (batch, W, C) -> (batch, units)."""
+    return build_model(per_step_graph(load(spec)))
+
+
+def weight_map(spec, warmup: str = "causal") -> dict:
+    analysis = load(spec)
+    return _weight_map(lower(analysis, warmup), per_step_graph(analysis))
+
+
+def load_model(path) -> keras.Model:
+    """A saved Keras model (safe mode), or ModelFileError saying why it cannot be read."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{path}: no such file")
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as error:  # Keras raises many kinds for a file that is not a model
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelFileError(f"{path}: cannot be read as a Keras model ({reason[:300]})") from None
+    if not isinstance(model, keras.Model):
+        raise ModelFileError(f"{path}: holds a {type(model).__name__}, not a Keras model")
+    return model
+
+
+def _shape_text(weights: dict) -> str:
+    return ", ".join(f"{name} {tuple(shape)}" for name, shape in weights.items())
+
+
+def _read(source: keras.Model, entries: list, side: str, channels: int) -> list[list[np.ndarray]]:
+    """Each map entry's weights from `source`, checked against the map: the first mismatch is an error."""
+    found_channels = source.input_shape[-1]
+    if found_channels != channels:
+        raise WeightMismatch(f"input: expected {channels} channel(s); found {found_channels}")
+    out = []
+    for entry in entries:
+        want = entry[side]
+        try:
+            layer = source.get_layer(want["name"])
+        except ValueError:
+            raise WeightMismatch(f"layer `{want['name']}`: expected a {want['class']} layer with "
+                                 f"{_shape_text(want['weights'])}; found no layer of that name") from None
+        if type(layer).__name__ != want["class"]:
+            raise WeightMismatch(f"layer `{want['name']}`: expected class {want['class']}; "
+                                 f"found {type(layer).__name__}")
+        values = layer.get_weights()
+        shapes = [list(v.shape) for v in values]
+        if shapes != list(want["weights"].values()):
+            found = ", ".join(str(tuple(s)) for s in shapes) or "no weights"
+            raise WeightMismatch(f"layer `{want['name']}`: expected {_shape_text(want['weights'])}; found {found}")
+        out.append(values)
+    return out
+
+
+def practice_weights(model: keras.Model, spec) -> dict[str, list[np.ndarray]]:
+    """A practice model's weights by layer name, checked against the spec's weight map."""
+    analysis = load(spec)
+    entries = weight_map(analysis)["layers"]
+    values = _read(model, entries, "practice", analysis.spec.inputs[0].channels)
+    return {entry["practice"]["name"]: v for entry, v in zip(entries, values)}
+
+
+def _move(source: keras.Model, target: keras.Model, entries: list, frm: str, to: str, channels: int) -> None:
+    for entry, values in zip(entries, _read(source, entries, frm, channels)):
+        put = entry[to]
+        target.get_layer(put["name"]).set_weights(
+            [np.reshape(v, shape) for v, shape in zip(values, put["weights"].values())])
+
+
+def to_step(practice: keras.Model, spec) -> keras.Model:
+    """The per-step model holding a practice model's weights."""
+    analysis = load(spec)
+    step = per_step_model(analysis)
+    _move(practice, step, weight_map(analysis)["layers"], "practice", "per_step", analysis.spec.inputs[0].channels)
+    return step
+
+
+def from_step(step: keras.Model, spec, warmup: str = "causal") -> keras.Model:
+    """The practice model holding a per-step model's weights."""
+    analysis = load(spec)
+    practice = practice_model(analysis, warmup)
+    _move(step, practice, weight_map(analysis, warmup)["layers"], "per_step", "practice", analysis.spec.inputs[0].channels)
+    return practice

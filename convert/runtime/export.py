@@ -1,0 +1,49 @@
+"""Export of a StreamingModel's step with its state as explicit inputs and outputs: a SavedModel, and a
+.tflite file where the ops allow, that run without causalc."""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+
+from convert.kinds.ops import OPS
+
+
+def tensor_name(ring: str) -> str:
+    return "ring_" + "".join(c if c.isalnum() else "_" for c in ring)
+
+
+def step_function(stream, batch_size: int = 1):
+    """A concrete function `step(x, t, *rings) -> (y, t + 1, *rings)` with explicit state."""
+    shapes = stream.ring_shapes(batch_size)
+    signature = [tf.TensorSpec((batch_size, stream.channels), tf.float32, name="x"),
+                 tf.TensorSpec((), tf.int32, name="t")]
+    signature += [tf.TensorSpec(shapes[n], tf.float32, name=tensor_name(n)) for n in stream.ring_names]
+
+    def step(x, t, *rings):
+        y, rings = stream._step(x, t, rings, in_place=False)  # traced without XLA: a plain scatter
+        return {"y": y, "t": t + 1, **{tensor_name(n): r for n, r in zip(stream.ring_names, rings)}}
+
+    return tf.function(step, input_signature=signature)
+
+
+def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dict[str, str]:
+    """Write the step function with explicit state as a SavedModel (and a .tflite file where the ops
+    allow); a deployment runs it with TensorFlow (or the TFLite interpreter) alone."""
+    function = step_function(stream, batch_size)
+    module = tf.Module()
+    module.step = function
+    # the position-wise layers the step calls: their weights are saved with it
+    module.layers = [stream.keras_layer(layer.name) for layer in stream.graph.layers if OPS[layer.op].name == "pointwise"]
+    os.makedirs(folder, exist_ok=True)
+    saved = os.path.join(folder, "saved_model")
+    tf.saved_model.save(module, saved, signatures={"serving_default": function.get_concrete_function()})
+    written = {"saved_model": saved}
+    if tflite:
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        path = os.path.join(folder, "step.tflite")
+        with open(path, "wb") as handle:
+            handle.write(converter.convert())
+        written["tflite"] = path
+    return written

@@ -1,0 +1,266 @@
+"""Streaming: the practice model computed one time step at a time, with per-layer state.
+
+Every windowed practice op reads its input through a ring buffer holding the input's last
+`(k-1)*dilation` steps and the current one (layers that read the same input share one ring, sized for the
+longest reach). A zero ring is exactly causal zero padding, so fed a sequence step by step the stream
+reproduces the practice model at every step, warm-up included. Each op's one-step rule lives with the op
+(`convert.kinds.ops`). The step is traced once into a TensorFlow graph (XLA-compiled); `run` and
+`generate` loop over time inside that graph, so no Python runs per layer or per sample on the hot path.
+
+    stream = StreamingModel("build/wavenet.keras", "specs/wavenet.yaml")   # warmup="exact" if compiled so
+    y = stream.run(x)                  # (batch, T, C) -> (batch, T, units), state carried on
+    stream.reset(batch_size=1)
+    y_t = stream.step(x_t)             # (batch, C) -> (batch, units)
+    saved = stream.get_state()         # {ring name: (batch, steps, channels)} + {"t": ...}
+    stream.set_state(saved)
+
+Generation (`convert.runtime.generation`) and export (`convert.runtime.export`) build on this step.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow.compiler.tf2xla.python import xla
+
+from convert.graph import Graph, GraphLayer
+from convert.kinds.ops import OPS, UnknownOp
+from convert.lower import WARMUPS, lower
+from convert.runtime import api
+
+CHUNK = 1024  # steps per compiled loop call: one XLA program serves every length
+
+
+class StreamingModel:
+    """The practice model of `spec` one step at a time; `model` is a practice keras.Model or a .keras path
+    compiled with warm-up `warmup` ("causal" or "exact": the stream is told, and checks the model)."""
+
+    def __init__(self, model, spec, warmup: str = "causal"):
+        if not isinstance(model, keras.Model):
+            model = api.load_model(model)
+        self.analysis = api.load(spec)
+        self.warmup = check_warmup(model, self.analysis, warmup)
+        self.graph: Graph = lower(self.analysis, "causal")
+        for layer in self.graph.layers:
+            if layer.op not in OPS:
+                raise UnknownOp(f"{layer.name}: no practice op {layer.op!r} to stream")
+        self.model = model
+        self.channels = self.analysis.spec.inputs[0].channels
+        self.units = self.analysis.tensors[self.analysis.spec.output].channels
+        self._groups, self._group_of = _fuse(self.graph, api.practice_weights(model, self.analysis))
+        self._rings = plan_rings(self.graph)  # input tensor -> ring length
+        self.ring_names = tuple(sorted(self._rings))
+        self._step_graph = tf.function(self._step, jit_compile=True)
+        self._run_graph = tf.function(self._run, jit_compile=True)
+        self._state: tuple | None = None
+        self._generate_graphs: dict = {}
+        self.reset()
+
+    # ---- what the ops' streaming rules ask for ----
+
+    def group(self, layer: GraphLayer) -> tuple:
+        """(kernel, bias, layer names, output sizes) of the fused convolutions `layer` belongs to."""
+        return self._groups[self._group_of[layer.name]]
+
+    def keras_layer(self, name: str) -> keras.layers.Layer:
+        return self.model.get_layer(name)
+
+    def ring_shapes(self, batch_size: int) -> dict[str, tuple[int, int, int]]:
+        """(ring length, batch, channels) of every ring."""
+        return {name: (length, batch_size, self.analysis.tensors[name].channels) for name, length in self._rings.items()}
+
+    # ---- the step, traced once ----
+
+    def _step(self, x, t, rings, in_place: bool = True):
+        """x (batch, C), t (), rings (tuple in ring_names order) -> y (batch, units), rings."""
+        rings = dict(zip(self.ring_names, rings))
+        values = {self.analysis.spec.inputs[0].name: x}
+        written = set()
+        for layer in self.graph.layers:
+            op = OPS[layer.op]
+            source = layer.inputs[0]
+            if source in rings and source not in written:
+                rings[source] = _write(rings[source], t % self._rings[source], values[source], in_place)
+                written.add(source)
+            if layer.name not in values:
+                taps = self._taps(layer, op, values[source], rings, t) if op.windowed else None
+                values.update(op.stream(layer, [values[name] for name in layer.inputs], taps, self))
+        return values[self.graph.output], tuple(rings[name] for name in self.ring_names)
+
+    def _taps(self, layer: GraphLayer, op, current, rings: dict, t):
+        """The input's steps t - (k-1)d, ..., t as (k, batch, channels), oldest first as Keras's kernel."""
+        kernel, dilation = op.taps(layer)
+        if kernel == 1:
+            return current[None]
+        length = self._rings[layer.inputs[0]]
+        offsets = tf.constant([(kernel - 1 - i) * dilation for i in range(kernel)], tf.int32)
+        return tf.gather(rings[layer.inputs[0]], (t - offsets) % length)
+
+    def _run(self, xs, steps, t, rings):
+        """The step in a loop inside the graph over the first `steps` rows of xs (CHUNK, batch, C).
+
+        Buffers have the fixed chunk size and the trip count is a tensor, so XLA compiles one program
+        for every sequence length."""
+        outputs = tf.zeros((xs.shape[0], xs.shape[1], self.units))
+
+        def body(i, t, rings, outputs):
+            y, rings = self._step(xs[i], t, rings)
+            return i + 1, t + 1, rings, xla.dynamic_update_slice(outputs, y[None], tf.stack([i, 0, 0]))
+
+        _, t, rings, outputs = tf.while_loop(lambda i, *_: i < steps, body, (0, t, rings, outputs))
+        return outputs, t, rings
+
+    # ---- the public interface ----
+
+    def reset(self, batch_size: int = 1) -> None:
+        """Zero state (causal warm-up); in exact warm-up, the state an all-zero history of W-1 steps leaves."""
+        shapes = self.ring_shapes(batch_size)
+        self._state = (tf.constant(0, tf.int32), tuple(tf.zeros(shapes[n], tf.float32) for n in self.ring_names))
+        self.batch_size = batch_size
+        if self.warmup == "exact" and self.analysis.window > 1:
+            self.run(np.zeros((batch_size, self.analysis.window - 1, self.channels), np.float32))
+
+    def step(self, x_t) -> np.ndarray:
+        """One time step: (batch, C) -> (batch, units)."""
+        x_t = self._check(x_t, 2)
+        t, rings = self._state
+        y, rings = self._step_graph(x_t, t, rings)
+        self._state = (t + 1, rings)
+        return y.numpy()
+
+    def run(self, x) -> np.ndarray:
+        """(batch, T, C) -> (batch, T, units), one step at a time inside the graph; the state carries on."""
+        x = self._check(x, 3).numpy()
+        pieces = []
+        for start in range(0, x.shape[1], CHUNK):
+            part = np.transpose(x[:, start:start + CHUNK], [1, 0, 2])
+            steps = part.shape[0]
+            padded = np.zeros((CHUNK,) + part.shape[1:], np.float32)
+            padded[:steps] = part
+            t, rings = self._state
+            ys, t, rings = self._run_graph(tf.constant(padded), tf.constant(steps), t, rings)
+            self._state = (t, rings)
+            pieces.append(np.transpose(ys.numpy()[:steps], [1, 0, 2]))
+        return np.concatenate(pieces, axis=1) if pieces else np.zeros((self.batch_size, 0, self.units), np.float32)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The state as arrays: for each ring, its input's last steps, oldest first, (batch, steps, channels),
+        and `t`, the steps taken since reset. Restoring it with set_state resumes exactly."""
+        t, rings = self._state
+        t = int(t)
+        out = {"t": np.array(t, np.int64)}
+        for name, ring in zip(self.ring_names, rings):
+            length = self._rings[name]
+            order = [(t - length + 1 + j) % length for j in range(length - 1)]
+            out[name] = np.transpose(ring.numpy()[order], [1, 0, 2])
+        return out
+
+    def set_state(self, state: dict) -> None:
+        t = int(state["t"])
+        rings = []
+        for name in self.ring_names:
+            length, batch, channels = self.ring_shapes(np.asarray(state[name]).shape[0])[name]
+            history = np.asarray(state[name], np.float32)
+            if history.shape != (batch, length - 1, channels):
+                raise ValueError(f"state `{name}`: expected shape {(batch, length - 1, channels)}; found {history.shape}")
+            ring = np.zeros((length, batch, channels), np.float32)
+            ring[[(t - length + 1 + j) % length for j in range(length - 1)]] = np.transpose(history, [1, 0, 2])
+            rings.append(tf.constant(ring))
+        self.batch_size = rings[0].shape[1] if rings else self.batch_size
+        self._state = (tf.constant(t, tf.int32), tuple(rings))
+
+    def _check(self, x, ndim: int) -> tf.Tensor:
+        x = np.asarray(x, np.float32)
+        if x.ndim != ndim or x.shape[-1] != self.channels or x.shape[0] != self.batch_size:
+            want = "(batch, C)" if ndim == 2 else "(batch, T, C)"
+            raise ValueError(f"expected {want} with batch {self.batch_size} and C = {self.channels}; "
+                             f"received shape {x.shape} (call reset(batch_size) to change the batch)")
+        return tf.constant(x)
+
+    # ---- generation and export (convert.runtime.generation, convert.runtime.export) ----
+
+    @property
+    def output_kind(self) -> str:
+        from convert.runtime.generation import output_kind
+
+        return output_kind(self.analysis)
+
+    def generate(self, steps: int, first=None, seed: int = 0, temperature: float = 1.0, progress=None) -> np.ndarray:
+        """Autoregressive samples (batch, steps, C); see `convert.runtime.generation.generate`."""
+        from convert.runtime.generation import generate
+
+        return generate(self, steps, first, seed, temperature, progress)
+
+    def step_function(self, batch_size: int = 1):
+        from convert.runtime.export import step_function
+
+        return step_function(self, batch_size)
+
+    def export(self, folder: str, batch_size: int = 1, tflite: bool = True) -> dict[str, str]:
+        from convert.runtime.export import export
+
+        return export(self, folder, batch_size, tflite)
+
+
+def check_warmup(model: keras.Model, analysis, warmup: str) -> str:
+    """`warmup`, once the model's layers are those the spec lowers to in that mode; a model compiled in
+    the other mode is an error that says so."""
+    if warmup not in WARMUPS:
+        raise ValueError(f"`warmup` must be one of {WARMUPS}; received {warmup!r}")
+    names = {layer.name for layer in model.layers if type(layer).__name__ != "InputLayer"}
+
+    def expected(mode: str) -> set[str]:
+        return {layer.name for layer in lower(analysis, mode).layers}
+
+    if names != expected(warmup):
+        other = next(mode for mode in WARMUPS if mode != warmup)
+        if names == expected(other):
+            raise api.WeightMismatch(f"the model was compiled with warm-up {other!r}, not {warmup!r}: "
+                                     f"pass warmup={other!r} (--warmup {other})")
+        extra, missing = sorted(names - expected(warmup)), sorted(expected(warmup) - names)
+        raise api.WeightMismatch(f"the model's layers are not those of the spec's practice model "
+                                 f"(unexpected: {', '.join(extra) or 'none'}; missing: {', '.join(missing) or 'none'})")
+    return warmup
+
+
+def plan_rings(graph: Graph) -> dict[str, int]:
+    """Ring length of every tensor a windowed op reads: the furthest reach of any reader, plus the current step."""
+    rings: dict[str, int] = {}
+    for layer in graph.layers:
+        op = OPS[layer.op]
+        if op.windowed:
+            kernel, dilation = op.taps(layer)
+            reach = (kernel - 1) * dilation
+            if reach:
+                rings[layer.inputs[0]] = max(rings.get(layer.inputs[0], 1), reach + 1)
+    return rings
+
+
+def _fuse(graph: Graph, weights: dict) -> tuple[dict, dict]:
+    """Convolutions that read the same input with the same taps share one matmul: their kernels and biases
+    are concatenated (WaveNet's filter and gate, its residual and skip 1x1 convolutions)."""
+    members: dict[tuple, list[GraphLayer]] = {}
+    for layer in graph.layers:
+        if layer.op == "conv":
+            key = (layer.inputs[0], layer.arg("kernel_size"), layer.arg("dilation_rate"))
+            members.setdefault(key, []).append(layer)
+    groups, group_of = {}, {}
+    for key, layers in members.items():
+        kernels, biases = [], []
+        for layer in layers:
+            values = weights[layer.name]
+            kernels.append(values[0].reshape(-1, values[0].shape[-1]))
+            biases.append(values[1] if len(values) > 1 else np.zeros(values[0].shape[-1], np.float32))
+            group_of[layer.name] = key
+        groups[key] = (tf.constant(np.concatenate(kernels, axis=1)), tf.constant(np.concatenate(biases)),
+                       [layer.name for layer in layers], [k.shape[1] for k in kernels])
+    return groups, group_of
+
+
+def _write(ring, position, value, in_place: bool):
+    """Put the current step into its ring. Under XLA a dynamic-update-slice, done in place in the loop;
+    exported graphs (no XLA) use a scatter, which TFLite has."""
+    if in_place:
+        return xla.dynamic_update_slice(ring, value[None], tf.stack([position, 0, 0]))
+    return tf.tensor_scatter_nd_update(ring, [[position]], value[None])
