@@ -1,5 +1,8 @@
 """The public Python API (`import convert.api as causalc`); implemented in `convert.runtime.api`."""
 
-from convert.runtime.api import (ModelFileError, WeightMismatch, from_step, load, load_model, per_step_model,  # noqa: F401
+from convert.frontend.diagnostics import SpecError
+from convert.runtime.api import (ModelFileError, WeightMismatch, from_step, load, load_model, per_step_model,
                                  practice_model, practice_weights, to_step, weight_map)
-from convert.frontend.diagnostics import SpecError  # noqa: F401
+
+__all__ = ["ModelFileError", "SpecError", "WeightMismatch", "from_step", "load", "load_model", "per_step_model",
+           "practice_model", "practice_weights", "to_step", "weight_map"]

@@ -1,3 +1,6 @@
-"""Public name of the training-data helpers (`from convert.data import sequence_pairs`); see `convert.runtime.data`."""
+"""Public names of the training-data helpers (`from convert.data import sequence_pairs`); see
+`convert.runtime.data`."""
 
-from convert.runtime.data import sequence_pairs, window_pairs  # noqa: F401
+from convert.runtime.data import sequence_pairs, window_pairs
+
+__all__ = ["sequence_pairs", "window_pairs"]

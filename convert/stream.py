@@ -1,4 +1,6 @@
-"""Public name of the streaming model (`from convert.stream import StreamingModel`); see `convert.runtime.stream`."""
+"""Public names of streaming (`from convert.stream import StreamingModel`); see `convert.runtime.stream`."""
 
-from convert.runtime.stream import StreamingModel  # noqa: F401
-from convert.runtime.mulaw import MU, mu_law_decode, mu_law_encode  # noqa: F401
+from convert.runtime.mulaw import MU, mu_law_decode, mu_law_encode
+from convert.runtime.stream import StreamingModel
+
+__all__ = ["MU", "StreamingModel", "mu_law_decode", "mu_law_encode"]

@@ -1,7 +1,9 @@
-"""An independent NumPy evaluator of the per-step network, written from DESIGN section 2.
+"""An independent NumPy evaluator of the per-step network, written from the design card's semantics
+(../shared/DESIGN.md, section 2: widths, grids, alignment, merges).
 
 It shares no code with `convert`: it reads the spec with plain `yaml.safe_load`, evaluates one window per
 row in float64 exactly as the per-step ("in theory") network does, and finds the window by brute force.
+A test that registers a new position-wise kind adds its rule to POSITIONWISE.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import yaml
 
 POOLS = {"MaxPooling1D": "max", "MaxPool1D": "max", "AveragePooling1D": "avg", "AvgPool1D": "avg"}
 MERGES = {"Add", "Multiply", "Concatenate"}
+# type -> rule(layer, values (B, n, c), weights) -> values (B, n, c'): kinds that map each position on its own
+POSITIONWISE: dict = {}
 
 
 def _int(value, default=None):
@@ -123,6 +127,8 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
             x[layer["name"]] = (out, grid)
         elif kind == "Activation":
             x[layer["name"]] = (value if shape_only else ACTIVATIONS[layer["activation"]](value), grid)
+        elif kind in POSITIONWISE:
+            x[layer["name"]] = (value if shape_only else POSITIONWISE[kind](layer, value, weights), grid)
         elif kind in MERGES:
             parts = [x[name] for name in layer["inputs"]]
             coarsest = max(g for _, g in parts)

@@ -15,7 +15,7 @@ from convert import kinds
 from convert.frontend.diagnostics import Diagnostic, Span
 from convert.frontend.source import Node
 from convert.kinds import input as input_kind
-from convert.kinds.fields import ANY, COMMON, STRING, Field, did_you_mean, wrong
+from convert.kinds.fields import ANY, STRING, Field, did_you_mean, wrong
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # file stems and Keras layer names: no '/', no leading '.'
 INPUT = "input"  # the name `input:` gives the model input

@@ -7,13 +7,12 @@ schema and the weight map call these methods and never test a layer's type.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from convert.kinds.fields import COMMON, Field
 
-if TYPE_CHECKING:  # the lowering contexts are passed in; kinds never import the passes
-    from convert.analysis import LayerPlan
-    from convert.frontend.spec import Layer
+# `layer` is a convert.frontend.spec.Layer and `plan` a convert.analysis.LayerPlan: kinds sit below
+# the passes that use them and import neither.
 
 
 class Meta(NamedTuple):
@@ -75,26 +74,26 @@ class Kind:
 
     # ---- per-step shape (no window needed) ----
 
-    def geometry(self, layer: Layer) -> Geometry | None:
+    def geometry(self, layer) -> Geometry | None:
         """How a windowed kind consumes its input; None for kinds that keep every position."""
         return None
 
-    def structure(self, layer: Layer, ins: list[Meta], out: list) -> Meta | None:
+    def structure(self, layer, ins: list[Meta], out: list) -> Meta | None:
         """The output's channels and grid from the inputs'; appends diagnostics and returns None on an error."""
         return ins[0]
 
-    def check_users(self, layer: Layer, users: list[Layer], is_output: bool, out: list) -> None:
+    def check_users(self, layer, users: list, is_output: bool, out: list) -> None:
         """Checks that depend on the layers this one feeds."""
 
     # ---- widths for a window, and their exact inverse ----
 
-    def width(self, layer: Layer, widths: list[int], grids: list[int], grid: int) -> int:
+    def width(self, layer, widths: list[int], grids: list[int], grid: int) -> int:
         geometry = self.geometry(layer)
         if geometry is None:
             return widths[0]
         return (widths[0] - geometry.extent) // geometry.stride + 1
 
-    def need(self, layer: Layer, width: int, in_grid: int, grid: int) -> int:
+    def need(self, layer, width: int, in_grid: int, grid: int) -> int:
         """The smallest input width that gives `width` output positions (the inverse of `width`)."""
         geometry = self.geometry(layer)
         if geometry is None:
@@ -103,30 +102,30 @@ class Kind:
 
     # ---- practice form ----
 
-    def output(self, layer: Layer, ins: list[Tensor], width: int, meta: Meta) -> Tensor:
+    def output(self, layer, ins: list[Tensor], width: int, meta: Meta) -> Tensor:
         """The output tensor, before the practice kernel's reach is added to its receptive field."""
         return Tensor(width, meta.channels, meta.grid, max(t.receptive_field for t in ins), meta.flat)
 
-    def practice(self, layer: Layer, ins: list[Tensor], out: Tensor) -> Practice:
+    def practice(self, layer, ins: list[Tensor], out: Tensor) -> Practice:
         return Practice(in_channels=ins[0].channels)
 
     # ---- Keras layers ----
 
-    def lower(self, plan: LayerPlan, inputs: tuple[str, ...], ctx) -> str:
+    def lower(self, plan, inputs: tuple[str, ...], ctx) -> str:
         """Add the practice layers (through `ctx.add`); returns the graph tensor that carries the output."""
         return ctx.add(plan.layer.name, self.type, self.config(plan.layer), inputs, plan)
 
-    def per_step(self, plan: LayerPlan, ctx) -> str:
+    def per_step(self, plan, ctx) -> str:
         """Add the per-step Keras layers; returns the graph tensor that carries the output."""
         return ctx.add(plan.layer.name, self.type, self.config(plan.layer), (ctx.tensor(plan.layer.inputs[0]),), plan)
 
-    def config(self, layer: Layer) -> tuple[tuple[str, Any], ...]:
+    def config(self, layer) -> tuple[tuple[str, Any], ...]:
         """Keras constructor arguments shared by both forms."""
         return tuple((key, layer.config[key]) for key in self.own_fields if layer.config.get(key) is not None)
 
     # ---- weights ----
 
-    def weights(self, plan: LayerPlan) -> dict | None:
+    def weights(self, plan) -> dict | None:
         """The weight-map entry: {"practice": {weight: shape}, "per_step": {...}, "transform": ...}; None
         for kinds without weights."""
         return None

@@ -8,7 +8,6 @@ import tensorflow as tf
 from tensorflow.compiler.tf2xla.python import xla
 
 from convert.runtime.mulaw import MU, mu_law_decode
-from convert.runtime.stream import CHUNK
 
 
 def output_kind(analysis) -> str:
@@ -35,7 +34,7 @@ def generate(stream, steps: int, first=None, seed: int = 0, temperature: float =
     loop = _loop(stream, kind)
     pieces, done = [], 0
     while done < steps:
-        n = min(CHUNK, steps - done)
+        n = min(stream.chunk, steps - done)
         t, rings = stream._state
         samples, x, t, rings = loop(x, t, rings, tf.constant(n), tf.constant([seed, done], tf.int32),
                                     tf.constant(temperature, tf.float32))
@@ -60,7 +59,7 @@ def _loop(stream, kind: str):
         batch, channels = stream.batch_size, stream.channels
 
         def loop(x, t, rings, steps, seed, temperature):
-            samples = tf.zeros((CHUNK, batch, channels))
+            samples = tf.zeros((stream.chunk, batch, channels))
 
             def body(i, x, t, rings, samples):
                 y, rings = stream._step(x, t, rings)

@@ -36,6 +36,8 @@ class StreamingModel:
     """The practice model of `spec` one step at a time; `model` is a practice keras.Model or a .keras path
     compiled with warm-up `warmup` ("causal" or "exact": the stream is told, and checks the model)."""
 
+    chunk = CHUNK
+
     def __init__(self, model, spec, warmup: str = "causal"):
         if not isinstance(model, keras.Model):
             model = api.load_model(model)

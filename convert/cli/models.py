@@ -1,155 +1,16 @@
-"""The command line: parses options, runs the pipeline and maps results to output and exit codes."""
+"""The commands that build, convert, run and measure Keras models (TensorFlow needed)."""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 
 import click
 
-from convert.frontend.diagnostics import Diagnostic
-from convert.pipeline import check
-
-EXIT_CLEAN, EXIT_PROBLEMS = 0, 1  # usage errors exit 2 through click.UsageError
-SPEC_SUFFIXES = (".yaml", ".yml")
+from convert.cli.common import WARMUP, _analysis_or_exit, _keras_tools
 
 
-class ProblemsFound(click.ClickException):
-    """Diagnostics were printed already; exit 1 without another message."""
-
-    exit_code = EXIT_PROBLEMS
-
-    def __init__(self):
-        super().__init__("")
-
-    def show(self, file=None) -> None:
-        pass
-
-
-def _use_color(stream) -> bool:
-    """Colour on a terminal, plain when piped; NO_COLOR (any value) turns it off."""
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
-
-
-def _print_diagnostics(diagnostics: list[Diagnostic], fmt: str = "text", err: bool = True) -> None:
-    from convert.frontend.formats import FORMATS
-
-    stream = click.get_text_stream("stderr" if err else "stdout")
-    out = FORMATS[fmt](diagnostics, color=_use_color(stream))
-    if out or fmt in ("json", "sarif"):
-        click.echo(out, err=err)
-
-
-def _spec_files(paths: tuple[str, ...]) -> list[str]:
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            for root, dirs, names in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                files += [os.path.join(root, n) for n in sorted(names) if n.endswith(SPEC_SUFFIXES)]
-        elif os.path.exists(path):
-            files.append(path)
-        else:
-            raise click.UsageError(f"no such file or folder: {path}")
-    return files
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="causalc", prog_name="causalc")
-def main() -> None:
-    """Compile per-step autoregressive 1-D networks into stride-1 causal dilated networks."""
-
-
-def _explain_code(ctx: click.Context, param, code: str | None) -> None:
-    if code is None or ctx.resilient_parsing:
-        return
-    from convert.frontend.codes import RULES
-    from convert.frontend.formats import explain_rule
-
-    if code.upper() not in RULES:
-        raise click.BadParameter(f"unknown code {code!r}; codes: {', '.join(sorted(RULES))}", ctx, param)
-    click.echo(explain_rule(code.upper()))
-    ctx.exit(EXIT_CLEAN)
-
-
-@main.command()
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
-              show_default=True, help="text for people, json for scripts, github for workflow annotations, "
-              "sarif for code scanning.")
-@click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
-@click.option("--exit-zero", is_flag=True, help="Exit 0 even when problems are found.")
-@click.option("--explain", "code", metavar="CODE", expose_value=False, is_eager=True, callback=_explain_code,
-              help="Print what a diagnostic code means, why, and an example fix.")
-def lint(paths: tuple[str, ...], fmt: str, strict: bool, exit_zero: bool) -> None:
-    """Check spec files (or folders of *.yaml) and report every problem with its location."""
-    if not paths:
-        raise click.UsageError("give spec files or folders to lint, or --explain CODE")
-    files = _spec_files(paths)
-    diagnostics = [d for path in files for d in check(path).diagnostics]
-    _print_diagnostics(diagnostics, fmt, err=False)
-    errors = sum(d.is_error for d in diagnostics)
-    warnings = len(diagnostics) - errors
-    if fmt == "text":
-        summary = f"{len(files)} spec(s) checked: {errors} error(s), {warnings} warning(s)"
-        click.echo(summary if diagnostics else f"{len(files)} spec(s) checked: all clean", err=True)
-    if (errors or (strict and warnings)) and not exit_zero:
-        raise ProblemsFound()
-
-
-WARMUP = click.option("--warmup", type=click.Choice(["causal", "exact"]), default="causal", show_default=True,
-                      help="causal: every practice layer pads its own input (Keras's causal padding); exact: only "
-                      "the input is padded, so warm-up steps equal the per-step model on zero-padded windows.")
-
-
-@main.command()
-@click.argument("specs", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@WARMUP
-def explain(specs: tuple[str, ...], fmt: str, warmup: str) -> None:
-    """Print the dilation table: per-step and practice form of every layer."""
-    from convert.report import explain_data, explain_text
-
-    results = [check(path) for path in _spec_files(specs)]
-    problems = [d for r in results for d in r.diagnostics if d.is_error]
-    if problems:
-        _print_diagnostics(problems)
-        raise ProblemsFound()
-    if fmt == "json":
-        data = [explain_data(r.analysis, warmup) for r in results]
-        click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2))
-        return
-    color = _use_color(click.get_text_stream("stdout"))
-    for result in results:
-        click.echo(explain_text(result.analysis, warmup, color))
-
-
-def _analysis_or_exit(spec: str):
-    """The analysed spec; its warnings go to stderr, its errors end the command with exit 1."""
-    if not os.path.exists(spec):
-        raise click.UsageError(f"no such file: {spec}")
-    checked = check(spec)
-    if checked.diagnostics:
-        _print_diagnostics(checked.diagnostics)
-    if not checked.ok:
-        raise ProblemsFound()
-    return checked.analysis
-
-
-def _keras_tools():
-    """The TensorFlow-backed modules, or a message saying what to install."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
-    try:
-        from convert.backends import write as writer
-        from convert.runtime import api
-    except ImportError as error:
-        raise click.ClickException(f"this command needs TensorFlow ({error.name} is missing): "
-                                   "pip install 'causalc[tensorflow]'") from None
-    return api, writer
-
-
-@main.command(name="compile")
+@click.command(name="compile")
 @click.argument("spec", type=click.Path())
 @click.option("-o", "--output-dir", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False),
               help="Folder for STEM.keras, STEM.map.json and STEM.py.")
@@ -186,7 +47,7 @@ def _convert(spec: str, model_path: str, out: str, direction: str, warmup: str =
     click.echo(f"wrote {out}")
 
 
-@main.command(name="to-step")
+@click.command(name="to-step")
 @click.argument("spec", type=click.Path())
 @click.argument("practice", type=click.Path())
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="STEP.keras to write.")
@@ -195,7 +56,7 @@ def to_step_command(spec: str, practice: str, out: str) -> None:
     _convert(spec, practice, out, "to-step")
 
 
-@main.command(name="from-step")
+@click.command(name="from-step")
 @click.argument("spec", type=click.Path())
 @click.argument("step", type=click.Path())
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="PRACTICE.keras to write.")
@@ -231,7 +92,7 @@ def _read_prime(path: str, channels: int):
     return np.asarray(samples, np.float32)
 
 
-@main.command()
+@click.command()
 @click.argument("spec", type=click.Path())
 @click.argument("model", type=click.Path())
 @click.option("--steps", required=True, type=click.IntRange(1), help="Samples to generate.")
@@ -273,7 +134,7 @@ def generate(spec: str, model: str, steps: int, prime: str | None, seed: int, te
     click.echo(f"wrote {out}: {steps} samples ({stream.output_kind} output)")
 
 
-@main.command(name="export-step")
+@click.command(name="export-step")
 @click.argument("spec", type=click.Path())
 @click.argument("model", type=click.Path())
 @click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(file_okay=False))
@@ -292,7 +153,7 @@ def export_step(spec: str, model: str, out_dir: str, batch_size: int, tflite: bo
         click.echo(f"wrote {path} ({kind})")
 
 
-@main.command()
+@click.command()
 @click.argument("spec", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--repeats", default=5, show_default=True, type=click.IntRange(1), help="Timed runs per figure (median).")
@@ -336,23 +197,3 @@ def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, win
         click.echo(line)
     if plot:
         click.echo(f"wrote {plot}")
-
-
-@main.command()
-def schema() -> None:
-    """Print a draft-07 JSON Schema of the spec format, for editors and validators."""
-    from convert.frontend.schema import schema_json
-
-    click.echo(schema_json(), nl=False)
-
-
-def run() -> None:
-    """Console entry point: never a traceback for the user; CAUSALC_DEBUG=1 shows one."""
-    try:
-        main(prog_name="causalc")
-    except Exception as error:  # a bug in causalc, not bad input
-        if os.environ.get("CAUSALC_DEBUG"):
-            raise
-        click.echo(f"causalc: internal error: {type(error).__name__}: {error}\n"
-                   "Please report this with the spec that caused it (CAUSALC_DEBUG=1 shows the traceback).", err=True)
-        sys.exit(EXIT_PROBLEMS)

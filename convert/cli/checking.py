@@ -1,0 +1,77 @@
+"""The TensorFlow-free commands: lint, explain and schema."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from convert.cli.common import EXIT_CLEAN, WARMUP, ProblemsFound, _print_diagnostics, _spec_files, _use_color
+from convert.pipeline import check
+
+
+def _explain_code(ctx: click.Context, param, code: str | None) -> None:
+    if code is None or ctx.resilient_parsing:
+        return
+    from convert.frontend.codes import RULES
+    from convert.frontend.formats import explain_rule
+
+    if code.upper() not in RULES:
+        raise click.BadParameter(f"unknown code {code!r}; codes: {', '.join(sorted(RULES))}", ctx, param)
+    click.echo(explain_rule(code.upper()))
+    ctx.exit(EXIT_CLEAN)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
+              show_default=True, help="text for people, json for scripts, github for workflow annotations, "
+              "sarif for code scanning.")
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when problems are found.")
+@click.option("--explain", "code", metavar="CODE", expose_value=False, is_eager=True, callback=_explain_code,
+              help="Print what a diagnostic code means, why, and an example fix.")
+def lint(paths: tuple[str, ...], fmt: str, strict: bool, exit_zero: bool) -> None:
+    """Check spec files (or folders of *.yaml) and report every problem with its location."""
+    if not paths:
+        raise click.UsageError("give spec files or folders to lint, or --explain CODE")
+    files = _spec_files(paths)
+    diagnostics = [d for path in files for d in check(path).diagnostics]
+    _print_diagnostics(diagnostics, fmt, err=False)
+    errors = sum(d.is_error for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    if fmt == "text":
+        summary = f"{len(files)} spec(s) checked: {errors} error(s), {warnings} warning(s)"
+        click.echo(summary if diagnostics else f"{len(files)} spec(s) checked: all clean", err=True)
+    if (errors or (strict and warnings)) and not exit_zero:
+        raise ProblemsFound()
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@WARMUP
+def explain(specs: tuple[str, ...], fmt: str, warmup: str) -> None:
+    """Print the dilation table: per-step and practice form of every layer."""
+    from convert.report import explain_data, explain_text
+
+    results = [check(path) for path in _spec_files(specs)]
+    problems = [d for r in results for d in r.diagnostics if d.is_error]
+    if problems:
+        _print_diagnostics(problems)
+        raise ProblemsFound()
+    if fmt == "json":
+        data = [explain_data(r.analysis, warmup) for r in results]
+        click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+        return
+    color = _use_color(click.get_text_stream("stdout"))
+    for result in results:
+        click.echo(explain_text(result.analysis, warmup, color))
+
+
+@click.command()
+def schema() -> None:
+    """Print a draft-07 JSON Schema of the spec format, for editors and validators."""
+    from convert.frontend.schema import schema_json
+
+    click.echo(schema_json(), nl=False)

@@ -1,0 +1,82 @@
+"""What every command shares: exit codes, printing diagnostics, finding spec files, loading a spec or
+the TensorFlow-backed modules with a clear message."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from convert.frontend.diagnostics import Diagnostic
+from convert.pipeline import check
+
+EXIT_CLEAN, EXIT_PROBLEMS = 0, 1  # usage errors exit 2 through click.UsageError
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+class ProblemsFound(click.ClickException):
+    """Diagnostics were printed already; exit 1 without another message."""
+
+    exit_code = EXIT_PROBLEMS
+
+    def __init__(self):
+        super().__init__("")
+
+    def show(self, file=None) -> None:
+        pass
+
+
+def _use_color(stream) -> bool:
+    """Colour on a terminal, plain when piped; NO_COLOR (any value) turns it off."""
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def _print_diagnostics(diagnostics: list[Diagnostic], fmt: str = "text", err: bool = True) -> None:
+    from convert.frontend.formats import FORMATS
+
+    stream = click.get_text_stream("stderr" if err else "stdout")
+    out = FORMATS[fmt](diagnostics, color=_use_color(stream))
+    if out or fmt in ("json", "sarif"):
+        click.echo(out, err=err)
+
+
+def _spec_files(paths: tuple[str, ...]) -> list[str]:
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                files += [os.path.join(root, n) for n in sorted(names) if n.endswith(SPEC_SUFFIXES)]
+        elif os.path.exists(path):
+            files.append(path)
+        else:
+            raise click.UsageError(f"no such file or folder: {path}")
+    return files
+
+
+WARMUP = click.option("--warmup", type=click.Choice(["causal", "exact"]), default="causal", show_default=True,
+                      help="causal: every practice layer pads its own input (Keras's causal padding); exact: only "
+                      "the input is padded, so warm-up steps equal the per-step model on zero-padded windows.")
+
+def _analysis_or_exit(spec: str):
+    """The analysed spec; its warnings go to stderr, its errors end the command with exit 1."""
+    if not os.path.exists(spec):
+        raise click.UsageError(f"no such file: {spec}")
+    checked = check(spec)
+    if checked.diagnostics:
+        _print_diagnostics(checked.diagnostics)
+    if not checked.ok:
+        raise ProblemsFound()
+    return checked.analysis
+
+
+def _keras_tools():
+    """The TensorFlow-backed modules, or a message saying what to install."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
+    try:
+        from convert.backends import write as writer
+        from convert.runtime import api
+    except ImportError as error:
+        raise click.ClickException(f"this command needs TensorFlow ({error.name} is missing): "
+                                   "pip install 'causalc[tensorflow]'") from None
+    return api, writer
