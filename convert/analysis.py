@@ -6,6 +6,7 @@ Pure functions over the Spec IR; each layer's rules come from its kind (`convert
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -151,12 +152,16 @@ def valid_windows(spec: Spec, st: _Structure, limit: int = 64, start: int = 1,
 
     Widths never shrink as the window grows and grow by at most one step per step of window, so on a
     misaligned layer the window can jump by the input width it lacks without skipping a valid window.
+    From the smallest window on, adding P = lcm(every grid) steps adds exactly P/g positions to every
+    tensor of grid g and keeps every layer's alignment, so what fits repeats with period P: a search that
+    finds nothing in one period never will.
     """
     found: list[int] = []
-    window = max(start, _smallest_window(spec, st))
+    window = origin = max(start, _smallest_window(spec, st))
+    period = math.lcm(*(meta.grid for meta in st.meta.values()))
     last_problem = None
     for _ in range(MAX_SEARCH):
-        if window > INT_MAX:
+        if window > INT_MAX or (not found and window >= origin + period):
             break
         widths, problem = _widths(spec, st, window)
         if widths.get(spec.output, 0) > 1:

@@ -1,5 +1,5 @@
-"""An independent NumPy evaluator of the per-step network, written from the design card's semantics
-(../shared/DESIGN.md, section 2: widths, grids, alignment, merges).
+"""An independent NumPy evaluator of the per-step network, written from the semantics stated in README.md
+("The spec" and its "Semantics": widths, grids, alignment, merges), not from the compiler.
 
 It shares no code with `convert`: it reads the spec with plain `yaml.safe_load`, evaluates one window per
 row in float64 exactly as the per-step ("in theory") network does, and finds the window by brute force.

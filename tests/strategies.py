@@ -1,11 +1,23 @@
-"""Hypothesis strategies that generate valid per-step specs: chains and DAGs over several grids."""
+"""Hypothesis strategies that generate valid per-step specs: chains and DAGs over several grids.
+
+Besides single layers, the generator draws motifs that reach paths plain random layers seldom do:
+- `shared`: two windowed layers of different reach reading one tensor (one streaming ring, sized for the
+  longer reach);
+- `crop`: a stride-2 pool and an odd convolution of one tensor concatenated, so that the merge drops old
+  positions and the window can exceed the receptive field (exact warm-up's final crop);
+- heads: Flatten + Dense, followed by more layers, or two heads over different tensors merged.
+`test_strategies.py` measures how often each path is drawn.
+"""
 
 from __future__ import annotations
 
 from hypothesis import strategies as st
 
-ACTIVATIONS = ["linear", "relu", "tanh", "sigmoid", "elu", "softsign", "swish"]
+# every activation but `exponential` (chained, it overflows float32; a fixed spec covers it)
+ACTIVATIONS = ["linear", "relu", "relu6", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign",
+               "swish", "silu", "softmax", "log_softmax"]
 MAX_GRID = 64
+POOLS = ["MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D"]
 
 
 @st.composite
@@ -24,62 +36,109 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
         stride = draw(st.sampled_from([1, 1, 2, 2, 3]))
         return stride if grid * stride <= MAX_GRID else 1
 
-    for i in range(draw(st.integers(1, max_layers))):
-        kind = draw(st.sampled_from(["conv", "conv", "conv", "pool", "dense", "merge", "activation"]))
-        name = f"l{i}"
-        src, c, g = pick()
-        layer = {"name": name, "inputs": src}
+    def activation():
+        return draw(st.sampled_from(ACTIVATIONS))
+
+    def add(layer, channel_count, grid):
+        layer["name"] = f"l{len(layers)}"
+        layers.append(layer)
+        tensors.append((layer["name"], channel_count, grid))
+        return tensors[-1]
+
+    def conv(src, kernel=None, stride=None):
+        _, _, g = src
+        stride = stride_for(g) if stride is None else stride
+        layer = {"type": "Conv1D", "inputs": src[0], "filters": draw(st.integers(1, 4)),
+                 "kernel_size": kernel or draw(st.integers(1, 3)), "activation": activation()}
+        if stride > 1:
+            layer["strides"] = stride
+        dilation = draw(st.sampled_from([1, 1, 2, 3]))
+        if dilation > 1:
+            layer["dilation_rate"] = dilation
+        if draw(st.booleans()):
+            layer["use_bias"] = False
+        return add(layer, layer["filters"], g * stride)
+
+    def pool(src, size=None, stride=None):
+        _, c, g = src
+        size = size or draw(st.integers(1, 3))
+        if stride is None:
+            stride = stride_for(g) if draw(st.booleans()) else None
+        layer = {"type": draw(st.sampled_from(POOLS)), "inputs": src[0], "pool_size": size}
+        if stride is not None:
+            layer["strides"] = stride
+        grid = g * (stride or size)
+        if grid > MAX_GRID:
+            layer["strides"], grid = 1, g
+        return add(layer, c, grid)
+
+    def merge(first, others, kinds=("Add", "Multiply", "Concatenate")):
+        chosen = [first] + others
+        grids = [t[2] for t in chosen]
+        chosen = [t for t in chosen if max(grids) % t[2] == 0]
+        same = [t for t in chosen if t[1] == first[1]]
+        kind = draw(st.sampled_from(kinds))
+        if kind != "Concatenate" and len(same) >= 2:
+            chosen = same
+        else:
+            kind = "Concatenate"
+        if len(chosen) < 2:
+            chosen = [first, first]
+        count = sum(t[1] for t in chosen) if kind == "Concatenate" else first[1]
+        layer = {"type": kind, "inputs": [t[0] for t in chosen]}
+        if kind == "Concatenate" and draw(st.booleans()):
+            layer["axis"] = -1
+        return add(layer, count, max(t[2] for t in chosen))
+
+    for _ in range(draw(st.integers(1, max_layers))):
+        kind = draw(st.sampled_from(["conv", "conv", "conv", "pool", "dense", "merge", "activation", "shared", "crop"]))
+        src = pick()
         if kind == "conv":
-            stride = stride_for(g)
-            layer.update(type="Conv1D", filters=draw(st.integers(1, 4)), kernel_size=draw(st.integers(1, 3)),
-                         activation=draw(st.sampled_from(ACTIVATIONS)))
-            if stride > 1:
-                layer["strides"] = stride
-            dilation = draw(st.sampled_from([1, 1, 2, 3]))
-            if dilation > 1:
-                layer["dilation_rate"] = dilation
+            conv(src)
+        elif kind == "pool":
+            pool(src)
+        elif kind == "dense":
+            layer = {"type": "Dense", "inputs": src[0], "units": draw(st.integers(1, 4)), "activation": activation()}
             if draw(st.booleans()):
                 layer["use_bias"] = False
-            tensors.append((name, layer["filters"], g * stride))
-        elif kind == "pool":
-            pool = draw(st.integers(1, 3))
-            stride = stride_for(g) if draw(st.booleans()) else None
-            layer.update(type=draw(st.sampled_from(["MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D"])),
-                         pool_size=pool)
-            if stride is not None:
-                layer["strides"] = stride
-            grid = g * (stride or pool)
-            if grid > MAX_GRID:
-                layer["strides"], grid = 1, g
-            tensors.append((name, c, grid))
-        elif kind == "dense":
-            layer.update(type="Dense", units=draw(st.integers(1, 4)), activation=draw(st.sampled_from(ACTIVATIONS)))
-            tensors.append((name, layer["units"], g))
+            add(layer, layer["units"], src[2])
         elif kind == "activation":
-            layer.update(type="Activation", activation=draw(st.sampled_from(ACTIVATIONS)))
-            tensors.append((name, c, g))
+            add({"type": "Activation", "inputs": src[0], "activation": activation()}, src[1], src[2])
+        elif kind == "merge":
+            others = [t for t in tensors if max(src[2], t[2]) % min(src[2], t[2]) == 0]
+            merge(src, draw(st.lists(st.sampled_from(others), min_size=1, max_size=2)))
+        elif kind == "shared":  # one ring, two reaches: the longer may come first or second
+            first, second = draw(st.permutations([3, 2]))
+            a = conv(src, kernel=first, stride=1)
+            b = conv(src, kernel=second, stride=1) if draw(st.booleans()) else pool(src, size=second, stride=1)
+            merge(a, [b])
+        else:  # crop: the pooled branch's oldest position is cropped by the merge
+            if src[2] * 2 > MAX_GRID:
+                continue
+            pooled = pool(src, size=2, stride=2)
+            convolved = conv(src, kernel=3, stride=1)
+            merge(pooled, [convolved], kinds=("Concatenate",))
+    head = draw(st.sampled_from(["none", "none", "flatten", "flatten2", "flatten-then", "two-heads"]))
+    if head == "none":
+        return {"name": "generated", "input": {"channels": channels}, "layers": layers}
+
+    def flatten_head(src, units):
+        flat = add({"type": "Flatten", "inputs": src[0]}, 0, src[2])
+        return add({"type": "Dense", "inputs": flat[0], "units": units, "activation": activation()}, units, src[2])
+
+    body = list(tensors)  # what a second head may flatten
+    out = flatten_head(tensors[-1], draw(st.integers(1, 3)))
+    if head == "flatten2":
+        out = add({"type": "Dense", "inputs": out[0], "units": 2}, 2, out[2])
+    elif head == "flatten-then":  # per-step layers after a Flatten head
+        after = draw(st.sampled_from(["activation", "conv", "merge"]))
+        if after == "activation":
+            out = add({"type": "Activation", "inputs": out[0], "activation": activation()}, out[1], out[2])
+        elif after == "conv":
+            out = conv(out, kernel=1, stride=1)
         else:
-            others = [t for t in tensors if max(g, t[2]) % min(g, t[2]) == 0]
-            chosen = [(src, c, g)] + draw(st.lists(st.sampled_from(others), min_size=1, max_size=2))
-            grids = [t[2] for t in chosen]
-            chosen = [t for t in chosen if max(grids) % t[2] == 0]
-            same = [t for t in chosen if t[1] == c]
-            merge = draw(st.sampled_from(["Add", "Multiply", "Concatenate"]))
-            if merge != "Concatenate" and len(same) >= 2:
-                chosen = same
-            else:
-                merge = "Concatenate"
-            if len(chosen) < 2:
-                chosen = [(src, c, g), (src, c, g)]
-            layer.update(type=merge, inputs=[t[0] for t in chosen])
-            channel_count = sum(t[1] for t in chosen) if merge == "Concatenate" else c
-            tensors.append((name, channel_count, max(t[2] for t in chosen)))
-        layers.append(layer)
-    head = draw(st.sampled_from(["none", "flatten", "flatten2"]))
-    if head != "none":
-        layers.append({"name": "flatten", "type": "Flatten"})
-        layers.append({"name": "head", "type": "Dense", "units": draw(st.integers(1, 3)),
-                       "activation": draw(st.sampled_from(ACTIVATIONS))})
-        if head == "flatten2":
-            layers.append({"name": "out", "type": "Dense", "units": 2})
+            out = merge(out, [out])
+    elif head == "two-heads":  # a merge of flattened tensors
+        other = flatten_head(draw(st.sampled_from(body)), out[1])
+        out = merge(out, [other])
     return {"name": "generated", "input": {"channels": channels}, "layers": layers}

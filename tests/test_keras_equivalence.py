@@ -65,3 +65,9 @@ def test_receptive_field_bounds_the_dependence(bundled_spec):
     far = x.copy()
     far[:, t - rf] += 10.0
     np.testing.assert_allclose(np.asarray(model(far))[:, t], base, rtol=0, atol=0)
+    felt = []
+    for change in (10.0, -10.0, 3.0):
+        edge = x.copy()
+        edge[:, t - rf + 1] += change
+        felt.append(not np.array_equal(np.asarray(model(edge))[:, t], base))
+    assert any(felt), "the oldest step of the receptive field does not reach the output"

@@ -7,17 +7,18 @@ import os
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import randomize, relative_error, weights_of
-from evaluator import per_step_over_sequence
+from evaluator import fits, per_step_over_sequence
 from strategies import spec_dicts
 from test_keras_per_step import assert_per_step_contract
 
 pytest.importorskip("keras")
 
 EXAMPLES = int(os.environ.get("CAUSALC_EXAMPLES", "30"))
+NO_WINDOW_SEARCH = 1025  # windows the evaluator tries on a spec the compiler rejects as E207
 
 
 def _check(spec: dict, tmp_path, choice: int, seed: int) -> None:
@@ -29,7 +30,10 @@ def _check(spec: dict, tmp_path, choice: int, seed: int) -> None:
     path = tmp_path / "generated.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     checked = check(str(path))
-    assume(checked.ok)  # e.g. branches whose strides admit no common window
+    if not checked.ok:  # branches whose strides admit no common window: the oracle must find none either
+        assert {d.code for d in checked.diagnostics if d.is_error} == {"E207"}, checked.diagnostics
+        assert not any(fits(spec, w) for w in range(1, NO_WINDOW_SEARCH))
+        return
     windows = fitting_windows(checked.analysis.spec, limit=6)
     window = windows[choice % len(windows)]
     if window != checked.analysis.window:  # also exercise larger windows that fit
@@ -60,3 +64,13 @@ def test_generated_specs_match_the_evaluator(spec, choice, seed, tmp_path):
 @given(spec=spec_dicts(max_layers=12), choice=st.integers(0, 5), seed=st.integers(0, 2**16))
 def test_many_generated_specs_match_the_evaluator(spec, choice, seed, tmp_path):
     _check(spec, tmp_path, choice, seed)
+
+
+def test_every_activation_compiles_and_matches(tmp_path):
+    """Each activation the spec format accepts, exponential included, in one chain checked at every step."""
+    from convert.kinds.fields import ACTIVATIONS
+
+    layers = [{"name": f"a{i}", "type": "Conv1D", "filters": 3, "kernel_size": 2, "activation": name}
+              for i, name in enumerate(ACTIVATIONS)]
+    spec = {"name": "activations", "input": {"channels": 2}, "layers": layers}
+    _check(spec, tmp_path, choice=0, seed=3)

@@ -138,25 +138,58 @@ def test_unreadable_model_files(tmp_path, content):
 
 
 def test_weight_map_matches_the_saved_model(build):
+    """Every weighted layer of both models is in the map, in order, with all its weights (names, shapes and
+    count), and the stated transform carries the practice values to the per-step ones exactly."""
     import keras
+
+    from convert import api
 
     for stem in COMPILED:
         data = json.loads((build / f"{stem}.map.json").read_text())
         assert data["format"] == "causalc.weight-map" and data["version"] == 1
         model = keras.saving.load_model(str(build / f"{stem}.keras"))
+        step = api.to_step(model, os.path.join(ROOT, "specs", f"{stem}.yaml"))
+        for form, keras_model in (("practice", model), ("per_step", step)):  # each weighted layer exactly once
+            weighted = sorted(layer.name for layer in keras_model.layers if layer.weights)
+            assert sorted(entry[form]["name"] for entry in data["layers"]) == weighted
         for entry in data["layers"]:
-            layer = model.get_layer(entry["practice"]["name"])
-            assert layer.__class__.__name__ == entry["practice"]["class"]
-            shapes = [list(w.shape) for w in layer.get_weights()]
-            assert shapes == list(entry["practice"]["weights"].values())
-            per_step = entry["per_step"]["weights"]
-            for (name, shape), practice_shape in zip(per_step.items(), shapes):
-                assert np.prod(shape) == np.prod(practice_shape)
+            values = {}
+            for form, keras_model in (("practice", model), ("per_step", step)):
+                layer = keras_model.get_layer(entry[form]["name"])
+                assert type(layer).__name__ == entry[form]["class"]
+                names = [w.path.split("/")[-1] for w in layer.weights]
+                assert names == list(entry[form]["weights"])  # kernel, then bias where there is one
+                assert [list(w.shape) for w in layer.get_weights()] == list(entry[form]["weights"].values())
+                values[form] = layer.get_weights()
+            transform = entry["transform"]
+            kernel_rule = transform if transform == "identity" else transform["kernel"]
+            assert kernel_rule in ("identity", "reshape (k, c, u) -> (k*c, u)")
+            if kernel_rule == "identity":
+                assert entry["practice"]["weights"] == entry["per_step"]["weights"]
+            else:
+                k, c, u = entry["practice"]["weights"]["kernel"]
+                assert entry["per_step"]["weights"]["kernel"] == [k * c, u] and transform.get("bias", "identity") == "identity"
+            for practice_value, step_value in zip(values["practice"], values["per_step"]):
+                np.testing.assert_array_equal(np.reshape(practice_value, step_value.shape), step_value)
         flat = [e for e in data["layers"] if "flatten" in e]
         if stem == "flatten-head":
             (head,) = flat
             assert head["per_step"]["weights"]["kernel"] == [320, 500]
             assert head["practice"]["weights"]["kernel"] == [10, 32, 500]
+
+
+def test_text_outputs_are_identical_across_processes(tmp_path):
+    """The same spec gives the same .py and .map.json bytes in fresh processes with different hash seeds."""
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        env = {**os.environ, "PYTHONHASHSEED": seed, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        code = "import sys\nfrom convert.cli import main\nmain(sys.argv[1:])"
+        result = subprocess.run([sys.executable, "-c", code, "compile", os.path.join(ROOT, "specs", "densenet.yaml"),
+                                 "-o", str(out)], capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr
+        outputs.append([(out / f"densenet{suffix}").read_bytes() for suffix in (".py", ".map.json")])
+    assert outputs[0] == outputs[1]
 
 
 def test_every_bundled_spec_compiles(tmp_path):

@@ -85,3 +85,21 @@ def test_readme_worked_example(monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     exec(compile(_readme_block("### A worked example"), "README.md", "exec"), {})
     assert "next sample" in capsys.readouterr().out
+
+
+def test_exact_warmup_when_the_window_exceeds_the_receptive_field(tmp_path):
+    """Window 12, receptive field 11: the exact model's output is cropped by one step, and it must drop
+    the oldest step (the warm-up), so that each step is still the per-step model on its padded window."""
+    from conftest import randomize
+    from convert import api
+    from test_analysis import W_ABOVE_RF
+
+    path = tmp_path / "above.yaml"
+    path.write_text(W_ABOVE_RF)
+    import yaml
+
+    spec = yaml.safe_load(W_ABOVE_RF)
+    practice = api.practice_model(path)
+    randomize(practice, 2)
+    assert api.load(path).receptive_field == 11
+    assert_per_step_contract(str(path), spec, practice, seed=2)

@@ -171,3 +171,81 @@ def test_generated_specs_stream_exactly(spec, seed, tmp_path):
     stream.reset(2)
     x = np.random.default_rng(seed).normal(size=(2, analysis.window + 12, spec["input"]["channels"])).astype(np.float32)
     assert relative_error(stream.run(x), np.asarray(model(x), np.float64)) < 1e-5
+
+
+def test_a_ring_is_sized_for_its_furthest_reader(tmp_path):
+    """Two convolutions read the input: the first reaches 2 steps back, the second 1. The shared ring must
+    hold the longer history whatever the order of its readers."""
+    from convert import api
+    from convert.stream import StreamingModel
+
+    for order in ([3, 2], [2, 3]):
+        path = tmp_path / f"shared{order[0]}.yaml"
+        path.write_text("input: {channels: 2}\nlayers:\n"
+                        f"  - {{type: Conv1D, name: a, filters: 2, kernel_size: {order[0]}}}\n"
+                        f"  - {{type: Conv1D, name: b, inputs: input, filters: 2, kernel_size: {order[1]}}}\n"
+                        "  - {type: Add, name: sum, inputs: [a, b]}\n")
+        model = api.practice_model(path)
+        randomize(model, 9)
+        stream = StreamingModel(model, path)
+        assert stream.ring_shapes(1)["input"][0] == 3  # the kernel-3 reach of 2 steps, plus the current step
+        stream.reset(2)
+        x = np.random.default_rng(3).normal(size=(2, 20, 2)).astype(np.float32)
+        assert relative_error(stream.run(x), np.asarray(model(x), np.float64)) < 1e-5
+
+
+def _decode(levels, mu=255):
+    """Mu-law decoding written from its formula (not from convert)."""
+    y = 2.0 * np.asarray(levels, np.float64) / mu - 1.0
+    return np.sign(y) * ((1.0 + mu) ** np.abs(y) - 1.0) / mu
+
+
+def test_mu_law_encode_and_decode():
+    from convert.stream import mu_law_decode, mu_law_encode
+
+    levels = np.arange(256)
+    decoded = mu_law_decode(levels).numpy()
+    np.testing.assert_allclose(decoded, _decode(levels), rtol=1e-5, atol=1e-6)
+    assert decoded[0] == -1.0 and decoded[255] == 1.0 and abs(decoded[128]) < 0.001
+    np.testing.assert_array_equal(mu_law_encode(decoded), levels)  # each level survives the round trip
+    x = np.linspace(-1, 1, 1001)
+    assert np.max(np.abs(_decode(mu_law_encode(x)) - x)) < 0.022  # half the widest 8-bit mu-law step, near ±1
+
+
+def test_sampling_picks_levels_by_their_probability():
+    from convert.runtime.generation import sample_level
+
+    for level in (0, 1, 77, 254, 255):  # a certain level is always the one sampled, at any temperature
+        p = np.zeros((3, 256), np.float32)
+        p[:, level] = 1.0
+        u = tf.constant([[0.0], [0.5], [0.999999]])
+        for temperature in (1.0, 0.01):
+            assert sample_level(tf.constant(p), u, temperature).numpy().tolist() == [level] * 3
+    p = np.full((1, 256), 0.5 / 254, np.float32)
+    p[0, 3], p[0, 200] = 0.25, 0.25
+    u = tf.constant(np.random.default_rng(0).uniform(size=(20_000, 1)).astype(np.float32))
+    counts = np.bincount(sample_level(tf.constant(np.repeat(p, 20_000, 0)), u, 1.0).numpy(), minlength=256)
+    np.testing.assert_allclose(counts / 20_000, p[0], atol=0.012)  # frequencies follow the probabilities
+    sharp = sample_level(tf.constant(np.repeat(p, 1000, 0)), u[:1000], 0.001).numpy()
+    assert set(sharp.tolist()) <= {3, 200}  # near 0, only the most likely levels: no underflow to level 0
+
+
+def test_generation_feeds_back_the_sampled_level(tmp_path):
+    """A model that is certain of level 200 generates decode(200) at every step: the sampled level, not
+    its neighbour, is what is decoded and fed back."""
+    from convert import api
+    from convert.stream import StreamingModel
+
+    path = tmp_path / "certain.yaml"
+    path.write_text("input: {channels: 1}\nlayers:\n  - {type: Conv1D, name: c, filters: 4, kernel_size: 2, strides: 2}\n"
+                    "  - {type: Flatten, name: f}\n  - {type: Dense, name: levels, units: 256, activation: softmax}\n")
+    model = api.practice_model(path)
+    randomize(model, 1)
+    kernel, bias = model.get_layer("levels").get_weights()
+    bias = np.full_like(bias, -30.0)
+    bias[200] = 30.0
+    model.get_layer("levels").set_weights([np.zeros_like(kernel), bias])
+    stream = StreamingModel(model, path)
+    stream.reset(2)
+    samples = stream.generate(60, seed=4, temperature=0.7)
+    np.testing.assert_allclose(samples, np.full((2, 60, 1), _decode(200)), rtol=1e-5)

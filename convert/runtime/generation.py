@@ -47,10 +47,14 @@ def generate(stream, steps: int, first=None, seed: int = 0, temperature: float =
 
 
 def sample_level(probabilities, u, temperature):
-    """Inverse-CDF sampling of a level from (batch, levels) probabilities with one uniform number per row."""
-    weights = tf.pow(tf.maximum(probabilities, 1e-30), 1.0 / temperature)
+    """Inverse-CDF sampling of a level from (batch, levels) probabilities with one uniform number u in [0, 1)
+    per row: the first level whose cumulative weight passes u of the total. Weights are p ** (1 / T) taken
+    in log space with the largest subtracted, so a temperature near 0 tends to the most likely level
+    instead of underflowing to nothing; a level of probability 0 is never drawn."""
+    logits = tf.math.log(probabilities) / temperature
+    weights = tf.exp(logits - tf.reduce_max(logits, axis=-1, keepdims=True))
     cdf = tf.cumsum(weights, axis=-1)
-    return tf.minimum(tf.reduce_sum(tf.cast(cdf < u * cdf[:, -1:], tf.int32), axis=-1), MU)
+    return tf.minimum(tf.reduce_sum(tf.cast(cdf <= u * cdf[:, -1:], tf.int32), axis=-1), MU)
 
 
 def _loop(stream, kind: str):

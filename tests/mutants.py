@@ -1,0 +1,138 @@
+"""A mutation check of the suite: plant one small bug at a time in a copy of the project and see whether
+the tests catch it.
+
+    .venv/bin/python tests/mutants.py            # every mutant; about 15 minutes on two cores
+    .venv/bin/python tests/mutants.py 3 17       # only these (numbers as listed)
+    .venv/bin/python tests/mutants.py --list
+
+Each mutant is a one-place edit of the compiler, the weight map, the stream or generation: the kind of
+slip a contributor makes (a dilation not multiplied by the grid, a crop from the wrong end, a ring sized
+by the last reader). A mutant is killed when the non-slow suite fails with it applied. The script prints
+a line per mutant and `killed K / N`, and exits 1 if any survived.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (file, text, replacement, what the bug is)
+MUTANTS = [
+    ("convert/kinds/conv.py", "src.grid * layer.dilation_rate", "layer.dilation_rate",
+     "a convolution's practice dilation ignores its grid"),
+    ("convert/kinds/pool.py", "return Practice(layer.pool_size, ins[0].grid, ins[0].channels)",
+     "return Practice(layer.pool_size, 1, ins[0].channels)", "pooling is not dilated in practice"),
+    ("convert/kinds/conv.py", "Geometry((layer.kernel_size - 1) * layer.dilation_rate + 1, layer.strides)",
+     "Geometry(layer.kernel_size, layer.strides)", "a dilated kernel's extent forgets the dilation"),
+    ("convert/kinds/conv.py", "return Meta(layer.filters, grid * layer.strides)", "return Meta(layer.filters, grid)",
+     "a stride does not coarsen the grid"),
+    ("convert/kinds/merge.py", "return min((w - 1) // (grid // g) + 1 for w, g in zip(widths, grids))",
+     "return min(w // (grid // g) for w, g in zip(widths, grids))", "a merge counts kept positions from the oldest"),
+    ("convert/kinds/merge.py", "return (width - 1) * (grid // in_grid) + 1", "return width * (grid // in_grid)",
+     "window inference over-asks at merges"),
+    ("convert/kinds/dense.py", "(src.folds[0], src.grid, src.folds[1])", "(src.folds[0], 1, src.folds[1])",
+     "a Flatten + Dense head is not dilated by its grid"),
+    ("convert/analysis.py", "out._replace(receptive_field=out.receptive_field + practice.reach)",
+     "out._replace(receptive_field=out.receptive_field)", "receptive fields do not grow"),
+    ("convert/kinds/base.py", "return (self.kernel - 1) * self.dilation if self.kernel else 0",
+     "return self.kernel * self.dilation if self.kernel else 0", "causal padding one tap too long"),
+    ("convert/analysis.py", "(not found and window >= origin + period)", "(not found and window >= origin + 1)",
+     "window inference gives up after one candidate"),
+    ("convert/analysis.py", "if (n - geometry.extent) % geometry.stride and problem is None:",
+     "if False and problem is None:", "misaligned strides are never reported"),
+    ("convert/lower.py", '(("cropping", (extra, 0)),), (output,), op="crop")',
+     '(("cropping", (0, extra)),), (output,), op="crop")', "exact warm-up crops the newest steps"),
+    ("convert/lower.py", "crop = max(fields) - field", "crop = 0", "exact warm-up does not right-align merges"),
+    ("convert/lower.py", "start = source.width - 1 - (merge.out.width - 1) * ratio", "start = 0",
+     "per-step merges align from the oldest position"),
+    ("convert/kinds/conv.py", '(("stride", layer.strides), ("start", 0))', '(("stride", 1), ("start", 0))',
+     "per-step stride + dilation does not subsample"),
+    ("convert/kinds/conv.py", 'bias = {"bias": [units]} if plan.layer.use_bias else {}', "bias = {}",
+     "the weight map drops biases"),
+    ("convert/kinds/dense.py", "plan.layer.units], reshape=True)", "plan.layer.units], reshape=False)",
+     "the weight map forgets the Dense reshape"),
+    ("convert/backends/weight_map.py", 'entry["flatten"] = source', "pass", "the weight map forgets folded Flattens"),
+    ("convert/runtime/stream.py", "rings[layer.inputs[0]] = max(rings.get(layer.inputs[0], 1), reach + 1)",
+     "rings[layer.inputs[0]] = reach + 1", "a ring sized by its last reader, not its furthest"),
+    ("convert/runtime/stream.py", "[(kernel - 1 - i) * dilation for i in range(kernel)]",
+     "[i * dilation for i in range(kernel)]", "stream taps newest first"),
+    ("convert/kinds/ops.py", 'reduce = tf.reduce_max if layer.arg("pool_type") == "max" else tf.reduce_mean',
+     'reduce = tf.reduce_mean if layer.arg("pool_type") == "max" else tf.reduce_max', "stream pools swapped"),
+    ("convert/runtime/stream.py", "self.run(np.zeros((batch_size, self.analysis.window - 1, self.channels), np.float32))",
+     "self.run(np.zeros((batch_size, self.analysis.window, self.channels), np.float32))",
+     "exact warm-up stream starts one zero step late"),
+    ("convert/runtime/stream.py", "order = [(t - length + 1 + j) % length for j in range(length - 1)]",
+     "order = [(t - length + j) % length for j in range(length - 1)]", "saved state off by one step"),
+    ("convert/runtime/generation.py", "tf.reduce_sum(tf.cast(cdf <= u * cdf[:, -1:], tf.int32), axis=-1)",
+     "tf.reduce_sum(tf.cast(cdf <= u * cdf[:, -1:], tf.int32), axis=-1) + 1", "the sampled level off by one"),
+    ("convert/runtime/mulaw.py", "x = tf.sign(y) * (tf.pow(1.0 + mu, tf.abs(y)) - 1.0) / mu",
+     "x = tf.sign(y) * (tf.pow(1.0 + mu, tf.abs(y)) - 1.0) / (mu + 1)", "mu_law_decode divides by mu + 1"),
+    ("convert/runtime/mulaw.py", "return np.rint((y + 1.0) / 2.0 * mu).astype(np.int64)",
+     "return np.floor((y + 1.0) / 2.0 * mu).astype(np.int64)", "mu_law_encode truncates"),
+    ("convert/runtime/generation.py", "                    x = y\n", "                    x = tf.zeros_like(y)\n",
+     "regression generation feeds back zeros"),
+    ("convert/runtime/data.py", "return piece[:-1], _target(piece[1:], target)", "return piece[:-1], _target(piece[:-1], target)",
+     "training targets not shifted"),
+    ("convert/layers.py", "return inputs[:, self.start::self.stride, :]", "return inputs[:, ::self.stride, :]",
+     "Subsample1D ignores its start"),
+    ("convert/layers.py", "return out if self.pool_type == \"max\" else out / float(self.pool_size)",
+     "return out if self.pool_type == \"max\" else out / float(self.pool_size + 1)", "average pooling divides by p + 1"),
+    ("convert/kinds/flatten.py", 'bad = [u for u in users if u.type != "Dense"]', "bad = []",
+     "a Flatten may feed any layer"),
+    ("convert/kinds/merge.py", "if len(set(known)) > 1:", "if False:", "Add of unequal channels accepted"),
+]
+COPIED = ("convert", "tests", "specs", "README.md", "pyproject.toml")
+
+
+def _copy(folder: str) -> None:
+    for name in COPIED:
+        source = os.path.join(ROOT, name)
+        target = os.path.join(folder, name)
+        if os.path.isdir(source):
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
+        else:
+            shutil.copy(source, target)
+
+
+def run(number: int) -> tuple[bool, float]:
+    """Apply mutant `number` to a fresh copy and run the suite there; (killed, seconds)."""
+    path, old, new, _ = MUTANTS[number - 1]
+    with tempfile.TemporaryDirectory(prefix="causalc-mutant-") as folder:
+        _copy(folder)
+        target = os.path.join(folder, path)
+        text = open(target, encoding="utf-8").read()
+        if text.count(old) != 1:
+            raise SystemExit(f"mutant {number}: the text to change occurs {text.count(old)} times in {path}")
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write(text.replace(old, new))
+        env = {**os.environ, "PYTHONPATH": folder, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "tests"],
+                                cwd=folder, env=env, capture_output=True, text=True)
+        return result.returncode != 0, time.perf_counter() - start
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["--list"]:
+        for i, (path, _, _, what) in enumerate(MUTANTS, 1):
+            print(f"{i:3}  {path:34} {what}")
+        return 0
+    numbers = [int(a) for a in argv] or list(range(1, len(MUTANTS) + 1))
+    killed = 0
+    for number in numbers:
+        dead, seconds = run(number)
+        killed += dead
+        path, _, _, what = MUTANTS[number - 1]
+        print(f"{number:3}  {'killed  ' if dead else 'SURVIVED'}  {seconds:6.1f} s  {path}: {what}", flush=True)
+    print(f"killed {killed} / {len(numbers)}")
+    return 0 if killed == len(numbers) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
