@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
-if TYPE_CHECKING:
-    from convert.analysis import Analysis, LayerPlan
+# `plan` is a convert.analysis.LayerPlan and `analysis` an Analysis: the graphs sit below the passes.
 
 KERAS = "keras.layers"
+CUSTOM = "convert.layers"  # causalc's own Keras layers and activations (generated sources import them from there)
+
+
+class Reference(NamedTuple):
+    """A Python object passed to a Keras layer by reference (a custom activation function)."""
+
+    module: str
+    name: str
+
+
+CUSTOM_ACTIVATIONS = {"square": "square", "log": "safe_log"}  # spec name -> function in convert.layers
+
+
+def activation(name: str):
+    """A spec activation as a Keras argument: Keras's own by name, causalc's (square, log) by reference."""
+    return Reference(CUSTOM, CUSTOM_ACTIVATIONS[name]) if name in CUSTOM_ACTIVATIONS else name
 
 
 @dataclass(frozen=True)
@@ -21,7 +36,7 @@ class GraphLayer:
     cls: str
     config: tuple[tuple[str, Any], ...]
     inputs: tuple[str, ...]
-    plan: LayerPlan | None = None
+    plan: Any = None
     module: str = KERAS
     op: str = "pointwise"
 
@@ -36,7 +51,7 @@ class GraphLayer:
 
 @dataclass(frozen=True)
 class Graph:
-    analysis: Analysis
+    analysis: Any
     form: str  # "practice" or "per_step"
     warmup: str  # the practice model's warm-up mode ("causal" or "exact"); "causal" for the per-step form
     input_length: int | None  # None: any length (practice); W (per-step)

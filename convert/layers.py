@@ -1,4 +1,6 @@
-"""Keras layers the practice model needs and Keras lacks: dilated causal pooling."""
+"""Keras layers and activations the practice model needs and Keras lacks: dilated causal pooling (computed
+by a doubling tree), causal depthwise and separable convolutions, subsampling, and the `square` and `log`
+activations of EEG networks. All are registered, so saved models load in safe mode."""
 
 from __future__ import annotations
 
@@ -46,12 +48,21 @@ class DilatedCausalPooling1D(keras.layers.Layer):
         else:
             padded = inputs
             length = ops.shape(inputs)[1] - reach
-        step = self.dilation_rate
-        taps = [padded[:, i * step: i * step + length, :] for i in range(self.pool_size)]
         combine = ops.maximum if self.pool_type == "max" else ops.add
-        out = taps[0]
-        for tap in taps[1:]:
-            out = combine(out, tap)
+        # A doubling tree: level j pools 2**j taps, from two halves of level j - 1; the pool of p taps
+        # combines the levels of p's set bits at consecutive offsets. O(log p) operations per step.
+        step, level, size, offset, out = self.dilation_rate, padded, 1, 0, None
+        remaining = self.pool_size
+        while True:
+            if remaining & 1:
+                part = level[:, offset * step: offset * step + length, :]
+                out = part if out is None else combine(out, part)
+                offset += size
+            remaining >>= 1
+            if not remaining:
+                break
+            level = combine(level[:, : -size * step, :], level[:, size * step:, :])
+            size *= 2
         return out if self.pool_type == "max" else out / float(self.pool_size)
 
     def compute_output_shape(self, input_shape):
@@ -95,3 +106,55 @@ class Subsample1D(keras.layers.Layer):
         config = super().get_config()
         config.update(stride=self.stride, start=self.start)
         return config
+
+
+class _Causal:
+    """Adds causal padding to a Keras convolution that only has 'valid' and 'same': the input is padded on
+    the left by the kernel's reach, then convolved unpadded. Weights are the parent's, unchanged."""
+
+    def __init__(self, *args, padding: str = "causal", **kwargs):
+        padding = str(padding).lower()
+        if padding not in ("causal", "valid"):
+            raise ValueError(f"`padding` must be 'causal' or 'valid'; received {padding!r}")
+        super().__init__(*args, padding="valid", **kwargs)
+        self.causal = padding == "causal"
+
+    @property
+    def reach(self) -> int:
+        return (self.kernel_size[0] - 1) * self.dilation_rate[0]
+
+    def call(self, inputs):
+        if self.causal and self.reach:
+            inputs = ops.pad(inputs, [[0, 0], [self.reach, 0], [0, 0]])
+        return super().call(inputs)
+
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)
+        return (shape[0], input_shape[1], shape[2]) if self.causal else shape
+
+    def get_config(self):
+        config = super().get_config()
+        config["padding"] = "causal" if self.causal else "valid"
+        return config
+
+
+@keras.saving.register_keras_serializable(package="causalc")
+class CausalDepthwiseConv1D(_Causal, keras.layers.DepthwiseConv1D):
+    """Keras's DepthwiseConv1D with `padding="causal"`."""
+
+
+@keras.saving.register_keras_serializable(package="causalc")
+class CausalSeparableConv1D(_Causal, keras.layers.SeparableConv1D):
+    """Keras's SeparableConv1D with `padding="causal"`."""
+
+
+@keras.saving.register_keras_serializable(package="causalc", name="square")
+def square(x):
+    """x ** 2, ShallowFBCSPNet's nonlinearity."""
+    return ops.square(x)
+
+
+@keras.saving.register_keras_serializable(package="causalc", name="safe_log")
+def safe_log(x):
+    """log(max(x, 1e-6)), braindecode's safe_log."""
+    return ops.log(ops.maximum(x, 1e-6))

@@ -20,13 +20,20 @@ def spec_id(path: str) -> str:
 
 
 def randomize(model, seed: int = 0) -> None:
-    """Random kernels scaled by fan-in and random (non-zero) biases, so every weight matters."""
+    """Random kernels scaled by fan-in and random (non-zero) biases, so every weight matters; normalisation
+    statistics random too (variances positive), so that inference-mode normalisation is not the identity."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         values = []
-        for weight in layer.get_weights():
-            fan_in = int(np.prod(weight.shape[:-1])) if weight.ndim > 1 else 4
-            values.append(rng.normal(0.0, 1.0 / np.sqrt(fan_in), weight.shape).astype(np.float32))
+        for variable in layer.weights:
+            name, shape = variable.path.split("/")[-1], tuple(variable.shape)
+            if name == "moving_variance":
+                values.append(rng.uniform(0.5, 2.0, shape).astype(np.float32))
+            elif name == "gamma":
+                values.append(rng.uniform(0.5, 1.5, shape).astype(np.float32))
+            else:
+                fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 4
+                values.append(rng.normal(0.0, 1.0 / np.sqrt(fan_in), shape).astype(np.float32))
         if values:
             layer.set_weights(values)
 

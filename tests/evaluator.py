@@ -47,7 +47,19 @@ ACTIVATIONS = {
     "exponential": np.exp,
     "softmax": _softmax,
     "log_softmax": lambda x: np.log(_softmax(x)),
+    "gelu": lambda x: 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x),
+    "mish": lambda x: x * np.tanh(np.logaddexp(0.0, x)),
+    "log_sigmoid": lambda x: -np.logaddexp(0.0, -x),
+    "hard_silu": lambda x: x * np.clip(x / 6.0 + 0.5, 0.0, 1.0),
+    "square": np.square,
+    "log": lambda x: np.log(np.maximum(x, 1e-6)),
 }
+_erf = np.vectorize(math.erf)
+GLOBAL_POOLS = {"GlobalAveragePooling1D": np.mean, "GlobalAvgPool1D": np.mean, "GlobalMaxPooling1D": np.max,
+                "GlobalMaxPool1D": np.max}
+IDENTITY_AT_INFERENCE = {"Dropout", "SpatialDropout1D"}
+WINDOWED = {"Conv1D", "DepthwiseConv1D", "SeparableConv1D"}
 
 
 class Misfit(Exception):
@@ -71,7 +83,7 @@ def _geometry(layer: dict) -> tuple[int, int, int]:
     if layer["type"] in POOLS:
         pool = _int(layer.get("pool_size"), 2)
         return pool, _int(layer.get("strides"), pool), 1
-    k, d = _int(layer["kernel_size"]), _int(layer.get("dilation_rate"), 1)
+    k, d = _int(layer["kernel_size"]), _int(layer.get("dilation_rate"), 1)  # a convolution
     return (k - 1) * d + 1, _int(layer.get("strides"), 1), d
 
 
@@ -97,20 +109,15 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
         kind = layer["type"]
         value, grid = x[layer["inputs"][0]]
         n = value.shape[1]
-        if kind == "Conv1D" or kind in POOLS:
+        if kind in WINDOWED or kind in POOLS:
             span, stride, dilation = _geometry(layer)
             if n < span or (n - span) % stride:
                 raise Misfit(f"{layer['name']}: width {n}, span {span}, stride {stride}")
             m = (n - span) // stride + 1
-            if kind == "Conv1D":
+            if kind in WINDOWED:
                 k = _int(layer["kernel_size"])
-                if shape_only:
-                    out = np.zeros((value.shape[0], m, layer["filters"]))
-                else:
-                    kernel = weights[layer["name"]][0].astype(np.float64)
-                    taps = [value[:, i * dilation: i * dilation + (m - 1) * stride + 1: stride] for i in range(k)]
-                    out = sum(np.einsum("bnc,cu->bnu", taps[i], kernel[i]) for i in range(k))
-                    out = _bias_act(out, layer, weights)
+                taps = [value[:, i * dilation: i * dilation + (m - 1) * stride + 1: stride] for i in range(k)]
+                out = _convolve(kind, layer, taps, weights, shape_only)
             else:
                 taps = np.stack([value[:, i: i + (m - 1) * stride + 1: stride] for i in range(span)])
                 out = taps.max(axis=0) if POOLS[kind] == "max" else taps.mean(axis=0)
@@ -127,6 +134,14 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
             x[layer["name"]] = (out, grid)
         elif kind == "Activation":
             x[layer["name"]] = (value if shape_only else ACTIVATIONS[layer["activation"]](value), grid)
+        elif kind in IDENTITY_AT_INFERENCE:
+            x[layer["name"]] = (value, grid)
+        elif kind == "Rescaling":
+            x[layer["name"]] = (value * layer["scale"] + layer.get("offset", 0.0), grid)
+        elif kind in ("BatchNormalization", "LayerNormalization"):
+            x[layer["name"]] = (value if shape_only else _normalize(kind, layer, value, weights), grid)
+        elif kind in GLOBAL_POOLS:
+            x[layer["name"]] = (GLOBAL_POOLS[kind](value, axis=1, keepdims=True), grid)
         elif kind in POSITIONWISE:
             x[layer["name"]] = (value if shape_only else POSITIONWISE[kind](layer, value, weights), grid)
         elif kind in MERGES:
@@ -152,6 +167,43 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
     if value.shape[1] != 1:
         raise Misfit(f"output width {value.shape[1]}")
     return value[:, 0, :]
+
+
+def _convolve(kind: str, layer: dict, taps: list, weights: dict, shape_only: bool) -> np.ndarray:
+    """Conv1D (with groups), DepthwiseConv1D or SeparableConv1D over taps[i] (B, m, c), oldest tap first."""
+    batch, m, channels = taps[0].shape
+    multiplier = _int(layer.get("depth_multiplier"), 1)
+    units = layer["filters"] if kind != "DepthwiseConv1D" else channels * multiplier
+    if shape_only:
+        return np.zeros((batch, m, units))
+    values = [w.astype(np.float64) for w in weights[layer["name"]]]
+    if kind == "Conv1D":
+        groups = layer.get("groups", 1)
+        kernel, per_group, out_per_group = values[0], channels // groups, units // groups
+        out = np.concatenate([sum(np.einsum("bnc,cu->bnu", tap[..., g * per_group:(g + 1) * per_group],
+                                            kernel[i][:, g * out_per_group:(g + 1) * out_per_group])
+                                  for i, tap in enumerate(taps)) for g in range(groups)], axis=-1)
+    else:  # depthwise: input channel c gives outputs c * multiplier + j
+        depthwise = sum(np.einsum("bnc,cj->bncj", tap, values[0][i]) for i, tap in enumerate(taps))
+        out = depthwise.reshape(batch, m, channels * multiplier)
+        if kind == "SeparableConv1D":
+            out = out @ values[1][0]
+    if layer.get("use_bias", True):
+        out = out + values[-1]
+    return ACTIVATIONS[layer.get("activation") or "linear"](out)
+
+
+def _normalize(kind: str, layer: dict, value: np.ndarray, weights: dict) -> np.ndarray:
+    """Inference-mode normalisation over channels, with Keras's weight order: gamma, beta, then statistics."""
+    values = [w.astype(np.float64) for w in weights[layer["name"]]]
+    epsilon = layer.get("epsilon", 0.001)
+    gamma = values.pop(0) if layer.get("scale", True) else 1.0
+    beta = values.pop(0) if layer.get("center", True) else 0.0
+    if kind == "BatchNormalization":
+        mean, variance = values
+    else:
+        mean, variance = value.mean(axis=-1, keepdims=True), value.var(axis=-1, keepdims=True)
+    return (value - mean) / np.sqrt(variance + epsilon) * gamma + beta
 
 
 def _bias_act(out: np.ndarray, layer: dict, weights: dict) -> np.ndarray:

@@ -65,6 +65,13 @@ CASES = [
              "  - {type: Add, inputs: [a, b]}\n  - {type: Conv1D, filters: 1, kernel_size: 1, strides: 2}\n", 1, "input"),
     ("E208", OK_HEAD + "  - {type: Flatten}\n  - {type: Conv1D, filters: 1, kernel_size: 1}\n", 4, "type"),
     ("E208", OK_HEAD + "  - {type: Flatten}\n", 3, "{type"),
+    ("E210", "input: {channels: 3, window: 2}\nlayers:\n  - {type: Conv1D, filters: 4, kernel_size: 2, groups: 2}\n", 3,
+     "2}"),
+    ("E114", OK_HEAD + "  - {type: Dropout, rate: 1.5}\n  - {type: Flatten}\n  - {type: Dense, units: 1}\n", 3, "1.5"),
+    ("E114", OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: 8, kernel_initializer: glorot_unifrom}\n", 3,
+     "glorot_unifrom"),
+    ("N305", OK_HEAD + "  - {type: Conv1D, filters: 1, kernel_size: 1, padding: same}\n  - {type: Flatten}\n"
+             "  - {type: Dense, units: 1}\n", 3, "same"),
     ("E209", "input: {channels: 1}\nlayers:\n" + "".join(
         f"  - {{type: Conv1D, name: c{i}, filters: 1, kernel_size: 1, strides: 65536}}\n" for i in range(2))
         + "  - {type: Conv1D, name: c2, filters: 1, kernel_size: 2, dilation_rate: 65536}\n", 4, "{type"),
@@ -104,7 +111,7 @@ def test_each_code_is_located(tmp_path, code, text, line, at):
 def test_every_code_has_a_case_and_docs():
     assert {c[0] for c in CASES} == set(RULES)
     for rule in RULES.values():
-        assert rule.summary and rule.why and rule.example and rule.severity in ("error", "warning")
+        assert rule.summary and rule.why and rule.example and rule.severity in ("error", "warning", "note")
 
 
 def test_unsafe_tags_are_never_executed(tmp_path):

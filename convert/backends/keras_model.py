@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import keras
 
-from convert.graph import Graph, GraphLayer
+from convert.graph import Graph, GraphLayer, Reference
 
 
-def layer_class(layer: GraphLayer) -> type:
-    """The Keras class a graph layer names: Keras's own, causalc's (`convert.layers`) or a registered kind's."""
-    return getattr(importlib.import_module(layer.module), layer.cls)
+def resolve(reference: Reference):
+    """The object a reference names: a Keras class, one of causalc's, or a registered kind's."""
+    module = sys.modules.get(reference.module) or importlib.import_module(reference.module)
+    return getattr(module, reference.name)
+
+
+def _arguments(layer: GraphLayer) -> dict:
+    return {key: resolve(value) if isinstance(value, Reference) else value for key, value in layer.config}
 
 
 def build_model(graph: Graph) -> keras.Model:
@@ -20,5 +26,6 @@ def build_model(graph: Graph) -> keras.Model:
     tensors = {node.name: tensor for node, tensor in zip(graph.inputs, inputs)}
     for layer in graph.layers:
         args = [tensors[name] for name in layer.inputs]
-        tensors[layer.name] = layer_class(layer)(name=layer.name, **dict(layer.config))(args if len(args) > 1 else args[0])
+        cls = resolve(Reference(layer.module, layer.cls))
+        tensors[layer.name] = cls(name=layer.name, **_arguments(layer))(args if len(args) > 1 else args[0])
     return keras.Model(inputs[0] if len(inputs) == 1 else inputs, tensors[graph.output], name=graph.model_name)

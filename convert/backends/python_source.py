@@ -7,7 +7,7 @@ import keyword
 import re
 
 from convert import __version__
-from convert.graph import KERAS, Graph, GraphLayer
+from convert.graph import KERAS, Graph, GraphLayer, Reference
 
 _RESERVED = {"keras", "inputs", "build_practice_model", "build_per_step_model"}
 
@@ -33,6 +33,8 @@ def _identifiers(graph: Graph, imported: set[str]) -> dict[str, str]:
 
 
 def _literal(value) -> str:
+    if isinstance(value, Reference):
+        return value.name  # imported at the top of the module
     return json.dumps(value) if isinstance(value, str) else repr(value)
 
 
@@ -67,6 +69,9 @@ def source(practice: Graph, per_step: Graph) -> str:
     for layer in practice.layers + per_step.layers:
         if layer.module != KERAS:
             imports.setdefault(layer.module, set()).add(layer.cls)
+        for _, value in layer.config:
+            if isinstance(value, Reference):
+                imports.setdefault(value.module, set()).add(value.name)
     imported = set().union(*imports.values()) if imports else set()
     warmup = ("each practice layer pads its own input with zeros (Keras's causal padding)"
               if practice.warmup == "causal" else

@@ -38,10 +38,12 @@ def lint(paths: tuple[str, ...], fmt: str, strict: bool, exit_zero: bool) -> Non
     files = _spec_files(paths)
     diagnostics = [d for path in files for d in check(path).diagnostics]
     _print_diagnostics(diagnostics, fmt, err=False)
-    errors = sum(d.is_error for d in diagnostics)
-    warnings = len(diagnostics) - errors
+    errors = sum(d.severity == "error" for d in diagnostics)
+    warnings = sum(d.severity == "warning" for d in diagnostics)
+    notes = len(diagnostics) - errors - warnings
     if fmt == "text":
-        summary = f"{len(files)} spec(s) checked: {errors} error(s), {warnings} warning(s)"
+        summary = f"{len(files)} spec(s) checked: {errors} error(s), {warnings} warning(s)" + \
+            (f", {notes} note(s)" if notes else "")
         click.echo(summary if diagnostics else f"{len(files)} spec(s) checked: all clean", err=True)
     if (errors or (strict and warnings)) and not exit_zero:
         raise ProblemsFound()

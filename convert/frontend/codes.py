@@ -8,7 +8,7 @@ from typing import NamedTuple
 class Rule(NamedTuple):
     code: str
     name: str
-    severity: str  # "error" or "warning"
+    severity: str  # "error", "warning" or "note"
     summary: str
     why: str
     example: str
@@ -93,6 +93,9 @@ _RULES = [
     Rule("E208", "flatten-consumer", "error", "A Flatten layer feeds something other than Dense, or is the output.",
          "In practice Flatten + Dense becomes one Conv1D; Flatten alone has no practice form.",
          "Follow `Flatten` with `Dense`."),
+    Rule("E210", "groups", "error", "`groups` does not divide the input channels or the filters.",
+         "A grouped convolution splits its input and its filters into equal groups.",
+         "`groups: 2` on a layer with an even number of input channels and filters."),
     Rule("E209", "dilation-overflow", "error", "A practice dilation or the receptive field passes 2**31 - 1.",
          "TensorFlow's convolutions take 32-bit dilations.",
          "Use fewer or smaller strides."),
@@ -112,5 +115,10 @@ _RULES = [
          "YAML 1.1 reads `1e-3` as a string, `yes`/`no`/`on`/`off` as booleans and `010` as octal 8.",
          "Quote strings (`name: \"no\"`), write `0.001` or `1.0e-3`, and drop leading zeros."),
 ]
+
+_RULES.append(
+    Rule("N305", "padding-same-harmless", "note", "`padding: same` on a layer that spans one step at stride 1.",
+         "There 'same' pads nothing and equals 'valid', so the layer compiles as it is.",
+         "Remove `padding`."))
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}

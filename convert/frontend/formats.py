@@ -10,7 +10,7 @@ from convert import __version__
 from convert.frontend.codes import RULES
 from convert.frontend.diagnostics import Diagnostic
 
-_ANSI = {"error": "\033[1;31m", "warning": "\033[1;33m", "path": "\033[1m", "caret": "\033[1;36m",
+_ANSI = {"error": "\033[1;31m", "warning": "\033[1;33m", "note": "\033[1;36m", "path": "\033[1m", "caret": "\033[1;36m",
          "help": "\033[32m", "dim": "\033[2m", "reset": "\033[0m"}
 
 
@@ -60,7 +60,8 @@ def github(diagnostics: list[Diagnostic], color: bool = False) -> str:
         props = f"file={_escape_property(d.span.path)},line={d.span.line},col={d.span.column}," \
                 f"title={_escape_property(d.code + ' ' + RULES[d.code].name)}"
         body = d.message + (f"\nhelp: {d.help}" if d.help else "")
-        lines.append(f"::{d.severity} {props}::{_escape_data(body)}")
+        command = {"note": "notice"}.get(d.severity, d.severity)
+        lines.append(f"::{command} {props}::{_escape_data(body)}")
     return "\n".join(lines)
 
 

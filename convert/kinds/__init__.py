@@ -14,9 +14,14 @@ from convert.kinds.activation import Activation
 from convert.kinds.base import Kind
 from convert.kinds.conv import Conv1D
 from convert.kinds.dense import Dense
+from convert.kinds.depthwise import DepthwiseConv1D, SeparableConv1D
+from convert.kinds.dropout import Dropout, SpatialDropout1D
 from convert.kinds.flatten import Flatten
+from convert.kinds.global_pool import GlobalAveragePooling1D, GlobalMaxPooling1D
 from convert.kinds.merge import Add, Concatenate, Multiply
+from convert.kinds.norm import BatchNormalization, LayerNormalization
 from convert.kinds.pool import AveragePooling1D, MaxPooling1D
+from convert.kinds.rescaling import Rescaling
 
 KINDS: dict[str, Kind] = {}
 ALIASES: dict[str, str] = {}
@@ -48,5 +53,6 @@ def kind_of(type_name: str) -> Kind:
 
 
 for _kind in (Conv1D(), MaxPooling1D(), AveragePooling1D(), Flatten(), Dense(), Add(), Multiply(), Concatenate(),
-              Activation()):
+              Activation(), BatchNormalization(), LayerNormalization(), Dropout(), SpatialDropout1D(),
+              GlobalAveragePooling1D(), GlobalMaxPooling1D(), DepthwiseConv1D(), SeparableConv1D(), Rescaling()):
     register(_kind)

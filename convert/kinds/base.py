@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from convert.graph import activation
 from convert.kinds.fields import COMMON, Field
 
 # `layer` is a convert.frontend.spec.Layer and `plan` a convert.analysis.LayerPlan: kinds sit below
@@ -120,8 +121,9 @@ class Kind:
         return ctx.add(plan.layer.name, self.type, self.config(plan.layer), (ctx.tensor(plan.layer.inputs[0]),), plan)
 
     def config(self, layer) -> tuple[tuple[str, Any], ...]:
-        """Keras constructor arguments shared by both forms."""
-        return tuple((key, layer.config[key]) for key in self.own_fields if layer.config.get(key) is not None)
+        """Keras constructor arguments shared by both forms: every field the layer has a value for."""
+        return tuple((key, activation(value) if key == "activation" else value)
+                     for key, value in ((key, layer.config.get(key)) for key in self.own_fields) if value is not None)
 
     # ---- weights ----
 

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from convert.frontend.diagnostics import Diagnostic
+from convert.graph import activation
 from convert.kinds.base import Geometry, Kind, Meta, Practice
 from convert.kinds.fields import (ACTIVATION_FIELD, CHANNELS, INT_MAX, PADDING_FIELD, REQUIRED, SIZE, USE_BIAS_FIELD,
-                                  Field)
+                                  Field, same_padding, weight_fields)
+
+WINDOWED_FIELDS = {
+    "kernel_size": Field(SIZE, REQUIRED, "Kernel width in positions of the layer's input."),
+    "strides": Field(SIZE, 1, "Per-step stride; in practice it becomes a dilation of every later layer."),
+    "dilation_rate": Field(SIZE, 1, "Per-step dilation; may be combined with strides."),
+    "padding": PADDING_FIELD,
+    "activation": ACTIVATION_FIELD,
+    "use_bias": USE_BIAS_FIELD,
+}
 
 
-class Conv1D(Kind):
-    type = "Conv1D"
-    practice_type = "Conv1D"
+class Convolution(Kind):
+    """What every convolution shares: its geometry, its grid, its practice dilation."""
+
     weighted = True
-    own_fields = {
-        "filters": Field(CHANNELS, REQUIRED, "Output channels."),
-        "kernel_size": Field(SIZE, REQUIRED, "Kernel width in positions of the layer's input."),
-        "strides": Field(SIZE, 1, "Per-step stride; in practice it becomes a dilation of every later layer."),
-        "dilation_rate": Field(SIZE, 1, "Per-step dilation; may be combined with strides."),
-        "padding": PADDING_FIELD,
-        "activation": ACTIVATION_FIELD,
-        "use_bias": USE_BIAS_FIELD,
-    }
 
     def geometry(self, layer):
         return Geometry((layer.kernel_size - 1) * layer.dilation_rate + 1, layer.strides)
@@ -32,39 +33,80 @@ class Conv1D(Kind):
                                   f"(grid {grid:,} times dilation {layer.dilation_rate:,}, then stride {layer.strides:,})",
                                   "Use fewer or smaller strides before this layer."))
             return None
-        return Meta(layer.filters, grid * layer.strides)
+        same_padding(layer, self.geometry(layer).extent, layer.strides, out)
+        channels = self.out_channels(layer, ins[0].channels, out)
+        return None if channels is None else Meta(channels, grid * layer.strides)
 
-    def practice(self, layer, ins, out):
-        src = ins[0]
-        macs = layer.kernel_size * src.channels * layer.filters
-        bias = layer.filters if layer.use_bias else 0
-        return Practice(layer.kernel_size, src.grid * layer.dilation_rate, src.channels, macs + bias, macs,
-                        macs * out.width)
+    def out_channels(self, layer, channels: int, out: list) -> int | None:
+        return layer.filters
+
+    def keras_config(self, layer, plan, padding: str, per_step: bool) -> tuple:
+        """Constructor arguments of the Keras layer in either form (per-step: strides, valid padding)."""
+        raise NotImplementedError
 
     def lower(self, plan, inputs, ctx):
         layer = plan.layer
-        return ctx.add(layer.name, "Conv1D", conv_config(layer.filters, plan, ctx.padding, layer), inputs, plan, op="conv")
+        cls, module = self.practice_class
+        return ctx.add(layer.name, cls, self.keras_config(layer, plan, ctx.padding, False), inputs, plan,
+                       module=module, op=self.op)
 
     def per_step(self, plan, ctx):
         layer = plan.layer
-        both = layer.strides > 1 and layer.dilation_rate > 1  # Keras's Conv1D refuses the two together
-        config = (("filters", layer.filters), ("kernel_size", layer.kernel_size),
-                  ("strides", 1 if both else layer.strides), ("dilation_rate", layer.dilation_rate),
-                  ("padding", "valid"), ("activation", layer.activation), ("use_bias", layer.use_bias))
-        out = ctx.add(layer.name, "Conv1D", config, (ctx.sequence(layer.inputs[0]),), plan)
-        if both:
+        out = ctx.add(layer.name, self.type, self.keras_config(layer, plan, "valid", True),
+                      (ctx.sequence(layer.inputs[0]),), plan)
+        if layer.strides > 1 and layer.dilation_rate > 1:  # Keras refuses the two together: subsample after
             out = ctx.add(f"{layer.name}_strides", "Subsample1D", (("stride", layer.strides), ("start", 0)), (out,),
                           module="convert.layers")
         return out
 
+    def strides_and_dilation(self, layer, plan, per_step: bool) -> tuple:
+        if not per_step:
+            return (("dilation_rate", plan.practice.dilation),)
+        both = layer.strides > 1 and layer.dilation_rate > 1
+        return (("strides", 1 if both else layer.strides), ("dilation_rate", layer.dilation_rate))
+
+
+def stated(layer, keys) -> tuple:
+    """The optional Keras arguments the spec states, in field order."""
+    return tuple((key, layer.config[key]) for key in keys if layer.config.get(key) is not None)
+
+
+class Conv1D(Convolution):
+    type = "Conv1D"
+    practice_type = "Conv1D"
+    practice_class = ("Conv1D", "keras.layers")
+    op = "conv"
+    own_fields = {"filters": Field(CHANNELS, REQUIRED, "Output channels."), **WINDOWED_FIELDS,
+                  "groups": Field(SIZE, 1, "Groups of input channels convolved separately (Keras's `groups`)."),
+                  **weight_fields(("kernel", "bias"))}
+    extras = tuple(weight_fields(("kernel", "bias")))
+
+    def out_channels(self, layer, channels, out):
+        if channels % layer.groups or layer.filters % layer.groups:
+            out.append(Diagnostic("E210", layer.at("groups"), f"`groups` of `{layer.name}` must divide its "
+                                  f"{channels} input channel(s) and its {layer.filters} filters; received {layer.groups}",
+                                  "Use a `groups` that divides both, or 1."))
+            return None
+        return layer.filters
+
+    def practice(self, layer, ins, out):
+        src = ins[0]
+        macs = layer.kernel_size * (src.channels // layer.groups) * layer.filters
+        bias = layer.filters if layer.use_bias else 0
+        return Practice(layer.kernel_size, src.grid * layer.dilation_rate, src.channels, macs + bias, macs,
+                        macs * out.width)
+
+    def keras_config(self, layer, plan, padding, per_step):
+        kernel = layer.kernel_size if per_step else plan.practice.kernel
+        groups = (("groups", layer.groups),) if layer.groups > 1 else ()
+        return (("filters", layer.filters), ("kernel_size", kernel), *self.strides_and_dilation(layer, plan, per_step),
+                *groups, ("padding", padding), ("activation", activation(layer.activation)), ("use_bias", layer.use_bias),
+                *stated(layer, self.extras))
+
     def weights(self, plan):
-        return kernel_weights(plan, [plan.practice.kernel, plan.practice.in_channels, plan.layer.filters], reshape=False)
-
-
-def conv_config(filters: int, plan, padding: str, layer) -> tuple:
-    """The practice Conv1D's arguments: the kernel over the stride-1 sequence, dilated by its grid."""
-    return (("filters", filters), ("kernel_size", plan.practice.kernel), ("dilation_rate", plan.practice.dilation),
-            ("padding", padding), ("activation", layer.activation), ("use_bias", layer.use_bias))
+        layer = plan.layer
+        kernel = [plan.practice.kernel, plan.practice.in_channels // layer.groups, layer.filters]
+        return kernel_weights(plan, kernel, reshape=False)
 
 
 RESHAPE = "reshape (k, c, u) -> (k*c, u)"

@@ -3,6 +3,7 @@ says in JSON Schema what it accepts, so `causalc schema` is derived from the sam
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, NamedTuple
 
 from convert.frontend.diagnostics import Diagnostic
@@ -12,7 +13,8 @@ INT_MAX = 2**31 - 1  # TensorFlow sizes and dilations are 32-bit
 CHANNELS_MAX = 65536
 REQUIRED = ...  # the default of a field the spec must state
 ACTIVATIONS = ("linear", "relu", "relu6", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh", "softplus",
-               "softsign", "swish", "silu", "exponential", "softmax", "log_softmax")
+               "softsign", "swish", "silu", "exponential", "softmax", "log_softmax", "gelu", "leaky_relu", "mish",
+               "log_sigmoid", "hard_silu", "square", "log")
 
 
 class Reader(NamedTuple):
@@ -104,16 +106,14 @@ def _activation(node: Node, key: str, out: list):
 
 
 def _padding(node: Node, key: str, out: list):
+    """'valid', or 'same' for the kind to judge (harmless on a kernel that spans one step); never causal."""
     value = _string(node, key, out)
     if value is None:
         return None
     value = value.lower()
     if value == "same":
-        out.append(Diagnostic(
-            "E200", node.span, "`padding` must be 'valid' in a per-step spec; received 'same'",
-            "Remove `padding`. 'same' pads both sides of the window, and in practice those places hold other "
-            "time steps' inputs, so no causal network computes it; enlarge the window instead."))
-    elif value == "causal":
+        return "same"
+    if value == "causal":
         out.append(Diagnostic(
             "E201", node.span, "`padding` must be 'valid' in a per-step spec; received 'causal'",
             "Remove `padding`: the per-step network sees a full window, and causalc adds causal padding in practice."))
@@ -121,6 +121,114 @@ def _padding(node: Node, key: str, out: list):
         out.append(Diagnostic("E114", node.span, f"`padding` must be 'valid'; received {node.value!r}",
                               "Remove `padding`: per-step layers are unpadded."))
     return None  # padding carries no information once it is 'valid'
+
+
+def same_padding(layer, extent: int, stride: int, out: list) -> None:
+    """`padding: same` pads nothing when the layer spans one step at stride 1 (a note); otherwise E200."""
+    if layer.config.get("padding") != "same":
+        return
+    span = layer.at("padding")
+    if extent == 1 and stride == 1:
+        out.append(Diagnostic("N305", span, f"`padding: same` on `{layer.name}` pads nothing: it spans one step at "
+                              "stride 1, where 'same' and 'valid' agree", "Remove `padding`; it is compiled as 'valid'."))
+        return
+    out.append(Diagnostic(
+        "E200", span, "`padding` must be 'valid' in a per-step spec; received 'same'",
+        "Remove `padding`. 'same' pads both sides of the window, and in practice those places hold other "
+        "time steps' inputs, so no causal network computes it; enlarge the window instead."))
+
+
+def number(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Reader:
+    """A number in [low, high] (or open at either end), as Keras's float arguments take."""
+    def read(node: Node, key: str, out: list):
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            wrong(node, key, "a number", out, f"`{key}: 0.5`.")
+            return None
+        if not math.isfinite(value) or value < low or value > high or (low_open and value == low) or \
+                (high_open and value == high):
+            shown = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            out.append(Diagnostic("E114", node.span, f"`{key}` must be in {shown}; received {value!r}",
+                                  f"Use a `{key}` in {shown}."))
+            return None
+        return float(value)
+
+    schema: dict = {"type": "number"}
+    schema["exclusiveMinimum" if low_open else "minimum"] = low
+    schema["exclusiveMaximum" if high_open else "maximum"] = high
+    return Reader(read, schema)
+
+
+KERAS_OBJECTS = {
+    "initializer": ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
+                    "zeros", "ones", "constant", "random_normal", "random_uniform", "truncated_normal", "orthogonal",
+                    "identity", "variance_scaling"),
+    "regularizer": ("l1", "l2", "l1_l2", "orthogonal_regularizer"),
+    "constraint": ("max_norm", "min_max_norm", "non_neg", "unit_norm"),
+}
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def keras_object(what: str) -> Reader:
+    """A Keras initializer, regularizer or constraint: its name, or `{class_name: ..., config: {...}}`."""
+    names = KERAS_OBJECTS[what]
+    classes = {_camel(n): n for n in names} | {"L1L2": "l1_l2", "GlorotUniform": "glorot_uniform",
+                                                 "HeNormal": "he_normal", "HeUniform": "he_uniform"}
+
+    def read(node: Node, key: str, out: list):
+        value = node.value
+        if isinstance(value, str):
+            if value in names or value in classes:
+                return value
+            out.append(Diagnostic("E114", node.span, f"`{key}` must name a Keras {what}; received {value!r}",
+                                  did_you_mean(value, list(names), f"Known: {', '.join(names)}.")))
+            return None
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"class_name", "config"})
+            name = value.get("class_name")
+            if unknown or name is None or not isinstance(name.value, str) or \
+                    (name.value not in classes and name.value not in names):
+                out.append(Diagnostic("E114", node.span, f"`{key}` must be {{class_name: ..., config: {{...}}}} with a "
+                                      f"Keras {what} class", f"`{key}: {{class_name: {_camel(names[0])}, config: {{}}}}`."))
+                return None
+            config = value.get("config")
+            if config is not None and not isinstance(config.value, dict):
+                wrong(config, "config", "a mapping", out, "`config: {seed: 1}`.")
+                return None
+            return {"class_name": name.value, "config": _plain(config) if config is not None else {}}
+        wrong(node, key, f"a Keras {what} name or mapping", out, f"`{key}: {names[0]}`.")
+        return None
+
+    schema = {"anyOf": [{"enum": [*names, *classes]},
+                        {"type": "object", "required": ["class_name"], "additionalProperties": False,
+                         "properties": {"class_name": {"enum": [*classes, *names]}, "config": {"type": "object"}}}]}
+    return Reader(read, schema)
+
+
+def _plain(node: Node):
+    """A located YAML value as plain Python data."""
+    if isinstance(node.value, dict):
+        return {key: _plain(child) for key, child in node.value.items()}
+    if isinstance(node.value, list):
+        return [_plain(child) for child in node.value]
+    return node.value
+
+
+def weight_fields(weights: tuple[str, ...], kinds=("initializer", "regularizer", "constraint"),
+                  activity: bool = True) -> dict[str, Field]:
+    """Keras's initializer, regularizer and constraint arguments for the named weights (kernel, bias, ...),
+    and the activity regularizer; absent ones keep Keras's defaults."""
+    out = {}
+    for kind in kinds:
+        for weight in weights:
+            out[f"{weight}_{kind}"] = Field(keras_object(kind), None, f"Keras {kind} of the `{weight}` weight, carried into "
+                                            "both models.")
+    if activity:
+        out["activity_regularizer"] = Field(keras_object("regularizer"), None, "Keras activity regularizer.")
+    return out
 
 
 def _axis(node: Node, key: str, out: list):
@@ -147,7 +255,7 @@ def _inputs(node: Node, key: str, out: list):
 STRING = Reader(_string, {"type": "string"})
 BOOLEAN = Reader(_boolean, {"type": "boolean"})
 ACTIVATION = Reader(_activation, {"enum": [*ACTIVATIONS, None]})
-PADDING = Reader(_padding, {"enum": ["valid"]})
+PADDING = Reader(_padding, {"enum": ["valid"]})  # lint also takes a harmless 'same' (N305); the schema asks for the clean form
 AXIS = Reader(_axis, {"enum": [-1, 2]})
 INPUTS = Reader(_inputs, {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]})
 SIZE = positive(INT_MAX)
@@ -159,7 +267,8 @@ COMMON = {
     "name": Field(STRING, None, "Unique layer name; the practice layer and its weights carry it."),
     "inputs": Field(INPUTS, None, "Layer name(s) this layer takes, or `input`; default: the layer above."),
 }
-PADDING_FIELD = Field(PADDING, None, "Per-step layers are unpadded: only 'valid' is allowed ('same' cannot be "
-                      "compiled; causalc adds causal padding in practice).")
+PADDING_FIELD = Field(PADDING, None, "Per-step layers are unpadded: 'valid' ('same' only where it pads nothing: a "
+                      "kernel spanning one step at stride 1; causalc adds causal padding in practice).")
+RATE = number(0.0, 1.0, high_open=True)
 ACTIVATION_FIELD = Field(ACTIVATION, "linear", "Keras activation name.")
 USE_BIAS_FIELD = Field(BOOLEAN, True, "Whether the layer adds a bias.")

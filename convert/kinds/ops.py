@@ -59,17 +59,40 @@ class Conv(Windowed):
         super().check(layer, padding)
         assert layer.cls == "Conv1D", f"{layer.name}: the conv op is a Conv1D"
 
+    def dense_kernel(self, layer, kernel):
+        """The kernel as a dense (k, c, f) array: a grouped convolution's (k, c/g, f) becomes block-diagonal."""
+        import numpy as np
+
+        groups = layer.arg("groups", 1)
+        if groups == 1:
+            return kernel
+        k, per_group, filters = kernel.shape
+        dense = np.zeros((k, per_group * groups, filters), kernel.dtype)
+        out_per_group = filters // groups
+        for g in range(groups):
+            rows, cols = slice(g * per_group, (g + 1) * per_group), slice(g * out_per_group, (g + 1) * out_per_group)
+            dense[:, rows, cols] = kernel[:, :, cols]
+        return dense
+
     def stream(self, layer, ins, taps, step):
         """Convolutions reading the same input with the same taps share one matmul (`step.group`)."""
-        import keras
         import tensorflow as tf
 
         kernel, bias, names, sizes = step.group(layer)
         flat = tf.reshape(tf.transpose(taps, [1, 0, 2]), [tf.shape(taps)[1], -1])
         product = tf.matmul(flat, kernel) + bias
         outs = tf.split(product, sizes, axis=-1) if len(sizes) > 1 else [product]
-        return {name: keras.activations.get(step.graph.layer(name).arg("activation"))(out)
-                for name, out in zip(names, outs)}
+        return {name: _activation(step.graph.layer(name).arg("activation"))(out) for name, out in zip(names, outs)}
+
+
+def _activation(value):
+    """A Keras activation argument as a function: Keras's by name, causalc's by reference."""
+    import keras
+
+    from convert.backends.keras_model import resolve
+    from convert.graph import Reference
+
+    return resolve(value) if isinstance(value, Reference) else keras.activations.get(value)
 
 
 class Pool(Windowed):
@@ -85,13 +108,47 @@ class Pool(Windowed):
         return {layer.name: reduce(taps, 0)}
 
 
+class Depthwise(Windowed):
+    """causalc's CausalDepthwiseConv1D: each input channel convolved with its own `depth_multiplier` filters."""
+
+    name = "depthwise"
+    size_arg = "kernel_size"
+
+    def stream(self, layer, ins, taps, step):
+        import tensorflow as tf
+
+        values = step.layer_weights(layer.name)
+        out = tf.reshape(tf.einsum("kbc,kcm->bcm", taps, values[0]), [tf.shape(taps)[1], -1])
+        if len(values) > 1:
+            out += values[1]
+        return {layer.name: _activation(layer.arg("activation"))(out)}
+
+
+class Separable(Windowed):
+    """causalc's CausalSeparableConv1D: a depthwise step, then a pointwise matmul."""
+
+    name = "separable"
+    size_arg = "kernel_size"
+
+    def stream(self, layer, ins, taps, step):
+        import tensorflow as tf
+
+        values = step.layer_weights(layer.name)
+        depthwise = tf.reshape(tf.einsum("kbc,kcm->bcm", taps, values[0]), [tf.shape(taps)[1], -1])
+        out = tf.matmul(depthwise, values[1][0])
+        if len(values) > 2:
+            out += values[2]
+        return {layer.name: _activation(layer.arg("activation"))(out)}
+
+
 class Pointwise(Op):
-    """Any layer that maps each time step on its own: streamed by the practice model's layer itself."""
+    """Any layer that maps each time step on its own (activation, normalisation, dropout, rescaling): streamed
+    by the practice model's own layer, in inference mode, on the current step."""
 
     name = "pointwise"
 
     def stream(self, layer, ins, taps, step):
-        return {layer.name: step.keras_layer(layer.name)(ins[0][:, None, :])[:, 0, :]}
+        return {layer.name: step.keras_layer(layer.name)(ins[0][:, None, :], training=False)[:, 0, :]}
 
 
 class Merge(Op):
@@ -117,4 +174,5 @@ class Crop(Op):
     name = "crop"
 
 
-OPS: dict[str, Op] = {op.name: op for op in (Conv(), Pool(), Pointwise(), Merge(), Pad(), Crop())}
+OPS: dict[str, Op] = {op.name: op for op in (Conv(), Pool(), Depthwise(), Separable(), Pointwise(), Merge(), Pad(),
+                                              Crop())}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from convert.frontend.diagnostics import Diagnostic
 from convert.kinds.base import Geometry, Kind, Meta, Practice
-from convert.kinds.fields import INT_MAX, PADDING_FIELD, SIZE, Field
+from convert.kinds.fields import INT_MAX, PADDING_FIELD, SIZE, Field, same_padding
 
 
 class Pooling1D(Kind):
@@ -26,6 +26,7 @@ class Pooling1D(Kind):
             out.append(Diagnostic("E209", layer.span, f"the grid after `{layer.name}` passes 2**31 - 1",
                                   "Use fewer or smaller strides."))
             return None
+        same_padding(layer, layer.pool_size, layer.strides, out)
         return Meta(ins[0].channels, grid)
 
     def practice(self, layer, ins, out):

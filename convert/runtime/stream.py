@@ -50,12 +50,14 @@ class StreamingModel:
         self.model = model
         self.channels = self.analysis.spec.inputs[0].channels
         self.units = self.analysis.tensors[self.analysis.spec.output].channels
-        self._groups, self._group_of = _fuse(self.graph, api.practice_weights(model, self.analysis))
+        self._weights = api.practice_weights(model, self.analysis)
+        self._groups, self._group_of = _fuse(self.graph, self._weights)
         self._rings = plan_rings(self.graph)  # input tensor -> ring length
         self.ring_names = tuple(sorted(self._rings))
         self._step_graph = tf.function(self._step, jit_compile=True)
         self._run_graph = tf.function(self._run, jit_compile=True)
         self._state: tuple | None = None
+        self._constants = {name: [tf.constant(v) for v in values] for name, values in self._weights.items()}
         self._generate_graphs: dict = {}
         self.reset()
 
@@ -67,6 +69,10 @@ class StreamingModel:
 
     def keras_layer(self, name: str) -> keras.layers.Layer:
         return self.model.get_layer(name)
+
+    def layer_weights(self, name: str) -> list:
+        """A practice layer's weights as constants, in Keras's order."""
+        return self._constants[name]
 
     def ring_shapes(self, batch_size: int) -> dict[str, tuple[int, int, int]]:
         """(ring length, batch, channels) of every ring."""
@@ -252,7 +258,8 @@ def _fuse(graph: Graph, weights: dict) -> tuple[dict, dict]:
         kernels, biases = [], []
         for layer in layers:
             values = weights[layer.name]
-            kernels.append(values[0].reshape(-1, values[0].shape[-1]))
+            kernel = OPS["conv"].dense_kernel(layer, values[0])
+            kernels.append(kernel.reshape(-1, kernel.shape[-1]))
             biases.append(values[1] if len(values) > 1 else np.zeros(values[0].shape[-1], np.float32))
             group_of[layer.name] = key
         groups[key] = (tf.constant(np.concatenate(kernels, axis=1)), tf.constant(np.concatenate(biases)),

@@ -1,0 +1,56 @@
+"""Global average and max pooling over the whole width of the input: width 1 after. In practice a dilated
+causal pool of that width at the input's grid, computed by a doubling tree (O(log n) per step)."""
+
+from __future__ import annotations
+
+from convert.kinds.base import Kind, Meta, Practice, Tensor
+from convert.kinds.fields import BOOLEAN, Field
+
+
+def tree_steps(size: int) -> int:
+    """Combining steps of a doubling tree over `size` taps: the levels, then one per further set bit."""
+    return max(size.bit_length() - 1, 0) + max(bin(size).count("1") - 1, 0)
+
+
+class GlobalPooling1D(Kind):
+    practice_type = "DilatedCausalPooling1D"
+    pool_type = ""
+    own_fields = {"keepdims": Field(BOOLEAN, False, "Keep the single position: (batch, 1, channels).")}
+
+    def structure(self, layer, ins, out):
+        return Meta(ins[0].channels, ins[0].grid, not layer.keepdims)
+
+    def width(self, layer, widths, grids, grid):
+        return 1
+
+    def need(self, layer, width, in_grid, grid):
+        return 1
+
+    def output(self, layer, ins, width, meta):
+        return Tensor(1, meta.channels, meta.grid, ins[0].receptive_field, meta.flat)
+
+    def practice(self, layer, ins, out):
+        src = ins[0]
+        return Practice(src.width, src.grid, src.channels, macs=tree_steps(src.width) * src.channels)
+
+    def lower(self, plan, inputs, ctx):
+        config = (("pool_type", self.pool_type), ("pool_size", plan.practice.kernel),
+                  ("dilation_rate", plan.practice.dilation), ("padding", ctx.padding))
+        return ctx.add(plan.layer.name, "DilatedCausalPooling1D", config, inputs, plan, module="convert.layers",
+                       op="pool")
+
+    def per_step(self, plan, ctx):
+        layer = plan.layer
+        return ctx.add(layer.name, self.type, (("keepdims", layer.keepdims),), (ctx.sequence(layer.inputs[0]),), plan)
+
+
+class GlobalAveragePooling1D(GlobalPooling1D):
+    type = "GlobalAveragePooling1D"
+    aliases = ("GlobalAvgPool1D",)
+    pool_type = "avg"
+
+
+class GlobalMaxPooling1D(GlobalPooling1D):
+    type = "GlobalMaxPooling1D"
+    aliases = ("GlobalMaxPool1D",)
+    pool_type = "max"
