@@ -195,7 +195,7 @@ def _convolve(kind: str, layer: dict, taps: list, weights: dict, shape_only: boo
 
 def _normalize(kind: str, layer: dict, value: np.ndarray, weights: dict) -> np.ndarray:
     """Inference-mode normalisation over channels, with Keras's weight order: gamma, beta, then statistics."""
-    values = [w.astype(np.float64) for w in weights[layer["name"]]]
+    values = [w.astype(np.float64) for w in weights.get(layer["name"], [])]  # none without scale and center
     epsilon = layer.get("epsilon", 0.001)
     gamma = values.pop(0) if layer.get("scale", True) else 1.0
     beta = values.pop(0) if layer.get("center", True) else 0.0

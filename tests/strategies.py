@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 # every activation but `exponential` (chained, it overflows float32; a fixed spec covers it)
 ACTIVATIONS = ["linear", "relu", "relu6", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign",
-               "swish", "silu", "softmax", "log_softmax"]
+               "swish", "silu", "softmax", "log_softmax", "gelu", "leaky_relu", "mish", "log_sigmoid", "hard_silu",
+               "square", "log"]
+POSITIONWISE = ["BatchNormalization", "LayerNormalization", "Dropout", "SpatialDropout1D", "Rescaling"]
 MAX_GRID = 64
 POOLS = ["MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D"]
 
@@ -45,11 +47,18 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
         tensors.append((layer["name"], channel_count, grid))
         return tensors[-1]
 
-    def conv(src, kernel=None, stride=None):
-        _, _, g = src
+    def conv(src, kernel=None, stride=None, kind="Conv1D"):
+        _, c, g = src
         stride = stride_for(g) if stride is None else stride
-        layer = {"type": "Conv1D", "inputs": src[0], "filters": draw(st.integers(1, 4)),
-                 "kernel_size": kernel or draw(st.integers(1, 3)), "activation": activation()}
+        layer = {"type": kind, "inputs": src[0], "kernel_size": kernel or draw(st.integers(1, 3)),
+                 "activation": activation()}
+        if kind != "DepthwiseConv1D":
+            layer["filters"] = draw(st.integers(1, 4))
+        if kind == "Conv1D" and c > 1 and draw(st.booleans()):
+            groups = draw(st.sampled_from([g for g in range(2, c + 1) if c % g == 0]))
+            layer.update(groups=groups, filters=groups * draw(st.integers(1, 2)))
+        if kind != "Conv1D" and draw(st.booleans()):
+            layer["depth_multiplier"] = draw(st.integers(1, 2))
         if stride > 1:
             layer["strides"] = stride
         dilation = draw(st.sampled_from([1, 1, 2, 3]))
@@ -57,7 +66,24 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
             layer["dilation_rate"] = dilation
         if draw(st.booleans()):
             layer["use_bias"] = False
-        return add(layer, layer["filters"], g * stride)
+        channels = layer.get("filters") or c * layer.get("depth_multiplier", 1)
+        return add(layer, channels, g * stride)
+
+    def positionwise(src):
+        _, c, g = src
+        kind = draw(st.sampled_from(POSITIONWISE))
+        layer = {"type": kind, "inputs": src[0]}
+        if kind in ("Dropout", "SpatialDropout1D"):
+            layer["rate"] = draw(st.sampled_from([0.0, 0.25, 0.5]))
+        elif kind == "Rescaling":
+            layer.update(scale=draw(st.sampled_from([0.5, -2.0, 1.5])), offset=draw(st.sampled_from([0.0, 0.25])))
+        else:
+            for key in ("center", "scale"):
+                if draw(st.integers(0, 3)) == 0:
+                    layer[key] = False
+            if draw(st.booleans()):
+                layer["epsilon"] = 0.01
+        return add(layer, c, g)
 
     def pool(src, size=None, stride=None):
         _, c, g = src
@@ -91,10 +117,15 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
         return add(layer, count, max(t[2] for t in chosen))
 
     for _ in range(draw(st.integers(1, max_layers))):
-        kind = draw(st.sampled_from(["conv", "conv", "conv", "pool", "dense", "merge", "activation", "shared", "crop"]))
+        kind = draw(st.sampled_from(["conv", "conv", "conv", "pool", "dense", "merge", "activation", "shared", "crop",
+                                     "depthwise", "positionwise", "positionwise"]))
         src = pick()
         if kind == "conv":
             conv(src)
+        elif kind == "depthwise":
+            conv(src, kind=draw(st.sampled_from(["DepthwiseConv1D", "SeparableConv1D"])))
+        elif kind == "positionwise":
+            positionwise(src)
         elif kind == "pool":
             pool(src)
         elif kind == "dense":
@@ -118,7 +149,7 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
             pooled = pool(src, size=2, stride=2)
             convolved = conv(src, kernel=3, stride=1)
             merge(pooled, [convolved], kinds=("Concatenate",))
-    head = draw(st.sampled_from(["none", "none", "flatten", "flatten2", "flatten-then", "two-heads"]))
+    head = draw(st.sampled_from(["none", "none", "flatten", "flatten2", "flatten-then", "two-heads", "two-heads", "global"]))
     if head == "none":
         return {"name": "generated", "input": {"channels": channels}, "layers": layers}
 
@@ -127,6 +158,14 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
         return add({"type": "Dense", "inputs": flat[0], "units": units, "activation": activation()}, units, src[2])
 
     body = list(tensors)  # what a second head may flatten
+    if head == "global":  # a global pool over the whole width, then a Dense (or not)
+        src = tensors[-1]
+        pooled = add({"type": draw(st.sampled_from(["GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAvgPool1D",
+                                                     "GlobalMaxPool1D"])), "inputs": src[0]}, src[1], src[2])
+        if draw(st.booleans()):
+            add({"type": "Dense", "inputs": pooled[0], "units": draw(st.integers(1, 3)), "activation": activation()},
+                0, src[2])
+        return {"name": "generated", "input": {"channels": channels}, "layers": layers}
     out = flatten_head(tensors[-1], draw(st.integers(1, 3)))
     if head == "flatten2":
         out = add({"type": "Dense", "inputs": out[0], "units": 2}, 2, out[2])

@@ -193,3 +193,22 @@ def test_analysis_time_grows_linearly_with_layers(tmp_path):
         return best
 
     assert seconds(8_000) / seconds(2_000) < 9
+
+
+def test_w302_judges_skipped_positions_on_the_whole_graph(tmp_path):
+    """A 1x1 stride-2 shortcut skips positions its sibling branch reads: no warning. Alone, it warns."""
+    from convert.pipeline import check
+
+    shortcut = """
+input: {channels: 2}
+layers:
+  - {type: Conv1D, name: main, filters: 2, kernel_size: 3, strides: 2}
+  - {type: Conv1D, name: shortcut, inputs: input, filters: 2, kernel_size: 1, strides: 2}
+  - {type: Add, name: sum, inputs: [main, shortcut]}
+  - {type: Conv1D, name: out, filters: 1, kernel_size: 2}
+"""
+    path = tmp_path / "shortcut.yaml"
+    path.write_text(shortcut)
+    assert check(str(path)).diagnostics == []
+    path.write_text(shortcut.replace("kernel_size: 3, strides: 2}", "kernel_size: 1, strides: 2}"))
+    assert [d.code for d in check(str(path)).diagnostics] == ["W302", "W302"]

@@ -15,8 +15,16 @@ from strategies import ACTIVATIONS, POOLS, spec_dicts
 
 DRAWS = 200
 # the least share of valid draws that must reach each path (measured shares are in the README)
-MINIMUM = {"shared ring, different reaches": 0.15, "window > receptive field": 0.05, "layers after a Flatten head": 0.08,
-           "merge of flattened tensors": 0.05, "Flatten head": 0.4, "merge across grids": 0.2, "pooling": 0.4}
+MINIMUM = {"shared ring, different reaches": 0.15, "window > receptive field": 0.05, "layers after a Flatten head": 0.05,
+           "merge of flattened tensors": 0.04, "Flatten head": 0.3, "merge across grids": 0.2, "pooling": 0.4,
+           "global pooling": 0.08, "depthwise or separable": 0.2, "grouped convolution": 0.05,
+           "normalisation": 0.15, "dropout or rescaling": 0.15}
+
+
+KINDS_FOUND = {"global pooling": ("GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D"),
+               "depthwise or separable": ("DepthwiseConv1D", "SeparableConv1D"),
+               "normalisation": ("BatchNormalization", "LayerNormalization"),
+               "dropout or rescaling": ("Dropout", "SpatialDropout1D", "Rescaling")}
 
 
 def _extent(layer: dict) -> int:
@@ -31,10 +39,13 @@ def features(spec: dict, window_choice: int, tmp_path) -> set[str]:
     found = set()
     readers = collections.defaultdict(set)
     for layer in spec["layers"]:
-        if layer["type"] == "Conv1D" or layer["type"] in POOLS:
+        if layer["type"] in ("Conv1D", "DepthwiseConv1D", "SeparableConv1D") or layer["type"] in POOLS:
             readers[layer["inputs"]].add(_extent(layer))
         if layer["type"] in POOLS:
             found.add("pooling")
+        found |= {name for name, types in KINDS_FOUND.items() if layer["type"] in types}
+        if layer.get("groups", 1) > 1:
+            found.add("grouped convolution")
     if any(len(extents) > 1 for extents in readers.values()):
         found.add("shared ring, different reaches")
     flattened = {n for n, layer in layers.items() if layer["type"] == "Flatten"}

@@ -121,6 +121,27 @@ def _read_mapping(node: Node, fields: dict[str, Field], what: str, out: list) ->
     return values
 
 
+# Keras layers people reach for that causalc does not compile, with the nearest thing it does
+KERAS_EQUIVALENTS = {
+    **{name: "causalc compiles 1-D networks: write the time axis as positions and the rest as channels, with Conv1D, "
+             "DepthwiseConv1D or SeparableConv1D." for name in ("Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D")},
+    **{name: "A recurrent layer already runs step by step; causalc compiles convolutional per-step networks "
+             "(for the same memory, a dilated Conv1D stack)." for name in ("LSTM", "GRU", "SimpleRNN", "RNN")},
+    **{name: f"Use `{{type: Activation, activation: {act}}}`." for name, act in
+       (("ReLU", "relu"), ("ELU", "elu"), ("Softmax", "softmax"))},
+    "LeakyReLU": "Use `{type: Activation, activation: leaky_relu}` (slope 0.2; the LeakyReLU layer's default is 0.3).",
+    **{name: "At inference it is the identity, as Dropout is: use `{type: Dropout, rate: ...}`." for name in
+       ("GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization")},
+    "Lambda": "Arbitrary code can be neither analysed nor loaded safely; write it as supported layers.",
+    "TimeDistributed": "Dense already applies to every position: use Dense (or Conv1D with kernel_size 1).",
+    "Normalization": "Use `{type: Rescaling, scale: 1/std, offset: -mean/std}` with the data's statistics.",
+    "InputLayer": "The input is the top-level `input: {channels: ..., window: ...}`, not a layer.",
+    "Conv1DTranspose": "Upsampling has no causal per-step form; use strided convolutions down, then Dense heads.",
+    "UpSampling1D": "Upsampling has no causal per-step form; use strided convolutions down, then Dense heads.",
+    "Reshape": "Flatten + Dense is the supported reshaping: it compiles to one dilated Conv1D.",
+    "Permute": "Positions stay on axis 1 and channels on axis 2 in a per-step spec.",
+}
+
 _TOP = {"name": Field(STRING, None, "Model name and output file stem; default: the file's stem."),
         INPUT: Field(ANY, ..., "The model input."),
         "layers": Field(ANY, ..., "The per-step layers, in order."),
@@ -142,8 +163,13 @@ def _read_layer(index: int, node: Node, out: list) -> dict | None:
     type_name = kinds.canonical(written)
     if type_name not in kinds.KINDS:
         known = list(kinds.KINDS) + list(kinds.ALIASES)
-        out.append(Diagnostic("E113", type_node.span, f"unknown layer type {written!r}",
-                              did_you_mean(written, known, "Known types: " + ", ".join(kinds.KINDS) + ".")))
+        supported = "causalc compiles: " + ", ".join(kinds.KINDS) + "."
+        if written in KERAS_EQUIVALENTS:
+            out.append(Diagnostic("E113", type_node.span, f"Keras's {written} has no causalc kind",
+                                  f"{KERAS_EQUIVALENTS[written]} {supported}"))
+        else:
+            out.append(Diagnostic("E113", type_node.span, f"unknown layer type {written!r}",
+                                  did_you_mean(written, known, supported)))
         return None
     values = _read_mapping(node, kinds.KINDS[type_name].fields, f"{type_name} layer", out)
     values["type"] = type_name

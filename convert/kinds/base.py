@@ -41,6 +41,12 @@ class Geometry(NamedTuple):
 
     extent: int  # input positions one output position covers: (k-1)*d + 1, or the pool size
     stride: int
+    spacing: int = 1  # between the taps inside the extent: the dilation
+
+    def taps(self, position: int) -> range:
+        """The input positions output `position` reads (positions counted from the oldest)."""
+        start = position * self.stride
+        return range(start, start + self.extent, self.spacing)
 
 
 class Practice(NamedTuple):
@@ -93,6 +99,11 @@ class Kind:
         if geometry is None:
             return widths[0]
         return (widths[0] - geometry.extent) // geometry.stride + 1
+
+    def reads(self, layer, position: int, in_width: int, width: int, in_grid: int, grid: int) -> range:
+        """The positions of an input that output `position` depends on (positions counted from the oldest)."""
+        geometry = self.geometry(layer)
+        return geometry.taps(position) if geometry is not None else range(position, position + 1)
 
     def need(self, layer, width: int, in_grid: int, grid: int) -> int:
         """The smallest input width that gives `width` output positions (the inverse of `width`)."""

@@ -24,7 +24,7 @@ class Convolution(Kind):
     weighted = True
 
     def geometry(self, layer):
-        return Geometry((layer.kernel_size - 1) * layer.dilation_rate + 1, layer.strides)
+        return Geometry((layer.kernel_size - 1) * layer.dilation_rate + 1, layer.strides, layer.dilation_rate)
 
     def structure(self, layer, ins, out):
         grid = ins[0].grid

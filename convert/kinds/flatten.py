@@ -27,6 +27,9 @@ class Flatten(Kind):
     def need(self, layer, width, in_grid, grid):
         return 1
 
+    def reads(self, layer, position, in_width, width, in_grid, grid):
+        return range(in_width)
+
     def output(self, layer, ins, width, meta):
         src = ins[0]
         return Tensor(1, src.width * src.channels, meta.grid, src.receptive_field, True, (src.width, src.channels))

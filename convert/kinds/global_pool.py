@@ -26,6 +26,9 @@ class GlobalPooling1D(Kind):
     def need(self, layer, width, in_grid, grid):
         return 1
 
+    def reads(self, layer, position, in_width, width, in_grid, grid):
+        return range(in_width)
+
     def output(self, layer, ins, width, meta):
         return Tensor(1, meta.channels, meta.grid, ins[0].receptive_field, meta.flat)
 

@@ -34,6 +34,10 @@ class Merge(Kind):
     def width(self, layer, widths, grids, grid):
         return min((w - 1) // (grid // g) + 1 for w, g in zip(widths, grids))
 
+    def reads(self, layer, position, in_width, width, in_grid, grid):
+        newest_first = width - 1 - position  # kept positions are counted back from the newest
+        return range(in_width - 1 - newest_first * (grid // in_grid), in_width - newest_first * (grid // in_grid))
+
     def need(self, layer, width, in_grid, grid):
         return (width - 1) * (grid // in_grid) + 1
 
