@@ -51,11 +51,15 @@ class Checked(NamedTuple):
 @without_cyclic_gc
 def check(path: str) -> Checked:
     """Run the TensorFlow-free passes; stop after the first pass that reports an error."""
-    diagnostics: list[Diagnostic] = []
     text, found = read_text(path)
-    diagnostics += found
     if text is None:
-        return Checked(path, None, diagnostics)
+        return Checked(path, None, found)
+    return check_text(text, path, found)
+
+
+def check_text(text: str, path: str, diagnostics: list[Diagnostic] | None = None) -> Checked:
+    """The passes on a spec's text (`path` names it in diagnostics)."""
+    diagnostics = list(diagnostics or [])
     root, found = load_yaml(text, path)  # parse YAML safely, keeping locations
     diagnostics += found + suspicious_values(root)
     if has_errors(diagnostics):

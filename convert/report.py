@@ -24,6 +24,7 @@ def explain_rows(analysis: Analysis, warmup: str = "causal") -> list[dict]:
             "grid": plan.out.grid,
             "receptive_field": plan.out.receptive_field,
             "params": plan.practice.params,
+            "note": kind.note(plan) if plan.used else None,
         })
     return rows
 
@@ -73,6 +74,7 @@ def explain_lines(data: dict) -> list[tuple[str, str]]:
         out.append(("dim" if row["practice"] == "(unused)" else "", line(cells)))
     out.append(("bold", f"window {data['window']:,}{inferred}   receptive field {data['receptive_field']:,}   "
                         f"params {data['params']:,}   multiply-adds per output step {data['macs_per_output_step']:,}"))
+    out += [("", f"{row['name']}: {row['note']}") for row in data["layers"] if row.get("note")]
     if data["warmup"] == "exact":
         how = f"only the input is padded, with {data['input_padding']:,} zeros; layers run unpadded"
     else:

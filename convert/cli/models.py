@@ -66,6 +66,46 @@ def from_step_command(spec: str, step: str, out: str, warmup: str) -> None:
     _convert(spec, step, out, "from-step", warmup)
 
 
+@click.command(name="fold-batchnorm")
+@click.argument("spec", type=click.Path())
+@click.argument("model", type=click.Path())
+@click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for STEM-folded.yaml and STEM-folded.keras.")
+@WARMUP
+def fold_batchnorm_command(spec: str, model: str, out_dir: str, warmup: str) -> None:
+    """Fold each BatchNormalization that follows a convolution into it, for inference and export: writes the
+    spec without those layers and its practice model with the folded weights (equal outputs, fewer layers)."""
+    import numpy as np
+
+    analysis = _analysis_or_exit(spec)
+    api, writer = _keras_tools()
+    from convert.runtime.fold import fold_batchnorm
+
+    try:
+        source = api.load_model(model)
+        stem = os.path.join(out_dir, f"{analysis.spec.name}-folded")
+        text, folded, names = fold_batchnorm(source, analysis, stem + ".yaml", warmup)
+    except (api.ModelFileError, api.WeightMismatch) as error:
+        raise click.ClickException(f"{model} does not fit {spec}: {error}"
+                                   if isinstance(error, api.WeightMismatch) else str(error)) from None
+    channels = analysis.spec.inputs[0].channels
+    x = np.random.default_rng(0).normal(size=(2, analysis.window + 64, channels)).astype(np.float32)
+    want, got = np.asarray(source(x), np.float64), np.asarray(folded(x), np.float64)
+    error = float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-30))
+    if error > 1e-5:  # folding is exact up to float32 rounding; anything more is a bug, never written
+        raise click.ClickException(f"the folded model differs from {model} by {error:.2e} (relative); nothing written")
+    try:
+        with writer.atomic_files(out_dir) as new:
+            with open(new(stem + ".yaml"), "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+            folded.save(new(stem + ".keras"))
+    except OSError as error:
+        raise click.ClickException(f"cannot write to {out_dir}: {error.strerror or error}") from None
+    click.echo(f"folded {len(names)} BatchNormalization layer(s){': ' + ', '.join(names) if names else ''}; "
+               f"{len(source.layers)} -> {len(folded.layers)} layers; outputs equal to {error:.1e} (relative)")
+    click.echo(f"wrote {stem}.yaml\nwrote {stem}.keras")
+
+
 def _stream(spec: str, model_path: str, warmup: str):
     analysis = _analysis_or_exit(spec)
     api, _ = _keras_tools()

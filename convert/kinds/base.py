@@ -121,6 +121,10 @@ class Kind:
     def practice(self, layer, ins: list[Tensor], out: Tensor) -> Practice:
         return Practice(in_channels=ins[0].channels)
 
+    def note(self, plan) -> str | None:
+        """What `explain` should say of this layer's practice form beyond the table, if anything."""
+        return None
+
     # ---- Keras layers ----
 
     def lower(self, plan, inputs: tuple[str, ...], ctx) -> str:

@@ -36,6 +36,12 @@ class GlobalPooling1D(Kind):
         src = ins[0]
         return Practice(src.width, src.grid, src.channels, macs=tree_steps(src.width) * src.channels)
 
+    def note(self, plan):
+        size, grid = plan.practice.kernel, plan.practice.dilation
+        return (f"a global {self.what} over {size:,} positions at grid {grid:,}: a dilated causal pool of size "
+                f"{size:,}, computed by a doubling tree in {tree_steps(size)} combining step(s) per output step "
+                f"instead of {max(size - 1, 0):,}")
+
     def lower(self, plan, inputs, ctx):
         config = (("pool_type", self.pool_type), ("pool_size", plan.practice.kernel),
                   ("dilation_rate", plan.practice.dilation), ("padding", ctx.padding))
@@ -50,10 +56,10 @@ class GlobalPooling1D(Kind):
 class GlobalAveragePooling1D(GlobalPooling1D):
     type = "GlobalAveragePooling1D"
     aliases = ("GlobalAvgPool1D",)
-    pool_type = "avg"
+    pool_type, what = "avg", "average"
 
 
 class GlobalMaxPooling1D(GlobalPooling1D):
     type = "GlobalMaxPooling1D"
     aliases = ("GlobalMaxPool1D",)
-    pool_type = "max"
+    pool_type, what = "max", "maximum"

@@ -1,0 +1,45 @@
+"""Writing a spec back as YAML: one flow mapping per layer, only the fields that differ from their
+defaults, `inputs` only where a layer does not take the one above it. Reading the text gives the same IR."""
+
+from __future__ import annotations
+
+import yaml
+
+from convert import kinds
+from convert.frontend.spec import Layer, Spec
+
+
+def _value(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("\n...").strip()
+
+
+def layer_line(layer: Layer, previous: str) -> str:
+    """`- {type: ..., name: ..., inputs: ..., field: value, ...}` with the non-default fields."""
+    kind = kinds.kind_of(layer.type)
+    items = [("type", layer.type), ("name", layer.name)]
+    if list(layer.inputs) != [previous]:
+        items.append(("inputs", layer.inputs[0] if len(layer.inputs) == 1 else list(layer.inputs)))
+    values: dict = {}
+    for key, field in kind.own_fields.items():
+        value = layer.config.get(key)
+        values[key] = value
+        default = field.default_for(values)
+        if value is not None and value != default and not (key == "padding" and value == "valid"):
+            items.append((key, value))
+    return "  - {" + ", ".join(f"{key}: {_value(value)}" for key, value in items) + "}"
+
+
+def spec_text(spec: Spec, layers: list[Layer] | None = None, header: str = "") -> str:
+    """The YAML text of `spec` (with `layers` in place of its own, when given), headed by comment lines."""
+    layers = list(spec.layers if layers is None else layers)
+    node = spec.inputs[0]
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    window = f", window: {node.window}" if node.window is not None else ""
+    lines += [f"name: {_value(spec.name)}", f"input: {{channels: {node.channels}{window}}}", "layers:"]
+    previous = node.name
+    for layer in layers:
+        lines.append(layer_line(layer, previous))
+        previous = layer.name
+    if spec.output != layers[-1].name:
+        lines.append(f"output: {_value(spec.output)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,101 @@
+"""The kinds published networks use, beyond the property tests: folding batch norm, the doubling-tree pool
+against the direct one, and a model with every custom layer and activation reloaded in safe mode."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from conftest import ROOT, randomize, relative_error, weights_of
+from evaluator import per_step_over_sequence
+
+keras = pytest.importorskip("keras")
+KINDS = os.path.join(ROOT, "tests", "specs", "kinds.yaml")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The kinds spec's practice model with random weights and batch-norm statistics, saved."""
+    from convert import api
+
+    folder = tmp_path_factory.mktemp("kinds")
+    model = api.practice_model(KINDS)
+    randomize(model, 4)
+    model.save(folder / "kinds.keras")
+    return folder, model
+
+
+def test_the_kinds_spec_matches_the_evaluator(trained):
+    from convert import api
+
+    _, model = trained
+    analysis = api.load(KINDS)
+    x = np.random.default_rng(2).normal(size=(2, analysis.window + 30, 3)).astype(np.float32)
+    want = per_step_over_sequence(yaml.safe_load(open(KINDS)), weights_of(model), x, analysis.window)
+    assert relative_error(np.asarray(model(x))[:, analysis.window - 1:], want) < 1e-5
+
+
+def test_fold_batchnorm_keeps_the_outputs_with_fewer_layers(trained):
+    from convert import api
+    from convert.cli import main
+
+    folder, model = trained
+    result = CliRunner().invoke(main, ["fold-batchnorm", KINDS, str(folder / "kinds.keras"), "-o", str(folder / "out")])
+    assert result.exit_code == 0, result.output
+    assert "folded 3 BatchNormalization layer(s): bn1, bn2, bn3" in result.output  # bn4, bn5 follow nonlinearities
+    spec = folder / "out" / "kinds-folded.yaml"
+    folded = keras.saving.load_model(str(folder / "out" / "kinds-folded.keras"))
+    assert len(folded.layers) == len(model.layers) - 3
+    assert [layer.name for layer in folded.layers if type(layer).__name__ == "BatchNormalization"] == ["bn4", "bn5"]
+    x = np.random.default_rng(3).normal(size=(2, 60, 3)).astype(np.float32)
+    assert relative_error(np.asarray(folded(x)), np.asarray(model(x), np.float64)) < 1e-5
+    step = api.to_step(folded, str(spec))  # the folded spec is a spec like any other
+    windows = x[:, -api.load(str(spec)).window:]
+    np.testing.assert_allclose(np.asarray(step(windows)), np.asarray(model(x))[:, -1], rtol=1e-4, atol=1e-5)
+
+
+def test_fold_batchnorm_refuses_a_model_of_another_spec(trained, tmp_path):
+    from convert.cli import main
+
+    folder, _ = trained
+    other = os.path.join(ROOT, "specs", "dense-four.yaml")
+    result = CliRunner().invoke(main, ["fold-batchnorm", other, str(folder / "kinds.keras"), "-o", str(tmp_path)])
+    assert result.exit_code == 1 and "does not fit" in result.output and not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("pool_type", ["max", "avg"])
+def test_doubling_tree_pool_equals_the_direct_pool(pool_type):
+    from convert.layers import DilatedCausalPooling1D
+
+    x = np.random.default_rng(0).normal(size=(2, 80, 3)).astype(np.float32)
+    for size in (1, 2, 3, 5, 8, 13, 31, 32):
+        for dilation in (1, 2):
+            reach = (size - 1) * dilation
+            padded = np.concatenate([np.zeros((2, reach, 3), np.float32), x], axis=1)
+            taps = np.stack([padded[:, i * dilation: i * dilation + 80] for i in range(size)])
+            want = taps.max(0) if pool_type == "max" else taps.mean(0)
+            got = np.asarray(DilatedCausalPooling1D(pool_type, size, dilation)(x))
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+            valid = np.asarray(DilatedCausalPooling1D(pool_type, size, dilation, padding="valid")(x))
+            np.testing.assert_allclose(valid, want[:, reach:], rtol=1e-5, atol=1e-6)
+
+
+def test_custom_layers_and_activations_reload_in_a_fresh_process_in_safe_mode(trained, tmp_path):
+    folder, model = trained
+    x = np.random.default_rng(1).normal(size=(2, 30, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code = ("import convert, keras, numpy as np\n"
+            f"m = keras.saving.load_model({str(folder / 'kinds.keras')!r}, safe_mode=True)\n"
+            f"np.save({str(tmp_path / 'y.npy')!r}, np.asarray(m(np.load({str(tmp_path / 'x.npy')!r}))))\n")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.asarray(model(x)))
+    classes = {type(layer).__name__ for layer in model.layers}
+    assert {"CausalDepthwiseConv1D", "CausalSeparableConv1D", "DilatedCausalPooling1D", "LayerNormalization"} <= classes
