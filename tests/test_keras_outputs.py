@@ -16,7 +16,7 @@ from conftest import ROOT, SPECS
 from convert.cli import main
 
 pytest.importorskip("keras")
-COMPILED = ["wavenet", "pooling", "flatten-head"]
+COMPILED = ["wavenet", "pooling", "flatten-head", "shallow-fbcsp"]
 
 
 @pytest.fixture(scope="module")
