@@ -7,6 +7,7 @@ import keyword
 import re
 
 from convert import __version__
+from convert.frontend.writer import canonical_sha256
 from convert.graph import KERAS, Graph, GraphLayer, Reference
 
 _RESERVED = {"keras", "inputs", "build_practice_model", "build_per_step_model"}
@@ -82,7 +83,7 @@ def source(practice: Graph, per_step: Graph) -> str:
         "",
         f"Per-step window: {window} steps; receptive field: {analysis.receptive_field} steps.",
         f"Warm-up: {warmup}.",
-        f"Spec sha256: {spec.sha256}",
+        f"Spec sha256: {canonical_sha256(analysis)}",
         '"""',
         "",
         "import keras",

@@ -14,6 +14,7 @@ import json
 import os
 
 from convert import __version__
+from convert.frontend.writer import canonical_sha256
 from convert.graph import Graph, GraphLayer
 
 FORMAT = "causalc.weight-map"
@@ -42,7 +43,7 @@ def weight_map(practice: Graph, per_step: Graph) -> dict:
         "format": FORMAT,
         "version": VERSION,
         "causalc": __version__,
-        "spec": {"name": spec.name, "file": os.path.basename(spec.path), "sha256": spec.sha256},
+        "spec": {"name": spec.name, "file": os.path.basename(spec.path), "sha256": canonical_sha256(analysis)},
         "input_channels": spec.inputs[0].channels,
         "window": analysis.window,
         "receptive_field": analysis.receptive_field,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 
 import click
 
@@ -77,3 +79,36 @@ def schema() -> None:
     from convert.frontend.schema import schema_json
 
     click.echo(schema_json(), nl=False)
+
+
+@click.command(name="import")
+@click.argument("model", type=click.Path())
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="SPEC.yaml to write.")
+def import_command(model: str, out: str) -> None:
+    """Write the spec of a per-step Keras MODEL (.keras or .h5; Sequential or functional, fixed window), with
+    the model's layer names, so that `causalc from-step SPEC MODEL` carries its trained weights."""
+    from convert.frontend.keras_import import ModelImportError, import_model
+
+    if not out.endswith((".yaml", ".yml")):
+        raise click.UsageError(f"the output must end in .yaml or .yml; received {out}")
+    try:
+        text, checked, found = import_model(model, out)
+    except ModelImportError as error:
+        raise click.ClickException(f"cannot import {model}: {error}; nothing written") from None
+    try:
+        directory = os.path.dirname(os.path.abspath(out))
+        handle, temp = tempfile.mkstemp(prefix=".causalc-", suffix=".yaml", dir=directory)
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.chmod(temp, 0o644)
+        os.replace(temp, out)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
+    click.echo(f"wrote {out}: {found['layers']} layers, window {found['window']}, {found['channels']} channel(s)")
+    if checked.diagnostics:
+        _print_diagnostics(checked.diagnostics)
+    if not checked.ok:
+        raise ProblemsFound()
+    analysis = checked.analysis
+    click.echo(f"receptive field {analysis.receptive_field}, {analysis.params:,} parameters; "
+               f"`causalc from-step {out} {model} -o PRACTICE.keras` carries the weights")

@@ -15,6 +15,7 @@ from convert import kinds
 from convert.frontend.diagnostics import Diagnostic, Span
 from convert.frontend.source import Node
 from convert.kinds import input as input_kind
+from convert.kinds.equivalents import KERAS_EQUIVALENTS
 from convert.kinds.fields import ANY, STRING, Field, did_you_mean, wrong
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # file stems and Keras layer names: no '/', no leading '.'
@@ -87,12 +88,6 @@ class Spec:
         """The window the spec states (None: inferred)."""
         return self.inputs[0].window
 
-    @property
-    def sha256(self) -> str:
-        import hashlib  # only the emitters need the hash
-
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
-
     def layer(self, name: str) -> Layer:
         return next(layer for layer in self.layers if layer.name == name)
 
@@ -120,27 +115,6 @@ def _read_mapping(node: Node, fields: dict[str, Field], what: str, out: list) ->
             values[key] = None if spec_field.default is ... else spec_field.default_for(values)
     return values
 
-
-# Keras layers people reach for that causalc does not compile, with the nearest thing it does
-KERAS_EQUIVALENTS = {
-    **{name: "causalc compiles 1-D networks: write the time axis as positions and the rest as channels, with Conv1D, "
-             "DepthwiseConv1D or SeparableConv1D." for name in ("Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D")},
-    **{name: "A recurrent layer already runs step by step; causalc compiles convolutional per-step networks "
-             "(for the same memory, a dilated Conv1D stack)." for name in ("LSTM", "GRU", "SimpleRNN", "RNN")},
-    **{name: f"Use `{{type: Activation, activation: {act}}}`." for name, act in
-       (("ReLU", "relu"), ("ELU", "elu"), ("Softmax", "softmax"))},
-    "LeakyReLU": "Use `{type: Activation, activation: leaky_relu}` (slope 0.2; the LeakyReLU layer's default is 0.3).",
-    **{name: "At inference it is the identity, as Dropout is: use `{type: Dropout, rate: ...}`." for name in
-       ("GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization")},
-    "Lambda": "Arbitrary code can be neither analysed nor loaded safely; write it as supported layers.",
-    "TimeDistributed": "Dense already applies to every position: use Dense (or Conv1D with kernel_size 1).",
-    "Normalization": "Use `{type: Rescaling, scale: 1/std, offset: -mean/std}` with the data's statistics.",
-    "InputLayer": "The input is the top-level `input: {channels: ..., window: ...}`, not a layer.",
-    "Conv1DTranspose": "Upsampling has no causal per-step form; use strided convolutions down, then Dense heads.",
-    "UpSampling1D": "Upsampling has no causal per-step form; use strided convolutions down, then Dense heads.",
-    "Reshape": "Flatten + Dense is the supported reshaping: it compiles to one dilated Conv1D.",
-    "Permute": "Positions stay on axis 1 and channels on axis 2 in a per-step spec.",
-}
 
 _TOP = {"name": Field(STRING, None, "Model name and output file stem; default: the file's stem."),
         INPUT: Field(ANY, ..., "The model input."),

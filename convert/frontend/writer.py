@@ -3,6 +3,8 @@ defaults, `inputs` only where a layer does not take the one above it. Reading th
 
 from __future__ import annotations
 
+import dataclasses
+
 import yaml
 
 from convert import kinds
@@ -43,3 +45,15 @@ def spec_text(spec: Spec, layers: list[Layer] | None = None, header: str = "") -
     if spec.output != layers[-1].name:
         lines.append(f"output: {_value(spec.output)}")
     return "\n".join(lines) + "\n"
+
+
+def canonical_sha256(analysis) -> str:
+    """The identity of a compiled network: the SHA-256 of its spec written canonically with the window it
+    compiles for. Comments, layout, default fields written out or not, and an inferred versus a stated
+    window do not change it; any change to the network does."""
+    import hashlib
+
+    spec = analysis.spec
+    node = dataclasses.replace(spec.inputs[0], window=analysis.window)
+    text = spec_text(dataclasses.replace(spec, inputs=(node,), path=""))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

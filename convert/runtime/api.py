@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from convert.analysis import Analysis
-from convert.frontend.diagnostics import SpecError  # noqa: F401  (raised by load)
+from convert.frontend.diagnostics import SpecError
 from convert.backends.keras_model import build_model
 from convert.backends.weight_map import weight_map as _weight_map
 from convert.lower import lower, per_step_graph
@@ -36,6 +36,19 @@ def load(spec) -> Analysis:
     if isinstance(spec, Analysis):
         return spec
     checked = check(os.fspath(spec))
+    if not checked.ok:
+        raise SpecError(checked.diagnostics)
+    return checked.analysis
+
+
+def import_spec(model_path, spec_path) -> Analysis:
+    """Write the spec of a per-step Keras model file (as `causalc import` does) and return it analysed;
+    raises ModelImportError for layers causalc cannot express, SpecError for a spec with errors."""
+    from convert.frontend.keras_import import import_model
+
+    text, checked, _ = import_model(os.fspath(model_path), os.fspath(spec_path))
+    with open(spec_path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
     if not checked.ok:
         raise SpecError(checked.diagnostics)
     return checked.analysis
