@@ -46,7 +46,21 @@ def _functional():
     return keras.Model(x, out, name="fun")
 
 
-@pytest.mark.parametrize("build", [_sequential, _functional], ids=["sequential", "functional"])
+def _more_kinds():
+    return keras.Sequential([
+        keras.Input((20, 4)),
+        L.Rescaling(0.5, offset=-0.25, name="scale"),
+        L.Conv1D(6, 3, groups=2, padding="valid", kernel_initializer="he_normal", name="grouped"),
+        L.LayerNormalization(name="ln"),
+        L.Activation("mish", name="act"),
+        L.SpatialDropout1D(0.2, name="sdrop"),
+        L.Conv1D(4, 1, padding="same", name="pointwise"),  # 'same' on one step pads nothing (N305)
+        L.GlobalMaxPooling1D(name="gmp"),
+        L.Dense(2, activation="log_sigmoid", name="out"),
+    ], name="more")
+
+
+@pytest.mark.parametrize("build", [_sequential, _functional, _more_kinds], ids=["sequential", "functional", "more"])
 def test_an_imported_model_compiles_to_an_equal_practice_model(build, tmp_path):
     from convert.cli import main
 
