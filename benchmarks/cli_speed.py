@@ -48,10 +48,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         many = os.path.join(folder, "many")
         os.makedirs(many)
-        specs = sorted(os.listdir(os.path.join(ROOT, "specs")))
+        specs = sorted(n for n in os.listdir(os.path.join(ROOT, "specs")) if n.endswith(".yaml"))
         for i in range(1000):
             shutil.copy(os.path.join(ROOT, "specs", specs[i % len(specs)]), os.path.join(many, f"spec{i:04d}.yaml"))
         print(f"  {'causalc lint (1,000 spec files)':40s} {wall(causalc + ['lint', many], max(1, args.repeats // 2)):7.3f} s")
+        picture = os.path.join(folder, "wavenet.png")
+        print(f"  {'causalc draw specs/wavenet.yaml -o x.png':40s} "
+              f"{wall(causalc + ['draw', 'specs/wavenet.yaml', '-o', picture], max(1, args.repeats // 2)):7.3f} s")
         for layers, times in analysis_times((1_000, 10_000, 20_000), max(1, args.repeats // 2)).items():
             layers, whole, pure = int(layers), times["check_seconds"], times["analysis_seconds"]
             print(f"  {layers:6,d}-layer spec: read + check + analyse {whole:7.3f} s   (analysis alone {pure:6.3f} s)")

@@ -87,7 +87,8 @@ def _geometry(layer: dict) -> tuple[int, int, int]:
     return (k - 1) * d + 1, _int(layer.get("strides"), 1), d
 
 
-def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int | None = None) -> np.ndarray:
+def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int | None = None,
+             trace: dict | None = None) -> np.ndarray:
     """Per-step outputs for a batch of windows (B, W, C) -> (B, units), float64.
 
     `weights[name]` is [kernel (k, c_in, u), bias?] as the practice Conv1D holds them. With `windows`
@@ -163,6 +164,8 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
             x[layer["name"]] = (out, coarsest)
         else:
             raise ValueError(f"unknown layer type {kind}")
+    if trace is not None:
+        trace.update({name: (value.shape[1], grid) for name, (value, grid) in x.items()})
     value, _ = x[output]
     if value.shape[1] != 1:
         raise Misfit(f"output width {value.shape[1]}")
@@ -239,3 +242,71 @@ def per_step_over_sequence(spec: dict, weights: dict, x: np.ndarray, window: int
     windows = np.stack([x[:, t - window + 1: t + 1] for t in range(window - 1, steps)], axis=1)
     flat = windows.reshape(-1, window, x.shape[2])
     return evaluate(spec, weights, flat).reshape(batch, steps - window + 1, -1)
+
+
+def _reads(layer: dict, position: int, in_width: int, out_width: int, in_grid: int, grid: int) -> list[int]:
+    """Positions of an input that output `position` of a layer depends on, from the semantics."""
+    kind = layer["type"]
+    if kind in WINDOWED or kind in POOLS:
+        span, stride, dilation = _geometry(layer)
+        return list(range(position * stride, position * stride + span, dilation))
+    if kind == "Flatten" or kind in GLOBAL_POOLS:
+        return list(range(in_width))
+    if kind in MERGES:
+        back = (out_width - 1 - position) * (grid // in_grid)
+        return [in_width - 1 - back]
+    return [position]
+
+
+def influence(spec: dict, window: int) -> set[tuple[str, str, int, int]]:
+    """Per-step connections (layer, input, from step, to step) through which the window reaches the
+    output; a position sits at the newest step it sees."""
+    shapes: dict = {}
+    evaluate(spec, {}, None, window, trace=shapes)
+    output = spec.get("output", spec["layers"][-1]["name"])
+
+    def step(name, position):
+        width, grid = shapes[name]
+        return window - 1 - (width - 1 - position) * grid
+
+    reached = {output: set(range(shapes[output][0]))}
+    edges = set()
+    for layer in reversed(layers_of(spec)):
+        for name in layer["inputs"]:
+            for position in reached.get(layer["name"], ()):
+                for q in _reads(layer, position, shapes[name][0], shapes[layer["name"]][0], shapes[name][1],
+                                shapes[layer["name"]][1]):
+                    reached.setdefault(name, set()).add(q)
+                    edges.add((layer["name"], name, step(name, q), step(layer["name"], position)))
+    return edges
+
+
+def practice_influence(spec: dict, window: int, last: int) -> set[tuple[str, str, int, int]]:
+    """Practice connections into output step `last`: a layer of kernel k at practice dilation D reads its
+    input at last - j*D; a Flatten + Dense head reads the flattened sequence with kernel = its width."""
+    shapes: dict = {}
+    evaluate(spec, {}, None, window, trace=shapes)
+    output = spec.get("output", spec["layers"][-1]["name"])
+    layers = layers_of(spec)
+    flattened = {l["name"]: l["inputs"][0] for l in layers if l["type"] == "Flatten"}
+    needed = {output: {last}}
+    edges = set()
+    for layer in reversed(layers):
+        if layer["name"] in flattened:
+            continue
+        for name in layer["inputs"]:
+            source = flattened.get(name, name)
+            width, in_grid = shapes[source]
+            if layer["type"] in WINDOWED or layer["type"] in POOLS:
+                span, _, dilation = _geometry(layer)
+                taps = [(span - 1 - j) * in_grid for j in range(0, span, dilation)]
+            elif name in flattened or layer["type"] in GLOBAL_POOLS:
+                taps = [(width - 1 - j) * in_grid for j in range(width)]
+            else:
+                taps = [0]
+            for t in needed.get(layer["name"], ()):
+                for back in taps:
+                    needed.setdefault(source, set()).add(t - back)
+                    if t - back >= 0:
+                        edges.add((layer["name"], source, t - back, t))
+    return edges

@@ -23,7 +23,7 @@ def main() -> None:
 
 for _command in (checking.lint, checking.explain, models.compile_command, models.to_step_command,
                  models.from_step_command, models.fold_batchnorm_command, models.generate, models.export_step,
-                 models.bench, checking.schema, checking.import_command):
+                 models.bench, checking.schema, checking.import_command, checking.draw):
     main.add_command(_command)
 
 

@@ -112,3 +112,43 @@ def import_command(model: str, out: str) -> None:
     analysis = checked.analysis
     click.echo(f"receptive field {analysis.receptive_field}, {analysis.params:,} parameters; "
                f"`causalc from-step {out} {model} -o PRACTICE.keras` carries the weights")
+
+
+@click.command()
+@click.argument("spec", type=click.Path())
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="FIG.svg, FIG.png or FIG.pdf.")
+@click.option("--form", type=click.Choice(["per-step", "practice", "both"]), default="both", show_default=True)
+@click.option("--steps", type=click.IntRange(2, 4096), help="Time steps of the practice form's run (default: the "
+              "receptive field and a few more, at most 64).")
+def draw(spec: str, out: str, form: str, steps: int | None) -> None:
+    """Draw SPEC: the per-step network and its practice form, with the connections that reach the output."""
+    from convert.draw import SUFFIXES
+
+    if not out.lower().endswith(SUFFIXES):
+        raise click.UsageError(f"the output must end in {', '.join(SUFFIXES)}; received {out}")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise click.ClickException("draw needs matplotlib: pip install 'causalc[plot]'") from None
+    checked = check(spec) if os.path.exists(spec) else None
+    if checked is None:
+        raise click.UsageError(f"no such file: {spec}")
+    if checked.diagnostics:
+        _print_diagnostics(checked.diagnostics)
+    if not checked.ok:
+        raise ProblemsFound()
+    from convert.draw import draw as draw_spec
+
+    directory = os.path.dirname(os.path.abspath(out))
+    handle, temp = tempfile.mkstemp(prefix=".causalc-", suffix=os.path.splitext(out)[1], dir=directory)
+    os.close(handle)
+    try:
+        draw_spec(checked.analysis, temp, form, steps)
+        os.chmod(temp, 0o644)
+        os.replace(temp, out)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+    click.echo(f"wrote {out}")

@@ -1,0 +1,188 @@
+"""`causalc draw`: pictures of a spec as the article draws its networks (TensorFlow-free; matplotlib).
+
+- per-step form: one row of positions per tensor (input at the bottom), each position at the newest input
+  step it sees (positions of grid g are g steps apart), with every connection that reaches the output;
+  input steps that reach no output are marked;
+- practice form: the same rows over a run of time steps (every row holds every step), with the dilated
+  connections that feed one output step highlighted and its receptive field shaded on the input row.
+
+The drawing is computed as data first (`per_step_drawing`, `practice_drawing`); every drawn connection
+carries an SVG id `edge:LAYER:FROM:TO` so that tests read the picture, not its pixels.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from convert.analysis import Analysis
+
+MAX_POSITIONS = 64  # newest steps drawn per row; older ones are summed up by an ellipsis
+FORMS = ("per-step", "practice", "both")
+SUFFIXES = (".svg", ".png", ".pdf")
+
+
+class Row(NamedTuple):
+    name: str
+    label: str
+    style: str  # input, layer, pool, merge, head
+    steps: tuple[int, ...]  # x (time step) of each drawn node
+
+
+class Edge(NamedTuple):
+    layer: str
+    source: str
+    src: int  # time step of the source node
+    dst: int  # time step of the destination node
+
+
+class Drawing(NamedTuple):
+    form: str
+    rows: tuple[Row, ...]
+    edges: tuple[Edge, ...]
+    first: int  # the oldest step drawn
+    last: int
+    unused: tuple[int, ...]  # input steps that reach no output (per-step)
+    field: tuple[int, int] | None  # the highlighted output's receptive field (practice)
+
+
+def _style(layer) -> str:
+    kind = layer.kind
+    if kind.many_inputs:
+        return "merge"
+    if kind.geometry(layer) is not None and not kind.weighted:
+        return "pool"
+    if layer.type in ("Flatten", "Dense", "GlobalAveragePooling1D", "GlobalMaxPooling1D"):
+        return "head"
+    return "layer"
+
+
+def _label(plan) -> str:
+    layer, out = plan.layer, plan.out
+    geometry = layer.kind.geometry(layer)
+    shape = f"k{geometry.extent} s{geometry.stride}" if geometry is not None else ""
+    return f"{layer.name}  {layer.type} {shape}  ({out.width}x{out.channels}, grid {out.grid})".replace("  (", " (")
+
+
+def per_step_drawing(analysis: Analysis) -> Drawing:
+    """Positions at the step they end on; connections that reach the output, among the drawn steps."""
+    window = analysis.window
+    first = max(0, window - MAX_POSITIONS)
+    spec = analysis.spec
+
+    def step(name: str, position: int) -> int:
+        tensor = analysis.tensors[name]
+        return window - 1 - (tensor.width - 1 - position) * tensor.grid
+
+    reached = {name: set() for name in analysis.tensors}
+    reached[spec.output] = set(range(analysis.tensors[spec.output].width))
+    edges = []
+    for plan in reversed(analysis.plans):
+        if not plan.used:
+            continue
+        layer, out = plan.layer, plan.out
+        for name in layer.inputs:
+            source = analysis.tensors[name]
+            for position in sorted(reached[layer.name]):
+                for q in layer.kind.reads(layer, position, source.width, out.width, source.grid, out.grid):
+                    reached[name].add(q)
+                    a, b = step(name, q), step(layer.name, position)
+                    if a >= first and b >= first:
+                        edges.append(Edge(layer.name, name, a, b))
+    rows = []
+    for node in spec.inputs:
+        steps = tuple(s for s in range(window) if s >= first)
+        rows.append(Row(node.name, f"{node.name} ({window}x{node.channels})", "input", steps))
+    for plan in analysis.plans:
+        if plan.used:
+            name = plan.layer.name
+            steps = tuple(s for p in range(plan.out.width) if (s := step(name, p)) >= first)
+            rows.append(Row(name, _label(plan), _style(plan.layer), steps))
+    unused = tuple(s for s in range(first, window) if s not in reached[spec.inputs[0].name])  # input: step = position
+    return Drawing("per-step", tuple(rows), tuple(sorted(set(edges))), first, window - 1, unused, None)
+
+
+def practice_drawing(analysis: Analysis, steps: int | None = None) -> Drawing:
+    """Every row holds every step of a run; the last step's output and the dilated connections that feed it."""
+    count = steps or min(max(analysis.receptive_field + 4, 16), MAX_POSITIONS)
+    last = count - 1
+    spec = analysis.spec
+    needed = {spec.output: {last}}
+    flattened = {p.layer.name: p.layer.inputs[0] for p in analysis.plans if analysis.tensors[p.layer.name].folds}
+    edges = []
+    for plan in reversed(analysis.plans):
+        if not plan.used or plan.layer.name in flattened:
+            continue
+        layer = plan.layer
+        for name in layer.inputs:
+            name = flattened.get(name, name)  # a Dense head reads the sequence its Flatten folds
+            kernel, dilation = (plan.kernel, plan.dilation) if plan.kernel else (1, 1)
+            for t in sorted(needed.get(layer.name, ())):
+                for j in range(kernel):
+                    s = t - (kernel - 1 - j) * dilation
+                    needed.setdefault(name, set()).add(s)
+                    if s >= 0:
+                        edges.append(Edge(layer.name, name, s, t))
+    rows = [Row(node.name, node.name, "input", tuple(range(count))) for node in spec.inputs]
+    rows += [Row(p.layer.name, f"{p.layer.name}  {p.layer.kind.practice_type or p.layer.type}"
+                 + (f" k{p.kernel} d{p.dilation}" if p.kernel else ""), _style(p.layer), tuple(range(count)))
+             for p in analysis.plans if p.used and not analysis.tensors[p.layer.name].folds]
+    field = (last - analysis.receptive_field + 1, last)
+    return Drawing("practice", tuple(rows), tuple(sorted(set(edges))), 0, last, (), field)
+
+
+COLORS = {"input": "#333333", "layer": "#1f77b4", "pool": "#2ca02c", "merge": "#d62728", "head": "#9467bd"}
+
+
+def _plot(axes, drawing: Drawing, title: str) -> None:
+    import matplotlib.patches as patches
+
+    y = {row.name: i for i, row in enumerate(drawing.rows)}
+    folded = {row.name for row in drawing.rows}
+    span = drawing.last - drawing.first + 1
+    if drawing.field is not None:
+        low = max(drawing.field[0], drawing.first) - 0.5
+        axes.add_patch(patches.Rectangle((low, -0.4), drawing.field[1] + 0.5 - low, 0.8, color="#ffdd88", zorder=0))
+    for edge in drawing.edges:
+        source = edge.source if edge.source in folded else None
+        if source is None:
+            continue
+        line, = axes.plot([edge.src, edge.dst], [y[source], y[edge.layer]], color="#888888", linewidth=0.6, zorder=1)
+        line.set_gid(f"edge:{edge.layer}:{edge.source}:{edge.src}:{edge.dst}")
+    for row in drawing.rows:
+        axes.scatter(row.steps, [y[row.name]] * len(row.steps), s=max(4, 900 / span), color=COLORS[row.style], zorder=2)
+        axes.text(drawing.first - 0.02 * span - 1, y[row.name], row.label, ha="right", va="center", fontsize=7)
+    if drawing.unused:
+        axes.scatter(drawing.unused, [0] * len(drawing.unused), marker="x", s=30, color="#d62728", zorder=3,
+                     label="never reaches the output")
+        axes.legend(loc="upper right", fontsize=7)
+    if drawing.first > 0:
+        axes.text(drawing.first - 0.5, -0.9, f"... {drawing.first:,} older steps", fontsize=7, ha="left")
+    axes.set_title(title, fontsize=9)
+    axes.set_xlim(drawing.first - 1, drawing.last + 1)
+    axes.set_ylim(-1.2, len(drawing.rows) - 0.3)
+    axes.set_yticks([])
+    axes.set_xlabel("time step" + (" in the window" if drawing.form == "per-step" else " of the run"), fontsize=8)
+    for side in ("top", "right", "left"):
+        axes.spines[side].set_visible(False)
+
+
+def draw(analysis: Analysis, path: str, form: str = "both", steps: int | None = None) -> None:
+    """Write the picture to `path` (.svg, .png or .pdf)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    drawings = [per_step_drawing(analysis) if f == "per-step" else practice_drawing(analysis, steps)
+                for f in ("per-step", "practice") if form in (f, "both")]
+    rows = max(len(d.rows) for d in drawings)
+    figure, axes = plt.subplots(1, len(drawings), figsize=(9 * len(drawings), 1.2 + 0.22 * rows), squeeze=False)
+    spec = analysis.spec
+    titles = {"per-step": f"{spec.name}: per-step (window {analysis.window:,})",
+              "practice": f"{spec.name}: practice (receptive field {analysis.receptive_field:,}; last step highlighted)"}
+    for axis, drawing in zip(axes[0], drawings):
+        _plot(axis, drawing, titles[drawing.form])
+    figure.tight_layout()
+    plt.rcParams["svg.hashsalt"] = "causalc"  # the same picture gives the same SVG bytes
+    figure.savefig(path, metadata={"Date": None} if path.endswith(".svg") else None)
+    plt.close(figure)

@@ -1,0 +1,118 @@
+"""`causalc draw` (no TensorFlow): every bundled spec draws in every form, and the connections drawn are
+exactly those through which, by the evaluator's semantics, the window reaches the output."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT, SPECS, spec_id
+from convert.cli import main
+from convert.pipeline import check
+from evaluator import influence, load, practice_influence
+
+pytest.importorskip("matplotlib")
+EDGE = re.compile(r'id="edge:([^:"]+):([^:"]+):(-?\d+):(-?\d+)"')
+
+
+def _edges(svg: str) -> set:
+    return {(a, b, int(c), int(d)) for a, b, c, d in EDGE.findall(svg)}
+
+
+@pytest.mark.parametrize("path", SPECS, ids=spec_id)
+def test_drawn_connections_are_those_that_reach_the_output(path, tmp_path):
+    from convert.draw import MAX_POSITIONS, draw, practice_drawing
+
+    analysis = check(path).analysis
+    spec, window = load(path), analysis.window
+    draw(analysis, str(tmp_path / "per-step.svg"), "per-step")
+    first = max(0, window - MAX_POSITIONS)
+    want = {e for e in influence(spec, window) if e[2] >= first and e[3] >= first}
+    assert _edges((tmp_path / "per-step.svg").read_text()) == want
+    draw(analysis, str(tmp_path / "practice.svg"), "practice", steps=40)
+    assert _edges((tmp_path / "practice.svg").read_text()) == practice_influence(spec, window, last=39)
+    assert practice_drawing(analysis, 40).field == (40 - analysis.receptive_field, 39)
+
+
+def test_unused_input_steps_are_marked(tmp_path):
+    from convert.draw import per_step_drawing
+
+    path = tmp_path / "skip.yaml"
+    path.write_text("input: {channels: 1}\nlayers:\n  - {type: Conv1D, filters: 1, kernel_size: 1, strides: 3}\n"
+                    "  - {type: Conv1D, filters: 1, kernel_size: 2}\n")
+    drawing = per_step_drawing(check(str(path)).analysis)
+    assert drawing.unused == (1, 2)  # window 4: steps 0 and 3 are read, 1 and 2 skipped by the stride
+
+
+BLOCKED = """
+import sys
+class _Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras'):
+            raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, _Absent())
+from convert.pipeline import check
+from convert.draw import draw
+for i, path in enumerate(sys.argv[2:]):
+    for form in ('per-step', 'practice', 'both') if i == 0 else ('both',):
+        draw(check(path).analysis, sys.argv[1] + '/' + path.split('/')[-1] + form + '.svg', form)
+print('drawn')
+"""
+
+
+def test_every_spec_draws_in_every_form_without_tensorflow(tmp_path):
+    result = subprocess.run([sys.executable, "-c", BLOCKED, str(tmp_path), *SPECS], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "drawn", result.stderr[-2000:]
+    assert len(list(tmp_path.glob("*.svg"))) == len(SPECS) + 2
+
+
+def test_draw_command_and_its_errors(tmp_path):
+    runner = CliRunner()
+    spec = SPECS[0]
+    result = runner.invoke(main, ["draw", spec, "-o", str(tmp_path / "f.png"), "--form", "practice"])
+    assert result.exit_code == 0 and (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    result = runner.invoke(main, ["draw", spec, "-o", str(tmp_path / "f.jpg")])
+    assert result.exit_code == 2 and ".svg, .png, .pdf" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: {channels: 1}\nlayers:\n  - {type: Conv1D, filters: 1}\n")
+    result = runner.invoke(main, ["draw", str(bad), "-o", str(tmp_path / "bad.svg")])
+    assert result.exit_code == 1 and "E112" in result.output and not (tmp_path / "bad.svg").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "f.png"]  # no temporary file left
+
+
+def test_draw_without_matplotlib_says_what_to_install(tmp_path):
+    code = ("import sys\nclass A:\n    def find_spec(self, n, p=None, t=None):\n        if n.split('.')[0] == 'matplotlib':\n"
+            "            raise ModuleNotFoundError(n)\nsys.meta_path.insert(0, A())\nfrom convert.cli import run\n"
+            "sys.argv = ['causalc', 'draw', sys.argv[1], '-o', sys.argv[2]]\nrun()\n")
+    result = subprocess.run([sys.executable, "-c", code, SPECS[0], str(tmp_path / "f.svg")], capture_output=True,
+                            text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 1 and "pip install 'causalc[plot]'" in result.stderr
+    assert not (tmp_path / "f.svg").exists()
+
+
+def test_svg_output_is_deterministic(tmp_path):
+    from convert.draw import draw
+
+    analysis = check(SPECS[0]).analysis
+    draw(analysis, str(tmp_path / "a.svg"))
+    draw(analysis, str(tmp_path / "b.svg"))
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
+
+
+def test_readme_pictures_and_tables_are_current():
+    """The README's two pictures exist, and the explain tables beside them are what explain prints."""
+    import os
+
+    from convert.report import explain_text
+
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    for stem in ("flatten-head", "pooling"):
+        assert f"![{stem} drawn](specs/pictures/{stem}.svg)" in readme
+        assert os.path.getsize(os.path.join(ROOT, "specs", "pictures", f"{stem}.svg")) > 10_000
+        table = explain_text(check(os.path.join("specs", f"{stem}.yaml")).analysis)
+        assert table.rstrip() in readme
