@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import zipfile
 
 from convert import kinds
@@ -97,7 +98,7 @@ def _fields(class_name: str, name: str, config: dict) -> dict:
                                "supported")
     values = {}
     for key in kind.own_fields:
-        if key in ("axis",) or key not in config:
+        if key == "axis" or key not in config:
             continue
         value = config[key]
         if key in ("kernel_size", "strides", "dilation_rate", "pool_size"):
@@ -124,7 +125,9 @@ def _sources(entry: dict, name: str) -> list[str]:
         raise ModelImportError(f"layer `{name}` is applied {len(nodes)} times; a spec layer is applied once")
     if not nodes:
         return []
-    args = nodes[0]["args"] if isinstance(nodes[0], dict) else nodes[0]
+    if isinstance(nodes[0], list):  # the older format: [[name, node, tensor, kwargs], ...]
+        return [item[0] for item in nodes[0]]
+    args = nodes[0]["args"]
     found = []
 
     def walk(value):
@@ -149,7 +152,8 @@ def spec_from_config(config: dict, source: str) -> tuple[str, dict]:
     inputs = [e for e in entries if e.get("class_name") == "InputLayer"]
     if len(inputs) > 1:
         raise ModelImportError("the model has several inputs; a spec has one (conditioning inputs are not yet supported)")
-    shape = inputs[0]["config"].get("batch_shape") if inputs else model.get("build_input_shape")
+    first = inputs[0]["config"] if inputs else (entries[0].get("config") or {}) if entries else {}
+    shape = first.get("batch_shape") or first.get("batch_input_shape") or model.get("build_input_shape")
     if not shape or len(shape) != 3 or shape[1] is None or shape[2] is None:
         raise ModelImportError(f"the model's input shape is {shape}; a per-step model takes (batch, window, channels)")
     window, channels = int(shape[1]), int(shape[2])
@@ -199,7 +203,7 @@ def spec_from_config(config: dict, source: str) -> tuple[str, dict]:
     if outputs and len(outputs) > 1:
         raise ModelImportError("the model has several outputs; a spec has one")
     output = alias.get(outputs[0][0], outputs[0][0]) if outputs and not sequential else layers[-1].name
-    name = str(model.get("name") or "model").removesuffix("_per_step")
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(model.get("name") or "model").removesuffix("_per_step")).lstrip(".")
     spec = Spec(name=name, path=source, inputs=(Input(INPUT, channels, window),), layers=tuple(layers), output=output)
     header = f"Imported by causalc from {os.path.basename(source)} (a per-step Keras model, window {window})."
     return spec_text(spec, header=header), {"window": window, "channels": channels, "layers": len(layers),
