@@ -14,6 +14,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECS = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
 _compiled: dict[str, tuple] = {}
 
+BLOCK_TENSORFLOW = """
+import sys
+class _Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras'):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _Absent())
+"""  # prepended to code run in a subprocess: `import tensorflow` and `import keras` fail as if not installed
+
 
 def spec_id(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]

@@ -10,7 +10,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, SPECS, spec_id
+from conftest import BLOCK_TENSORFLOW, ROOT, SPECS, spec_id
 from convert.cli import main
 from convert.pipeline import check
 from evaluator import influence, load, practice_influence
@@ -48,13 +48,7 @@ def test_unused_input_steps_are_marked(tmp_path):
     assert drawing.unused == (1, 2)  # window 4: steps 0 and 3 are read, 1 and 2 skipped by the stride
 
 
-BLOCKED = """
-import sys
-class _Absent:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('tensorflow', 'keras'):
-            raise ModuleNotFoundError(name)
-sys.meta_path.insert(0, _Absent())
+BLOCKED = BLOCK_TENSORFLOW + """
 from convert.pipeline import check
 from convert.draw import draw
 for i, path in enumerate(sys.argv[2:]):

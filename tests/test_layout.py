@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import BLOCK_TENSORFLOW, ROOT
 
 PACKAGE = os.path.join(ROOT, "convert")
 TENSORFLOW_SIDE = ("convert/backends/", "convert/runtime/", "convert/layers.py", "convert/api.py", "convert/stream.py",
@@ -55,13 +55,7 @@ def test_only_the_tensorflow_side_imports_tensorflow():
     assert offenders == []
 
 
-BLOCKED = """
-import sys
-class _Absent:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('tensorflow', 'keras'):
-            raise ModuleNotFoundError(name)
-sys.meta_path.insert(0, _Absent())
+BLOCKED = BLOCK_TENSORFLOW + """
 import importlib, pkgutil, convert
 skip = ('convert.backends', 'convert.runtime', 'convert.layers', 'convert.api', 'convert.stream', 'convert.data',
         'convert.__main__')

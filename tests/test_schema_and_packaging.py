@@ -11,18 +11,12 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, SPECS, spec_id
+from conftest import BLOCK_TENSORFLOW, ROOT, SPECS, spec_id
 
 jsonschema = pytest.importorskip("jsonschema")
 
-# Makes `import tensorflow` and `import keras` fail, as on a machine where they are not installed.
-BLOCK = """
-import sys
-class _Absent:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('tensorflow', 'keras'):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-sys.meta_path.insert(0, _Absent())
+# The CLI with `import tensorflow` and `import keras` failing, as on a machine where they are not installed.
+BLOCK = BLOCK_TENSORFLOW + """
 sys.argv[0] = 'causalc'
 from convert.cli import run
 run()

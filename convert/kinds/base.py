@@ -146,3 +146,16 @@ class Kind:
         """The weight-map entry: {"practice": {weight: shape}, "per_step": {...}, "transform": ...}; None
         for kinds without weights."""
         return None
+
+
+class Collapsing(Kind):
+    """A kind that makes one position of all its input's (Flatten, global pooling): width 1 whatever the window."""
+
+    def width(self, layer, widths, grids, grid):
+        return 1
+
+    def need(self, layer, width, in_grid, grid):
+        return 1
+
+    def reads(self, layer, position, in_width, width, in_grid, grid):
+        return range(in_width)

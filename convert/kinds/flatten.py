@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from convert.frontend.diagnostics import Diagnostic
-from convert.kinds.base import Kind, Meta, Tensor
+from convert.kinds.base import Collapsing, Meta, Tensor
 
 
-class Flatten(Kind):
+class Flatten(Collapsing):
     type = "Flatten"
     practice_type = "(folded into Dense)"
 
@@ -20,15 +20,6 @@ class Flatten(Kind):
             what = f"feeds {bad[0].type} `{bad[0].name}`" if bad else "is the output"
             out.append(Diagnostic("E208", where, f"Flatten `{layer.name}` {what}; a Flatten must feed Dense layers",
                                   "Follow the Flatten with `{type: Dense, units: ...}`."))
-
-    def width(self, layer, widths, grids, grid):
-        return 1
-
-    def need(self, layer, width, in_grid, grid):
-        return 1
-
-    def reads(self, layer, position, in_width, width, in_grid, grid):
-        return range(in_width)
 
     def output(self, layer, ins, width, meta):
         src = ins[0]

@@ -3,8 +3,9 @@ causal pool of that width at the input's grid, computed by a doubling tree (O(lo
 
 from __future__ import annotations
 
-from convert.kinds.base import Kind, Meta, Practice, Tensor
+from convert.kinds.base import Collapsing, Meta, Practice, Tensor
 from convert.kinds.fields import BOOLEAN, Field
+from convert.kinds.pool import dilated_pool
 
 
 def tree_steps(size: int) -> int:
@@ -12,22 +13,13 @@ def tree_steps(size: int) -> int:
     return max(size.bit_length() - 1, 0) + max(bin(size).count("1") - 1, 0)
 
 
-class GlobalPooling1D(Kind):
+class GlobalPooling1D(Collapsing):
     practice_type = "DilatedCausalPooling1D"
     pool_type = ""
     own_fields = {"keepdims": Field(BOOLEAN, False, "Keep the single position: (batch, 1, channels).")}
 
     def structure(self, layer, ins, out):
         return Meta(ins[0].channels, ins[0].grid, not layer.keepdims)
-
-    def width(self, layer, widths, grids, grid):
-        return 1
-
-    def need(self, layer, width, in_grid, grid):
-        return 1
-
-    def reads(self, layer, position, in_width, width, in_grid, grid):
-        return range(in_width)
 
     def output(self, layer, ins, width, meta):
         return Tensor(1, meta.channels, meta.grid, ins[0].receptive_field, meta.flat)
@@ -43,10 +35,7 @@ class GlobalPooling1D(Kind):
                 f"instead of {max(size - 1, 0):,}")
 
     def lower(self, plan, inputs, ctx):
-        config = (("pool_type", self.pool_type), ("pool_size", plan.practice.kernel),
-                  ("dilation_rate", plan.practice.dilation), ("padding", ctx.padding))
-        return ctx.add(plan.layer.name, "DilatedCausalPooling1D", config, inputs, plan, module="convert.layers",
-                       op="pool")
+        return dilated_pool(self.pool_type, plan, inputs, ctx)
 
     def per_step(self, plan, ctx):
         layer = plan.layer

@@ -108,6 +108,13 @@ class Pool(Windowed):
         return {layer.name: reduce(taps, 0)}
 
 
+def _depthwise(taps, kernel):
+    """Taps (k, batch, c) through a depthwise kernel (k, c, m): (batch, c * m), channel c's outputs together."""
+    import tensorflow as tf
+
+    return tf.reshape(tf.einsum("kbc,kcm->bcm", taps, kernel), [tf.shape(taps)[1], -1])
+
+
 class Depthwise(Windowed):
     """causalc's CausalDepthwiseConv1D: each input channel convolved with its own `depth_multiplier` filters."""
 
@@ -115,10 +122,8 @@ class Depthwise(Windowed):
     size_arg = "kernel_size"
 
     def stream(self, layer, ins, taps, step):
-        import tensorflow as tf
-
         values = step.layer_weights(layer.name)
-        out = tf.reshape(tf.einsum("kbc,kcm->bcm", taps, values[0]), [tf.shape(taps)[1], -1])
+        out = _depthwise(taps, values[0])
         if len(values) > 1:
             out += values[1]
         return {layer.name: _activation(layer.arg("activation"))(out)}
@@ -134,8 +139,7 @@ class Separable(Windowed):
         import tensorflow as tf
 
         values = step.layer_weights(layer.name)
-        depthwise = tf.reshape(tf.einsum("kbc,kcm->bcm", taps, values[0]), [tf.shape(taps)[1], -1])
-        out = tf.matmul(depthwise, values[1][0])
+        out = tf.matmul(_depthwise(taps, values[0]), values[1][0])
         if len(values) > 2:
             out += values[2]
         return {layer.name: _activation(layer.arg("activation"))(out)}

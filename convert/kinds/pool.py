@@ -33,10 +33,7 @@ class Pooling1D(Kind):
         return Practice(layer.pool_size, ins[0].grid, ins[0].channels)
 
     def lower(self, plan, inputs, ctx):
-        config = (("pool_type", self.pool_type), ("pool_size", plan.practice.kernel),
-                  ("dilation_rate", plan.practice.dilation), ("padding", ctx.padding))
-        return ctx.add(plan.layer.name, "DilatedCausalPooling1D", config, inputs, plan, module="convert.layers",
-                       op="pool")
+        return dilated_pool(self.pool_type, plan, inputs, ctx)
 
     def per_step(self, plan, ctx):
         layer = plan.layer
@@ -54,3 +51,10 @@ class AveragePooling1D(Pooling1D):
     type = "AveragePooling1D"
     aliases = ("AvgPool1D",)
     pool_type = "avg"
+
+
+def dilated_pool(pool_type: str, plan, inputs, ctx) -> str:
+    """The practice pool: causalc's DilatedCausalPooling1D over the practice kernel at the practice dilation."""
+    config = (("pool_type", pool_type), ("pool_size", plan.practice.kernel), ("dilation_rate", plan.practice.dilation),
+              ("padding", ctx.padding))
+    return ctx.add(plan.layer.name, "DilatedCausalPooling1D", config, inputs, plan, module="convert.layers", op="pool")
