@@ -131,10 +131,13 @@ def practice_drawing(analysis: Analysis, steps: int | None = None) -> Drawing:
 
 
 COLORS = {"input": "#333333", "layer": "#1f77b4", "pool": "#2ca02c", "merge": "#d62728", "head": "#9467bd"}
+LEGEND = {"input": "input", "layer": "convolution / position-wise", "pool": "pooling", "merge": "merge",
+          "head": "Flatten, Dense, global pool"}
 
 
 def _plot(axes, drawing: Drawing, title: str) -> None:
     import matplotlib.patches as patches
+    from matplotlib.ticker import MaxNLocator
 
     y = {row.name: i for i, row in enumerate(drawing.rows)}
     folded = {row.name for row in drawing.rows}
@@ -151,14 +154,17 @@ def _plot(axes, drawing: Drawing, title: str) -> None:
     for row in drawing.rows:
         axes.scatter(row.steps, [y[row.name]] * len(row.steps), s=max(4, 900 / span), color=COLORS[row.style], zorder=2)
         axes.text(drawing.first - 0.02 * span - 1, y[row.name], row.label, ha="right", va="center", fontsize=7)
+    for style in sorted({row.style for row in drawing.rows}, key=list(COLORS).index):
+        axes.scatter([], [], color=COLORS[style], s=12, label=LEGEND[style])
     if drawing.unused:
         axes.scatter(drawing.unused, [0] * len(drawing.unused), marker="x", s=30, color="#d62728", zorder=3,
-                     label="never reaches the output")
-        axes.legend(loc="upper right", fontsize=7)
+                     label="input step that never reaches the output")
+
     if drawing.first > 0:
         axes.text(drawing.first - 0.5, -0.9, f"... {drawing.first:,} older steps", fontsize=7, ha="left")
     axes.set_title(title, fontsize=9)
     axes.set_xlim(drawing.first - 1, drawing.last + 1)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylim(-1.2, len(drawing.rows) - 0.3)
     axes.set_yticks([])
     axes.set_xlabel("time step" + (" in the window" if drawing.form == "per-step" else " of the run"), fontsize=8)
@@ -183,6 +189,12 @@ def draw(analysis: Analysis, path: str, form: str = "both", steps: int | None = 
     for axis, drawing in zip(axes[0], drawings):
         _plot(axis, drawing, titles[drawing.form])
     figure.tight_layout()
+    legend = {}
+    for axis in axes[0]:
+        for handle, label in zip(*axis.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    figure.legend(list(legend.values()), list(legend), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=6,
+                  fontsize=7, frameon=False)
     plt.rcParams["svg.hashsalt"] = "causalc"  # the same picture gives the same SVG bytes
-    figure.savefig(path, metadata={"Date": None} if path.endswith(".svg") else None)
+    figure.savefig(path, metadata={"Date": None} if path.endswith(".svg") else None, bbox_inches="tight")
     plt.close(figure)
