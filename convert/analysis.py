@@ -90,7 +90,7 @@ def _structure(spec: Spec, out: list[Diagnostic]) -> _Structure | None:
         if found is None:
             return None
         meta[layer.name] = found
-        kind.check_users(layer, users.get(layer.name, []), layer.name == spec.output, out)
+        kind.check_users(layer, lambda name: users.get(name, []), spec.output, out)
     if any(d.is_error for d in out):
         return None
     used = {spec.output}

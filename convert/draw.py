@@ -107,7 +107,7 @@ def practice_drawing(analysis: Analysis, steps: int | None = None) -> Drawing:
     last = count - 1
     spec = analysis.spec
     needed = {spec.output: {last}}
-    flattened = {p.layer.name: p.layer.inputs[0] for p in analysis.plans if analysis.tensors[p.layer.name].folds}
+    flattened = {p.layer.name: p.layer.inputs[0] for p in analysis.plans if p.layer.type == "Flatten"}
     edges = []
     for plan in reversed(analysis.plans):
         if not plan.used or plan.layer.name in flattened:
@@ -125,7 +125,7 @@ def practice_drawing(analysis: Analysis, steps: int | None = None) -> Drawing:
     rows = [Row(node.name, node.name, "input", tuple(range(count))) for node in spec.inputs]
     rows += [Row(p.layer.name, f"{p.layer.name}  {p.layer.kind.practice_type or p.layer.type}"
                  + (f" k{p.kernel} d{p.dilation}" if p.kernel else ""), _style(p.layer), tuple(range(count)))
-             for p in analysis.plans if p.used and not analysis.tensors[p.layer.name].folds]
+             for p in analysis.plans if p.used and p.layer.type != "Flatten"]
     field = (last - analysis.receptive_field + 1, last)
     return Drawing("practice", tuple(rows), tuple(sorted(set(edges))), 0, last, (), field)
 

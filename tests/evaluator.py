@@ -289,19 +289,29 @@ def practice_influence(spec: dict, window: int, last: int) -> set[tuple[str, str
     output = spec.get("output", spec["layers"][-1]["name"])
     layers = layers_of(spec)
     flattened = {l["name"]: l["inputs"][0] for l in layers if l["type"] == "Flatten"}
+    folded = {}  # tensors that are a flattened sequence: the Flatten's, and those of value-by-value layers after it
+    for layer in layers:
+        source = layer["inputs"][0]
+        if layer["type"] == "Flatten":
+            folded[layer["name"]] = shapes[source]
+        elif source in folded and layer["type"] != "Dense":
+            folded[layer["name"]] = folded[source]
     needed = {output: {last}}
     edges = set()
     for layer in reversed(layers):
         if layer["name"] in flattened:
             continue
         for name in layer["inputs"]:
-            source = flattened.get(name, name)
-            width, in_grid = shapes[source]
+            source = flattened.get(name, name)  # in practice a Flatten is no layer: its input is read
             if layer["type"] in WINDOWED or layer["type"] in POOLS:
                 span, _, dilation = _geometry(layer)
-                taps = [(span - 1 - j) * in_grid for j in range(0, span, dilation)]
-            elif name in flattened or layer["type"] in GLOBAL_POOLS:
-                taps = [(width - 1 - j) * in_grid for j in range(width)]
+                taps = [(span - 1 - j) * shapes[source][1] for j in range(0, span, dilation)]
+            elif layer["type"] == "Dense" and name in folded:
+                width, grid = folded[name]
+                taps = [(width - 1 - j) * grid for j in range(width)]
+            elif layer["type"] in GLOBAL_POOLS:
+                width, grid = shapes[source]
+                taps = [(width - 1 - j) * grid for j in range(width)]
             else:
                 taps = [0]
             for t in needed.get(layer["name"], ()):

@@ -155,6 +155,10 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
 
     def flatten_head(src, units):
         flat = add({"type": "Flatten", "inputs": src[0]}, 0, src[2])
+        for _ in range(draw(st.integers(0, 2))):  # value-by-value layers may stand between Flatten and Dense
+            between = draw(st.sampled_from([{"type": "Dropout", "rate": 0.5}, {"type": "Rescaling", "scale": -2.0},
+                                            {"type": "Activation", "activation": "tanh"}]))
+            flat = add({**between, "inputs": flat[0]}, 0, src[2])
         return add({"type": "Dense", "inputs": flat[0], "units": units, "activation": activation()}, units, src[2])
 
     body = list(tensors)  # what a second head may flatten

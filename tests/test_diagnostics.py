@@ -65,6 +65,8 @@ CASES = [
              "  - {type: Add, inputs: [a, b]}\n  - {type: Conv1D, filters: 1, kernel_size: 1, strides: 2}\n", 1, "input"),
     ("E208", OK_HEAD + "  - {type: Flatten}\n  - {type: Conv1D, filters: 1, kernel_size: 1}\n", 4, "type"),
     ("E208", OK_HEAD + "  - {type: Flatten}\n", 3, "{type"),
+    ("E208", OK_HEAD + "  - {type: Flatten}\n  - {type: Activation, activation: softmax}\n  - {type: Dense, units: 1}\n",
+     4, "type"),
     ("E210", "input: {channels: 3, window: 2}\nlayers:\n  - {type: Conv1D, filters: 4, kernel_size: 2, groups: 2}\n", 3,
      "2}"),
     ("E114", OK_HEAD + "  - {type: Dropout, rate: 1.5}\n  - {type: Flatten}\n  - {type: Dense, units: 1}\n", 3, "1.5"),

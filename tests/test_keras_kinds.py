@@ -99,3 +99,22 @@ def test_custom_layers_and_activations_reload_in_a_fresh_process_in_safe_mode(tr
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.asarray(model(x)))
     classes = {type(layer).__name__ for layer in model.layers}
     assert {"CausalDepthwiseConv1D", "CausalSeparableConv1D", "DilatedCausalPooling1D", "LayerNormalization"} <= classes
+
+
+def test_value_by_value_layers_between_flatten_and_dense(tmp_path):
+    """Flatten -> Dropout -> Activation -> Rescaling -> Dense: in practice those layers apply to the sequence
+    and the Dense still folds the flattened width; the weight map names the Flatten."""
+    from convert import api
+    from test_keras_per_step import assert_per_step_contract
+
+    text = ("input: {channels: 2}\nlayers:\n  - {type: Conv1D, name: c, filters: 3, kernel_size: 2, strides: 2}\n"
+            "  - {type: Flatten, name: flat}\n  - {type: Dropout, name: drop, rate: 0.5}\n"
+            "  - {type: Activation, name: act, activation: tanh}\n  - {type: Rescaling, name: r, scale: 2.0}\n"
+            "  - {type: Dense, name: out, units: 2}\n")
+    path = tmp_path / "between.yaml"
+    path.write_text(text.replace("input: {channels: 2}", "input: {channels: 2, window: 8}"))
+    practice = api.practice_model(path)
+    randomize(practice, 6)
+    assert_per_step_contract(str(path), yaml.safe_load(path.read_text()), practice, seed=6)
+    (entry,) = [e for e in api.weight_map(path)["layers"] if e["spec_layer"] == "out"]
+    assert entry["flatten"] == "flat" and entry["practice"]["weights"]["kernel"] == [4, 3, 2]

@@ -16,7 +16,7 @@ from strategies import ACTIVATIONS, POOLS, spec_dicts
 DRAWS = 200
 # the least share of valid draws that must reach each path (measured shares are in the README)
 MINIMUM = {"shared ring, different reaches": 0.15, "window > receptive field": 0.05, "layers after a Flatten head": 0.05,
-           "merge of flattened tensors": 0.04, "Flatten head": 0.3, "merge across grids": 0.2, "pooling": 0.4,
+           "merge of flattened tensors": 0.04, "Flatten head": 0.3, "merge across grids": 0.2, "pooling": 0.25,
            "global pooling": 0.08, "depthwise or separable": 0.2, "grouped convolution": 0.05,
            "normalisation": 0.15, "dropout or rescaling": 0.15}
 
@@ -91,7 +91,7 @@ def test_generator_reaches_every_path(tmp_path):
     share = {name: sum(name in f for f in valid) / len(valid) for name in MINIMUM}
     low = {name: round(share[name], 3) for name, least in MINIMUM.items() if share[name] < least}
     print({name: f"{value:.0%}" for name, value in share.items()}, f"valid {len(valid) / len(drawn):.0%}")
-    assert low == {}, share
+    assert low == {}, (low, share)
     assert len(valid) / len(drawn) > 0.6
     seen = set().union(*valid)
     assert {f"activation {a}" for a in ACTIVATIONS} <= seen

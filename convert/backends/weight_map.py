@@ -30,7 +30,9 @@ def _entry(practice: GraphLayer, per_step: GraphLayer, analysis) -> dict:
              "per_step": {"name": per_step.name, "class": per_step.cls, "weights": weights["per_step"]},
              "transform": weights["transform"]}
     source = spec_layer.inputs[0]
-    if source in analysis.tensors and analysis.tensors[source].folds:
+    if analysis.tensors[source].folds:  # the Flatten folded into this layer, perhaps behind a Dropout or so
+        while analysis.spec.layer(source).type != "Flatten":
+            source = analysis.spec.layer(source).inputs[0]
         entry["flatten"] = source
     return entry
 

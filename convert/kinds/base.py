@@ -74,6 +74,7 @@ class Kind:
     many_inputs = False  # merges take two or more inputs; every other kind exactly one
     practice_type: str | None = None  # what `explain` calls the practice layer; default: the type
     weighted = False
+    elementwise = False  # maps each value on its own, so it commutes with Flatten (see `applies_elementwise`)
 
     @property
     def fields(self) -> dict[str, Field]:
@@ -89,8 +90,8 @@ class Kind:
         """The output's channels and grid from the inputs'; appends diagnostics and returns None on an error."""
         return ins[0]
 
-    def check_users(self, layer, users: list, is_output: bool, out: list) -> None:
-        """Checks that depend on the layers this one feeds."""
+    def check_users(self, layer, users_of, output: str, out: list) -> None:
+        """Checks that depend on the layers this one feeds (`users_of(name)` lists a tensor's readers)."""
 
     # ---- widths for a window, and their exact inverse ----
 
@@ -114,9 +115,15 @@ class Kind:
 
     # ---- practice form ----
 
+    def applies_elementwise(self, layer) -> bool:
+        """True when the layer maps each value on its own, so it may stand between a Flatten and its Dense."""
+        return self.elementwise
+
     def output(self, layer, ins: list[Tensor], width: int, meta: Meta) -> Tensor:
-        """The output tensor, before the practice kernel's reach is added to its receptive field."""
-        return Tensor(width, meta.channels, meta.grid, max(t.receptive_field for t in ins), meta.flat)
+        """The output tensor, before the practice kernel's reach is added to its receptive field; an
+        elementwise layer after a Flatten keeps the flattened shape the Dense folds."""
+        folds = ins[0].folds if self.applies_elementwise(layer) else None
+        return Tensor(width, meta.channels, meta.grid, max(t.receptive_field for t in ins), meta.flat, folds)
 
     def practice(self, layer, ins: list[Tensor], out: Tensor) -> Practice:
         return Practice(in_channels=ins[0].channels)

@@ -10,6 +10,7 @@ SEED = Field(SIZE, None, "Seed of the dropout masks.")
 
 class Dropout(Kind):
     type = "Dropout"
+    elementwise = True
     own_fields = {"rate": Field(RATE, REQUIRED, "Fraction of the inputs set to zero in training, in [0, 1)."),
                   "seed": SEED}
 

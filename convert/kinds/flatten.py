@@ -13,12 +13,26 @@ class Flatten(Collapsing):
     def structure(self, layer, ins, out):
         return Meta(0, ins[0].grid, True)  # n * c: known once the window is
 
-    def check_users(self, layer, users, is_output, out):
-        bad = [u for u in users if u.type != "Dense"]
-        if bad or is_output:
-            where = bad[0].key_at("type") if bad else layer.span
-            what = f"feeds {bad[0].type} `{bad[0].name}`" if bad else "is the output"
-            out.append(Diagnostic("E208", where, f"Flatten `{layer.name}` {what}; a Flatten must feed Dense layers",
+    def check_users(self, layer, users_of, output, out):
+        """A Flatten feeds Dense layers, directly or through layers that map each value on its own (Dropout,
+        Rescaling, most activations), which then apply to the sequence before the Dense folds it."""
+        bad, waiting, seen = None, [layer], set()
+        while waiting and bad is None:
+            current = waiting.pop()
+            if current.name == output:
+                bad = (layer.span, "is the output" if current is layer else f"reaches the output `{output}` unfolded")
+                break
+            for user in users_of(current.name):
+                if user.type == "Dense":
+                    continue
+                if not user.kind.applies_elementwise(user):
+                    bad = (user.key_at("type"), f"feeds {user.type} `{user.name}`")
+                elif user.name not in seen:
+                    seen.add(user.name)
+                    waiting.append(user)
+        if bad is not None:
+            out.append(Diagnostic("E208", bad[0], f"Flatten `{layer.name}` {bad[1]}; a Flatten must feed Dense layers "
+                                  "(through Dropout, Rescaling or an elementwise Activation at most)",
                                   "Follow the Flatten with `{type: Dense, units: ...}`."))
 
     def output(self, layer, ins, width, meta):

@@ -10,6 +10,7 @@ ANY_NUMBER = number(-3.4e38, 3.4e38)
 
 class Rescaling(Kind):
     type = "Rescaling"
+    elementwise = True
     own_fields = {"scale": Field(ANY_NUMBER, REQUIRED, "Factor every input is multiplied by."),
                   "offset": Field(ANY_NUMBER, 0.0, "Added after scaling.")}
 
