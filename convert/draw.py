@@ -74,7 +74,7 @@ def per_step_drawing(analysis: Analysis) -> Drawing:
         return window - 1 - (tensor.width - 1 - position) * tensor.grid
 
     reached = {name: set() for name in analysis.tensors}
-    reached[spec.output] = set(range(analysis.tensors[spec.output].width))
+    reached[spec.output] = {p for p in range(analysis.tensors[spec.output].width) if step(spec.output, p) >= first}
     edges = []
     for plan in reversed(analysis.plans):
         if not plan.used:
@@ -84,10 +84,9 @@ def per_step_drawing(analysis: Analysis) -> Drawing:
             source = analysis.tensors[name]
             for position in sorted(reached[layer.name]):
                 for q in layer.kind.reads(layer, position, source.width, out.width, source.grid, out.grid):
-                    reached[name].add(q)
-                    a, b = step(name, q), step(layer.name, position)
-                    if a >= first and b >= first:
-                        edges.append(Edge(layer.name, name, a, b))
+                    if step(name, q) >= first:  # an older node is not drawn, and nor is anything it depends on
+                        reached[name].add(q)
+                        edges.append(Edge(layer.name, name, step(name, q), step(layer.name, position)))
     rows = []
     for node in spec.inputs:
         steps = tuple(s for s in range(window) if s >= first)
@@ -117,11 +116,10 @@ def practice_drawing(analysis: Analysis, steps: int | None = None) -> Drawing:
             name = flattened.get(name, name)  # a Dense head reads the sequence its Flatten folds
             kernel, dilation = (plan.kernel, plan.dilation) if plan.kernel else (1, 1)
             for t in sorted(needed.get(layer.name, ())):
-                for j in range(kernel):
+                for j in range(max(0, kernel - 1 - t // max(dilation, 1)), kernel):  # taps inside the run
                     s = t - (kernel - 1 - j) * dilation
                     needed.setdefault(name, set()).add(s)
-                    if s >= 0:
-                        edges.append(Edge(layer.name, name, s, t))
+                    edges.append(Edge(layer.name, name, s, t))
     rows = [Row(node.name, node.name, "input", tuple(range(count))) for node in spec.inputs]
     rows += [Row(p.layer.name, f"{p.layer.name}  {p.layer.kind.practice_type or p.layer.type}"
                  + (f" k{p.kernel} d{p.dilation}" if p.kernel else ""), _style(p.layer), tuple(range(count)))

@@ -81,8 +81,11 @@ def fold_batchnorm_command(spec: str, model: str, out_dir: str, warmup: str) -> 
     api, writer = _keras_tools()
     from convert.runtime.fold import fold_batchnorm
 
+    from convert.runtime.stream import check_warmup
+
     try:
         source = api.load_model(model)
+        check_warmup(source, analysis, warmup)  # a model compiled in the other warm-up mode is named as such
         stem = os.path.join(out_dir, f"{analysis.spec.name}-folded")
         text, folded, names = fold_batchnorm(source, analysis, stem + ".yaml", warmup)
     except (api.ModelFileError, api.WeightMismatch) as error:
