@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-# every activation but `exponential` (chained, it overflows float32; a fixed spec covers it)
+# every activation but `exponential` (chained, it overflows float32) and `log` (near 0 it turns float32
+# rounding into errors far above 1e-5 of the output's scale); a fixed chain in test_keras_generated covers both
 ACTIVATIONS = ["linear", "relu", "relu6", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign",
                "swish", "silu", "softmax", "log_softmax", "gelu", "leaky_relu", "mish", "log_sigmoid", "hard_silu",
-               "square", "log"]
+               "square"]
 POSITIONWISE = ["BatchNormalization", "LayerNormalization", "Dropout", "SpatialDropout1D", "Rescaling"]
 MAX_GRID = 64
 POOLS = ["MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D"]
