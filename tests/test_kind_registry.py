@@ -128,3 +128,19 @@ def test_a_kind_defined_in_a_test_compiles_maps_and_streams(scale_kind, tmp_path
     rebuilt.set_weights(practice.get_weights())
     np.testing.assert_array_equal(np.asarray(rebuilt(x)), np.asarray(practice(x)))
     assert f"from {__name__} import ChannelScale" in open(written[2]).read()
+
+
+def test_a_kind_that_hides_its_weights_is_caught(scale_kind, monkeypatch):
+    """A kind whose layer holds weights but declares none must not let to-step drop them silently."""
+    from convert import api
+
+    class Forgetful(Scale):
+        weighted = False
+
+        def weights(self, plan):
+            return None
+
+    monkeypatch.setitem(kinds.KINDS, "Scale", Forgetful())
+    practice = api.practice_model(scale_kind)
+    with pytest.raises(api.WeightMismatch, match="`s1`, `s2` hold weights that the spec's weight map does not describe"):
+        api.to_step(practice, scale_kind)

@@ -110,6 +110,10 @@ def _read(source: keras.Model, entries: list, side: str, channels: int) -> list[
             found = ", ".join(str(tuple(s)) for s in shapes) or "no weights"
             raise WeightMismatch(f"layer `{want['name']}`: expected {_shape_text(want['weights'])}; found {found}")
         out.append(values)
+    unmapped = sorted({layer.name for layer in source.layers if layer.weights} - {e[side]["name"] for e in entries})
+    if unmapped:  # weights nothing would carry: a model of another network, or a kind that declares no weights
+        raise WeightMismatch(f"layer(s) {', '.join(f'`{n}`' for n in unmapped)} hold weights that the spec's "
+                             "weight map does not describe")
     return out
 
 
