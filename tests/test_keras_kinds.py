@@ -118,3 +118,9 @@ def test_value_by_value_layers_between_flatten_and_dense(tmp_path):
     assert_per_step_contract(str(path), yaml.safe_load(path.read_text()), practice, seed=6)
     (entry,) = [e for e in api.weight_map(path)["layers"] if e["spec_layer"] == "out"]
     assert entry["flatten"] == "flat" and entry["practice"]["weights"]["kernel"] == [4, 3, 2]
+    from convert.stream import StreamingModel
+
+    stream = StreamingModel(practice, path)  # the Dropout's ring holds the 3-channel sequence, not 12 values
+    stream.reset(2)
+    x = np.random.default_rng(7).normal(size=(2, 30, 2)).astype(np.float32)
+    assert relative_error(stream.run(x), np.asarray(practice(x), np.float64)) < 1e-5

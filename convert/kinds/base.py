@@ -35,6 +35,11 @@ class Tensor(NamedTuple):
     flat: bool = False
     folds: tuple[int, int] | None = None  # a Flatten's (width, channels): a Dense after it folds them into its kernel
 
+    @property
+    def practice_channels(self) -> int:
+        """Channels of the practice tensor: a flattened one is still its (width, channels) sequence there."""
+        return self.folds[1] if self.folds else self.channels
+
 
 class Geometry(NamedTuple):
     """How a windowed kind (convolution, pooling) consumes its input."""
@@ -123,7 +128,8 @@ class Kind:
         """The output tensor, before the practice kernel's reach is added to its receptive field; an
         elementwise layer after a Flatten keeps the flattened shape the Dense folds."""
         folds = ins[0].folds if self.applies_elementwise(layer) else None
-        return Tensor(width, meta.channels, meta.grid, max(t.receptive_field for t in ins), meta.flat, folds)
+        channels = ins[0].channels if folds else meta.channels  # a Flatten's n * c, known now
+        return Tensor(width, channels, meta.grid, max(t.receptive_field for t in ins), meta.flat, folds)
 
     def practice(self, layer, ins: list[Tensor], out: Tensor) -> Practice:
         return Practice(in_channels=ins[0].channels)

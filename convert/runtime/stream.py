@@ -76,7 +76,8 @@ class StreamingModel:
 
     def ring_shapes(self, batch_size: int) -> dict[str, tuple[int, int, int]]:
         """(ring length, batch, channels) of every ring."""
-        return {name: (length, batch_size, self.analysis.tensors[name].channels) for name, length in self._rings.items()}
+        return {name: (length, batch_size, self.analysis.tensors[name].practice_channels)
+                for name, length in self._rings.items()}
 
     # ---- the step, traced once ----
 
