@@ -77,3 +77,24 @@ def test_pre_commit_hook_needs_no_tensorflow():
     with open(os.path.join(ROOT, "pyproject.toml")) as handle:
         dependencies = handle.read().split("dependencies = [", 1)[1].split("]", 1)[0]
     assert "tensorflow" not in dependencies.lower()  # TensorFlow is the `tensorflow` extra
+
+
+def test_the_wheel_holds_every_subpackage(tmp_path):
+    """An installed causalc (not this checkout) must have all of convert/: a wheel built from the project
+    holds every module of the package."""
+    import zipfile
+
+    import shutil
+
+    source = tmp_path / "source"  # a clean copy: a stale build/ in the checkout must not fill the gaps
+    shutil.copytree(os.path.join(ROOT, "convert"), source / "convert", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(os.path.join(ROOT, name), source / name)
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = tmp_path.glob("causalc-*.whl")
+    packaged = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
+    modules = {os.path.relpath(os.path.join(folder, name), ROOT).replace(os.sep, "/")
+               for folder, _, names in os.walk(os.path.join(ROOT, "convert")) for name in names if name.endswith(".py")}
+    assert modules - packaged == set()
