@@ -45,15 +45,13 @@ class Drawing(NamedTuple):
     field: tuple[int, int] | None  # the highlighted output's receptive field (practice)
 
 
-def _style(layer) -> str:
-    kind = layer.kind
+def _style(plan) -> str:
+    kind = plan.layer.kind
     if kind.many_inputs:
         return "merge"
-    if kind.geometry(layer) is not None and not kind.weighted:
+    if kind.geometry(plan.layer) is not None and not kind.weighted:
         return "pool"
-    if layer.type in ("Flatten", "Dense", "GlobalAveragePooling1D", "GlobalMaxPooling1D"):
-        return "head"
-    return "layer"
+    return "head" if plan.out.flat else "layer"  # one value per window: Flatten, its Dense, a global pool
 
 
 def _label(plan) -> str:
@@ -95,7 +93,7 @@ def per_step_drawing(analysis: Analysis) -> Drawing:
         if plan.used:
             name = plan.layer.name
             steps = tuple(s for p in range(plan.out.width) if (s := step(name, p)) >= first)
-            rows.append(Row(name, _label(plan), _style(plan.layer), steps))
+            rows.append(Row(name, _label(plan), _style(plan), steps))
     unused = tuple(s for s in range(first, window) if s not in reached[spec.inputs[0].name])  # input: step = position
     return Drawing("per-step", tuple(rows), tuple(sorted(set(edges))), first, window - 1, unused, None)
 
@@ -122,7 +120,7 @@ def practice_drawing(analysis: Analysis, steps: int | None = None) -> Drawing:
                     edges.append(Edge(layer.name, name, s, t))
     rows = [Row(node.name, node.name, "input", tuple(range(count))) for node in spec.inputs]
     rows += [Row(p.layer.name, f"{p.layer.name}  {p.layer.kind.practice_type or p.layer.type}"
-                 + (f" k{p.kernel} d{p.dilation}" if p.kernel else ""), _style(p.layer), tuple(range(count)))
+                 + (f" k{p.kernel} d{p.dilation}" if p.kernel else ""), _style(p), tuple(range(count)))
              for p in analysis.plans if p.used and p.layer.type != "Flatten"]
     field = (last - analysis.receptive_field + 1, last)
     return Drawing("practice", tuple(rows), tuple(sorted(set(edges))), 0, last, (), field)
@@ -130,7 +128,7 @@ def practice_drawing(analysis: Analysis, steps: int | None = None) -> Drawing:
 
 COLORS = {"input": "#333333", "layer": "#1f77b4", "pool": "#2ca02c", "merge": "#d62728", "head": "#9467bd"}
 LEGEND = {"input": "input", "layer": "convolution / position-wise", "pool": "pooling", "merge": "merge",
-          "head": "Flatten, Dense, global pool"}
+          "head": "one value per window (Flatten, Dense head, global pool)"}
 
 
 def _plot(axes, drawing: Drawing, title: str) -> None:

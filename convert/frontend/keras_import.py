@@ -18,7 +18,7 @@ from convert import kinds
 from convert.frontend.spec import INPUT, Input, Layer, Spec
 from convert.kinds.equivalents import KERAS_EQUIVALENTS
 from convert.frontend.writer import spec_text
-from convert.kinds.fields import ACTIVATIONS
+from convert.kinds.fields import ACTIVATIONS, WEIGHT_ARGUMENTS
 
 MAX_CONFIG_BYTES = 64 * 2**20
 
@@ -105,7 +105,7 @@ def _fields(class_name: str, name: str, config: dict) -> dict:
             value = _first(value)
         elif key == "activation":
             value = _activation(name, value)
-        elif key.endswith(("_initializer", "_regularizer", "_constraint")):
+        elif key.endswith(WEIGHT_ARGUMENTS):
             value = _keras_object(key, value)
         elif key == "padding":
             value = str(value).lower()

@@ -6,7 +6,7 @@ from convert.frontend.diagnostics import Diagnostic
 from convert.graph import activation
 from convert.kinds.base import Geometry, Kind, Meta, Practice
 from convert.kinds.fields import (ACTIVATION_FIELD, CHANNELS, INT_MAX, PADDING_FIELD, REQUIRED, SIZE, USE_BIAS_FIELD,
-                                  Field, same_padding, weight_fields)
+                                  WEIGHT_ARGUMENTS, Field, same_padding, weight_fields)
 
 WINDOWED_FIELDS = {
     "kernel_size": Field(SIZE, REQUIRED, "Kernel width in positions of the layer's input."),
@@ -22,6 +22,11 @@ class Convolution(Kind):
     """What every convolution shares: its geometry, its grid, its practice dilation."""
 
     weighted = True
+    practice_class: tuple[str, str] = ("", "")  # (Keras class, module) of the practice layer
+
+    @property
+    def practice_type(self) -> str:
+        return self.practice_class[0]
 
     def geometry(self, layer):
         return Geometry((layer.kernel_size - 1) * layer.dilation_rate + 1, layer.strides, layer.dilation_rate)
@@ -66,20 +71,19 @@ class Convolution(Kind):
         return (("strides", 1 if both else layer.strides), ("dilation_rate", layer.dilation_rate))
 
 
-def stated(layer, keys) -> tuple:
-    """The optional Keras arguments the spec states, in field order."""
-    return tuple((key, layer.config[key]) for key in keys if layer.config.get(key) is not None)
+def weight_arguments(layer) -> tuple:
+    """The initializers, regularizers and constraints the spec states, in field order."""
+    return tuple((key, layer.config[key]) for key in layer.kind.own_fields
+                 if key.endswith(WEIGHT_ARGUMENTS) and layer.config.get(key) is not None)
 
 
 class Conv1D(Convolution):
     type = "Conv1D"
-    practice_type = "Conv1D"
     practice_class = ("Conv1D", "keras.layers")
     op = "conv"
     own_fields = {"filters": Field(CHANNELS, REQUIRED, "Output channels."), **WINDOWED_FIELDS,
                   "groups": Field(SIZE, 1, "Groups of input channels convolved separately (Keras's `groups`)."),
                   **weight_fields(("kernel", "bias"))}
-    extras = tuple(weight_fields(("kernel", "bias")))
 
     def out_channels(self, layer, channels, out):
         if channels % layer.groups or layer.filters % layer.groups:
@@ -101,7 +105,7 @@ class Conv1D(Convolution):
         groups = (("groups", layer.groups),) if layer.groups > 1 else ()
         return (("filters", layer.filters), ("kernel_size", kernel), *self.strides_and_dilation(layer, plan, per_step),
                 *groups, ("padding", padding), ("activation", activation(layer.activation)), ("use_bias", layer.use_bias),
-                *stated(layer, self.extras))
+                *weight_arguments(layer))
 
     def weights(self, plan):
         layer = plan.layer

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from convert.graph import activation
 from convert.kinds.base import Kind, Meta, Practice
-from convert.kinds.conv import kernel_weights, stated
+from convert.kinds.conv import kernel_weights, weight_arguments
 from convert.kinds.fields import ACTIVATION_FIELD, CHANNELS, REQUIRED, USE_BIAS_FIELD, Field, weight_fields
-
-EXTRAS = weight_fields(("kernel", "bias"))
-
 
 class Dense(Kind):
     type = "Dense"
     practice_type = "Conv1D"
     weighted = True
     own_fields = {"units": Field(CHANNELS, REQUIRED, "Output channels."), "activation": ACTIVATION_FIELD,
-                  "use_bias": USE_BIAS_FIELD, **EXTRAS}
+                  "use_bias": USE_BIAS_FIELD, **weight_fields(("kernel", "bias"))}
 
     def structure(self, layer, ins, out):
         return Meta(layer.units, ins[0].grid, ins[0].flat)
@@ -31,13 +28,13 @@ class Dense(Kind):
         layer = plan.layer
         config = (("filters", layer.units), ("kernel_size", plan.practice.kernel),
                   ("dilation_rate", plan.practice.dilation), ("padding", ctx.padding), ("activation", activation(layer.activation)),
-                  ("use_bias", layer.use_bias), *stated(layer, EXTRAS))
+                  ("use_bias", layer.use_bias), *weight_arguments(layer))
         return ctx.add(layer.name, "Conv1D", config, inputs, plan, op="conv")
 
     def per_step(self, plan, ctx):
         layer = plan.layer
         config = (("units", layer.units), ("activation", activation(layer.activation)), ("use_bias", layer.use_bias),
-                  *stated(layer, EXTRAS))
+                  *weight_arguments(layer))
         return ctx.add(layer.name, "Dense", config, (ctx.tensor(layer.inputs[0]),), plan)
 
     def weights(self, plan):

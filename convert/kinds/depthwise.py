@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from convert.graph import activation
 from convert.kinds.base import Practice
-from convert.kinds.conv import WINDOWED_FIELDS, Convolution, stated
+from convert.kinds.conv import WINDOWED_FIELDS, Convolution, weight_arguments
 from convert.kinds.fields import CHANNELS, REQUIRED, SIZE, Field, weight_fields
 
 MULTIPLIER = Field(SIZE, 1, "Output channels per input channel of the depthwise step.")
@@ -13,11 +13,9 @@ MULTIPLIER = Field(SIZE, 1, "Output channels per input channel of the depthwise 
 
 class DepthwiseConv1D(Convolution):
     type = "DepthwiseConv1D"
-    practice_type = "CausalDepthwiseConv1D"
     practice_class = ("CausalDepthwiseConv1D", "convert.layers")
     op = "depthwise"
     own_fields = {**WINDOWED_FIELDS, "depth_multiplier": MULTIPLIER, **weight_fields(("depthwise", "bias"))}
-    extras = tuple(weight_fields(("depthwise", "bias")))
 
     def out_channels(self, layer, channels, out):
         return channels * layer.depth_multiplier
@@ -32,7 +30,7 @@ class DepthwiseConv1D(Convolution):
     def keras_config(self, layer, plan, padding, per_step):
         return (("kernel_size", layer.kernel_size), *self.strides_and_dilation(layer, plan, per_step),
                 ("depth_multiplier", layer.depth_multiplier), ("padding", padding), ("activation", activation(layer.activation)),
-                ("use_bias", layer.use_bias), *stated(layer, self.extras))
+                ("use_bias", layer.use_bias), *weight_arguments(layer))
 
     def weights(self, plan):
         layer, channels = plan.layer, plan.practice.in_channels
@@ -44,12 +42,10 @@ class DepthwiseConv1D(Convolution):
 
 class SeparableConv1D(Convolution):
     type = "SeparableConv1D"
-    practice_type = "CausalSeparableConv1D"
     practice_class = ("CausalSeparableConv1D", "convert.layers")
     op = "separable"
     own_fields = {"filters": Field(CHANNELS, REQUIRED, "Output channels of the pointwise step."), **WINDOWED_FIELDS,
                   "depth_multiplier": MULTIPLIER, **weight_fields(("depthwise", "pointwise", "bias"))}
-    extras = tuple(weight_fields(("depthwise", "pointwise", "bias")))
 
     def practice(self, layer, ins, out):
         src, m = ins[0], layer.depth_multiplier
@@ -62,7 +58,7 @@ class SeparableConv1D(Convolution):
         return (("filters", layer.filters), ("kernel_size", layer.kernel_size),
                 *self.strides_and_dilation(layer, plan, per_step), ("depth_multiplier", layer.depth_multiplier),
                 ("padding", padding), ("activation", activation(layer.activation)), ("use_bias", layer.use_bias),
-                *stated(layer, self.extras))
+                *weight_arguments(layer))
 
     def weights(self, plan):
         layer, channels, m = plan.layer, plan.practice.in_channels, plan.layer.depth_multiplier

@@ -217,6 +217,9 @@ def _plain(node: Node):
     return node.value
 
 
+WEIGHT_ARGUMENTS = ("_initializer", "_regularizer", "_constraint")  # the suffixes of `weight_fields`' keys
+
+
 def weight_fields(weights: tuple[str, ...], kinds=("initializer", "regularizer", "constraint"),
                   activity: bool = True) -> dict[str, Field]:
     """Keras's initializer, regularizer and constraint arguments for the named weights (kernel, bias, ...),
