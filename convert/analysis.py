@@ -122,9 +122,9 @@ def _widths(spec: Spec, st: _Structure, window: int) -> tuple[dict[str, int], _P
         geometry = kind.geometry(layer)
         if geometry is not None:
             n = ins[0]
-            if n < geometry.extent:
+            if n < (1 if geometry.same else geometry.extent):
                 return widths, _Problem("E206", layer, n)
-            if (n - geometry.extent) % geometry.stride and problem is None:
+            if not geometry.fits(n) and problem is None:
                 problem = _Problem("E202", layer, n)
         widths[layer.name] = kind.width(layer, ins, [st.meta[n].grid for n in layer.inputs], st.meta[layer.name].grid)
     return widths, problem

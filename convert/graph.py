@@ -57,6 +57,13 @@ class Graph:
     input_length: int | None  # None: any length (practice); W (per-step)
     layers: tuple[GraphLayer, ...]
     output: str
+    shapes: dict | None = None  # exact 'same' practice graphs: tensor -> (slots, channels) of one step
+
+    def step_shape(self, name: str) -> tuple[int, ...]:
+        """One step of a practice tensor, without the batch: (channels,), or (slots, channels)."""
+        if self.shapes is not None:
+            return tuple(self.shapes[name])
+        return (self.analysis.tensors[name].practice_channels,)
 
     def layer(self, name: str) -> GraphLayer:
         return next(layer for layer in self.layers if layer.name == name)

@@ -28,7 +28,7 @@ def warnings_of(a) -> list[Diagnostic]:
         geometry = layer.kind.geometry(layer)
         source = layer.inputs[0]
         if reached is not None:  # judged on the whole graph: another branch may read what this one skips
-            read = {q for i in range(plan.out.width) for q in geometry.taps(i)}
+            read = {q for i in range(plan.out.width) for q in geometry.taps(i, a.tensors[source].width)}
             if all(reached[source][q] for q in range(a.tensors[source].width) if q not in read):
                 continue
         out.append(Diagnostic("W302", layer.at("strides"), f"`{layer.name}` has stride {geometry.stride} but "

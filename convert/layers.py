@@ -8,6 +8,36 @@ import keras
 from keras import ops
 
 
+def tree_pool(inputs, pool_type: str, pool_size: int, dilation: int, causal: bool):
+    """Max or average over steps t, t - d, ..., t - (p-1)d of (batch, T, c), by a doubling tree: level j pools
+    2**j taps from two halves of level j - 1, and the pool of p taps combines the levels of p's set bits at
+    consecutive offsets: O(log p) operations per step. Causal: zeros before the sequence, T steps out;
+    otherwise (p-1)d steps fewer."""
+    reach = (pool_size - 1) * dilation
+    if reach == 0:
+        return inputs
+    if causal:
+        padded = ops.pad(inputs, [[0, 0], [reach, 0], [0, 0]])
+        length = ops.shape(inputs)[1]
+    else:
+        padded = inputs
+        length = ops.shape(inputs)[1] - reach
+    combine = ops.maximum if pool_type == "max" else ops.add
+    step, level, size, offset, out = dilation, padded, 1, 0, None
+    remaining = pool_size
+    while True:
+        if remaining & 1:
+            part = level[:, offset * step: offset * step + length, :]
+            out = part if out is None else combine(out, part)
+            offset += size
+        remaining >>= 1
+        if not remaining:
+            break
+        level = combine(level[:, : -size * step, :], level[:, size * step:, :])
+        size *= 2
+    return out if pool_type == "max" else out / float(pool_size)
+
+
 @keras.saving.register_keras_serializable(package="causalc")
 class DilatedCausalPooling1D(keras.layers.Layer):
     """Max or average pooling with stride 1, a dilation and causal (left zero) padding.
@@ -39,31 +69,7 @@ class DilatedCausalPooling1D(keras.layers.Layer):
         return (self.pool_size - 1) * self.dilation_rate
 
     def call(self, inputs):
-        reach = self.reach
-        if reach == 0:
-            return inputs
-        if self.padding == "causal":
-            padded = ops.pad(inputs, [[0, 0], [reach, 0], [0, 0]])
-            length = ops.shape(inputs)[1]
-        else:
-            padded = inputs
-            length = ops.shape(inputs)[1] - reach
-        combine = ops.maximum if self.pool_type == "max" else ops.add
-        # A doubling tree: level j pools 2**j taps, from two halves of level j - 1; the pool of p taps
-        # combines the levels of p's set bits at consecutive offsets. O(log p) operations per step.
-        step, level, size, offset, out = self.dilation_rate, padded, 1, 0, None
-        remaining = self.pool_size
-        while True:
-            if remaining & 1:
-                part = level[:, offset * step: offset * step + length, :]
-                out = part if out is None else combine(out, part)
-                offset += size
-            remaining >>= 1
-            if not remaining:
-                break
-            level = combine(level[:, : -size * step, :], level[:, size * step:, :])
-            size *= 2
-        return out if self.pool_type == "max" else out / float(self.pool_size)
+        return tree_pool(inputs, self.pool_type, self.pool_size, self.dilation_rate, self.padding == "causal")
 
     def compute_output_shape(self, input_shape):
         batch, length, channels = input_shape

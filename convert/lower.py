@@ -10,12 +10,15 @@ Emitters (Keras model, Python source, weight map) read these graphs; none re-der
 
 from __future__ import annotations
 
+from convert import edges
 from convert.analysis import Analysis, LayerPlan
 from convert.graph import KERAS, Graph, GraphLayer
+from convert.kinds.base import Geometry
 from convert.kinds.ops import OPS, UnknownOp
 
 WARMUPS = ("causal", "exact")
 CUSTOM = "convert.layers"  # where causalc's own Keras layers live (generated sources import them from there)
+EDGE = "convert.edge_layers"  # the exact 'same' practice model's layers
 
 
 class _Builder:
@@ -65,10 +68,106 @@ class _Practice(_Builder):
         return tuple(out)
 
 
+class _EdgePractice(_Practice):
+    """The exact 'same' practice graph (`convert.edges`): every tensor (batch, T, slots, channels)."""
+
+    def __init__(self, analysis: Analysis, warmup: str):
+        super().__init__(analysis, warmup)
+        self.padding = "valid"
+        self.layouts: dict[str, edges.Layout] = {}
+        self.shapes: dict[str, tuple[int, int]] = {}  # graph tensor -> (slots, channels) of one step
+
+    def edge_layer(self, name: str, cls: str, config: tuple, inputs: tuple[str, ...], layout: edges.Layout,
+                   channels: int, plan: LayerPlan | None = None, module: str = EDGE, op: str = "edge") -> str:
+        name = self.add(name, cls, config, inputs, plan, module=module, op=op)
+        self.shapes[name] = (layout.slots, channels)
+        return name
+
+    def window(self, plan: LayerPlan, inputs: tuple[str, ...], cls: str, config: tuple) -> str:
+        """A convolution, pool or pointwise Dense: interior positions through V, edge positions as rows."""
+        layer = plan.layer
+        source = self.analysis.tensors[layer.inputs[0]]
+        geometry = layer.kind.geometry(layer) or Geometry(1, 1)
+        found = edges.window_plan(self.layouts[layer.inputs[0]], geometry, plan.practice.kernel or 1, source.grid)
+        edge = {"op": "window", "taps": plan.practice.kernel or 1, "dilation": plan.practice.dilation or 1,
+                "vpath": found.vpath, "delays": list(found.delays), "rows": [list(r) for r in found.rows]}
+        self.layouts[layer.name] = found.layout
+        return self.edge_layer(layer.name, cls, config + (("edge", edge),), inputs, found.layout,
+                               plan.out.practice_channels, plan)
+
+    def collapse(self, plan: LayerPlan, inputs: tuple[str, ...], cls: str, config: tuple) -> str:
+        """A Flatten + Dense head or a global pool: one position, the exact value for the window ending at t."""
+        layer = plan.layer
+        grid = self.analysis.tensors[layer.inputs[0]].grid
+        found = edges.collapse_plan(self.layouts[layer.inputs[0]], grid)
+        edge = {"op": "collapse", "run": list(found.run) if found.run else None, "grid": grid,
+                "delays": list(found.delays), "row": list(found.row)}
+        layout = edges.Layout(((edges.V, 0),))
+        self.layouts[layer.name] = layout
+        return self.edge_layer(layer.name, cls, config + (("edge", edge),), inputs, layout, plan.out.channels, plan)
+
+    def align(self, name: str, source: str, tensor: str, found: edges.AlignPlan, layout: edges.Layout,
+              plan: LayerPlan | None = None, squeeze: bool = False) -> str:
+        edge = {"op": "align", "v_delay": found.v_delay, "slots": [list(s) for s in found.slots], "squeeze": squeeze}
+        return self.edge_layer(name, "EdgeAlign", (("edge", edge),), (tensor,), layout,
+                               self.analysis.tensors[source].practice_channels, plan)
+
+    def merge(self, plan: LayerPlan, inputs: tuple[str, ...], config: tuple) -> str:
+        layer = plan.layer
+        names = layer.inputs
+        tensors = [self.analysis.tensors[n] for n in names]
+        layout, aligns = edges.merge_plan(layer, [self.layouts[n] for n in names], [t.width for t in tensors],
+                                          [t.grid for t in tensors], plan.out.width, plan.out.grid)
+        aligned = []
+        for name, tensor, found in zip(names, inputs, aligns):
+            if not found.identity(self.layouts[name]):
+                tensor = self.align(f"{layer.name}_{name}_aligned", name, tensor, found, layout)
+            aligned.append(tensor)
+        self.layouts[layer.name] = layout
+        return self.edge_layer(layer.name, layer.type, config, tuple(aligned), layout, plan.out.practice_channels,
+                               plan, module=KERAS, op="merge")
+
+    def zero_padding(self, plan: LayerPlan, inputs: tuple[str, ...], padding: tuple[int, int]) -> str:
+        layout, found = edges.pad_plan(self.layouts[plan.layer.inputs[0]], *padding)
+        self.layouts[plan.layer.name] = layout
+        return self.align(plan.layer.name, plan.layer.inputs[0], inputs[0], found, layout, plan)
+
+
+def _lower_edges(analysis: Analysis, warmup: str) -> Graph:
+    """The exact 'same' practice graph: the input as one slot, every layer's edge form, the output's position
+    taken out (and in exact warm-up, W-1 zeros before the input, their outputs cropped)."""
+    ctx = _EdgePractice(analysis, warmup)
+    window = analysis.window
+    for node in analysis.spec.inputs:
+        tensor = node.name
+        if ctx.exact and window > 1:
+            tensor = ctx.add("warmup_padding", "ZeroPadding1D", (("padding", (window - 1, 0)),), (tensor,), op="pad")
+        layout = edges.input_layout(window)
+        ctx.source[node.name] = ctx.edge_layer(f"{node.name}_slots", "Reshape", (("target_shape", (-1, 1, node.channels)),),
+                                               (tensor,), layout, node.channels, module=KERAS, op="pointwise")
+        ctx.layouts[node.name] = layout
+    for plan in analysis.plans:
+        if plan.used:
+            inputs = tuple(ctx.tensor(name) for name in plan.layer.inputs)
+            ctx.source[plan.layer.name] = out = plan.layer.kind.lower_edges(plan, inputs, ctx)
+            ctx.layouts.setdefault(plan.layer.name, ctx.layouts[plan.layer.inputs[0]])
+            ctx.shapes.setdefault(out, (ctx.layouts[plan.layer.name].slots, plan.out.practice_channels))
+    name = analysis.spec.output
+    output = ctx.align(f"{name}_output", name, ctx.tensor(name), edges.output_plan(ctx.layouts[name]),
+                       edges.Layout(((edges.V, 0),)), squeeze=True)
+    if ctx.exact and window > 1:
+        output = ctx.add("warmup_crop", "Cropping1D", (("cropping", (window - 1, 0)),), (output,), op="crop")
+    graph = Graph(analysis, "practice", warmup, None, tuple(ctx.layers), output, dict(ctx.shapes))
+    check_practice(graph)
+    return graph
+
+
 def lower(analysis: Analysis, warmup: str = "causal") -> Graph:
     """The practice graph; a Flatten folds into the Dense layers it feeds."""
     if warmup not in WARMUPS:
         raise ValueError(f"`warmup` must be one of {WARMUPS}; received {warmup!r}")
+    if analysis.spec.same_padding == "exact":
+        return _lower_edges(analysis, warmup)
     ctx = _Practice(analysis, warmup)
     if ctx.exact and analysis.window > 1:
         for node in analysis.spec.inputs:
@@ -91,7 +190,7 @@ def check_practice(graph: Graph) -> None:
     """Invariants of every practice graph: each layer a known practice op that holds its own invariants
     (stride 1; convolutions and pools dilated by their grid and causal, or unpadded in exact warm-up),
     inputs defined before use."""
-    padding = "valid" if graph.warmup == "exact" else "causal"
+    padding = "valid" if graph.warmup == "exact" or graph.shapes else "causal"
     seen = {node.name for node in graph.inputs}
     for layer in graph.layers:
         if layer.op not in OPS:

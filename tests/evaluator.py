@@ -112,6 +112,8 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
         n = value.shape[1]
         if kind in WINDOWED or kind in POOLS:
             span, stride, dilation = _geometry(layer)
+            if layer.get("padding") == "same":  # Keras: ceil(n / stride) outputs, total // 2 zeros on the left
+                value, n = _same(value, span, stride, kind in POOLS)
             if n < span or (n - span) % stride:
                 raise Misfit(f"{layer['name']}: width {n}, span {span}, stride {stride}")
             m = (n - span) // stride + 1
@@ -121,8 +123,12 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
                 out = _convolve(kind, layer, taps, weights, shape_only)
             else:
                 taps = np.stack([value[:, i: i + (m - 1) * stride + 1: stride] for i in range(span)])
-                out = taps.max(axis=0) if POOLS[kind] == "max" else taps.mean(axis=0)
+                out = np.nanmax(taps, axis=0) if POOLS[kind] == "max" else np.nanmean(taps, axis=0)
             x[layer["name"]] = (out, grid * stride)
+        elif kind == "ZeroPadding1D":
+            pad = layer.get("padding", 1)
+            left, right = (pad, pad) if isinstance(pad, int) else pad
+            x[layer["name"]] = (np.pad(value, [(0, 0), (left, right), (0, 0)]), grid)
         elif kind == "Flatten":
             x[layer["name"]] = (value.reshape(value.shape[0], 1, -1), grid)
         elif kind == "Dense":
@@ -170,6 +176,17 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
     if value.shape[1] != 1:
         raise Misfit(f"output width {value.shape[1]}")
     return value[:, 0, :]
+
+
+def _same(value: np.ndarray, span: int, stride: int, pool: bool) -> tuple[np.ndarray, int]:
+    """A window's values padded as Keras's 'same' does: pools ignore the padding (NaN, skipped by nanmax and
+    nanmean), convolutions see zeros."""
+    n = value.shape[1]
+    out = -(-n // stride)
+    total = max((out - 1) * stride + span - n, 0)
+    fill = np.nan if pool else 0.0
+    padded = np.pad(value, [(0, 0), (total // 2, total - total // 2), (0, 0)], constant_values=fill)
+    return padded, padded.shape[1]
 
 
 def _convolve(kind: str, layer: dict, taps: list, weights: dict, shape_only: bool) -> np.ndarray:
@@ -249,7 +266,16 @@ def _reads(layer: dict, position: int, in_width: int, out_width: int, in_grid: i
     kind = layer["type"]
     if kind in WINDOWED or kind in POOLS:
         span, stride, dilation = _geometry(layer)
-        return list(range(position * stride, position * stride + span, dilation))
+        left = 0
+        if layer.get("padding") == "same":
+            total = max((-(-in_width // stride) - 1) * stride + span - in_width, 0)
+            left = total // 2
+        start = position * stride - left
+        return [q for q in range(start, start + span, dilation) if 0 <= q < in_width]
+    if kind == "ZeroPadding1D":
+        pad = layer.get("padding", 1)
+        q = position - (pad if isinstance(pad, int) else pad[0])
+        return [q] if 0 <= q < in_width else []
     if kind == "Flatten" or kind in GLOBAL_POOLS:
         return list(range(in_width))
     if kind in MERGES:

@@ -41,7 +41,7 @@ def test_lint_text_format(runner, tmp_path):
     assert lines[0] == f"{path}:3:57: error E200 `padding` must be 'valid' in a per-step spec; received 'same'"
     assert lines[1].startswith(" 3 |   - {type: Conv1D")
     assert lines[2] == "   | " + " " * 56 + "^"
-    assert lines[3].startswith("  help: Remove `padding`.")
+    assert lines[3].startswith("  help: Remove `padding` and enlarge the window, or add `same_padding: exact`")
 
 
 def test_lint_json_format(runner, tmp_path):

@@ -41,7 +41,13 @@ def spec_schema() -> dict:
             "layers": {"type": "array", "minItems": 1, "description": _TOP["layers"].description,
                        "items": {"oneOf": [{"$ref": f"#/definitions/{t}"} for t in kinds.KINDS]}},
             "output": {"type": "string", "description": _TOP["output"].description},
+            "same_padding": {"description": _TOP["same_padding"].description, **_TOP["same_padding"].reader.schema},
         },
+        # without `same_padding: exact`, layers are unpadded: 'valid' only, and no ZeroPadding1D
+        "if": {"not": {"required": ["same_padding"]}},
+        "then": {"properties": {"layers": {"items": {
+            "properties": {"padding": {"const": "valid"}},
+            "not": {"properties": {"type": {"const": "ZeroPadding1D"}}, "required": ["type"]}}}}},
         "definitions": {t: _layer(kind) for t, kind in kinds.KINDS.items()},
     }
 

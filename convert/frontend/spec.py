@@ -16,7 +16,7 @@ from convert.frontend.diagnostics import Diagnostic, Span
 from convert.frontend.source import Node
 from convert.kinds import input as input_kind
 from convert.kinds.equivalents import KERAS_EQUIVALENTS
-from convert.kinds.fields import ANY, STRING, Field, did_you_mean, wrong
+from convert.kinds.fields import ANY, STRING, Field, choice, did_you_mean, wrong
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # file stems and Keras layer names: no '/', no leading '.'
 INPUT = "input"  # the name `input:` gives the model input
@@ -43,6 +43,7 @@ class Layer:
     config: dict = field(default_factory=dict, hash=False)
     source: Node | None = field(default=None, compare=False, repr=False)  # the layer's YAML mapping
     input_nodes: tuple = field(default=(), compare=False, repr=False)  # where each input is named
+    exact_same: bool = False  # the spec says `same_padding: exact`: 'same' padding is compiled, not refused
 
     def __getattr__(self, key: str) -> Any:
         config = self.__dict__.get("config", {})
@@ -82,6 +83,7 @@ class Spec:
     output: str
     text: str = field(default="", compare=False, repr=False)  # the file as read
     spans: dict[str, Span] = field(default_factory=dict, compare=False, hash=False)
+    same_padding: str | None = None  # "exact": 'same' padding and ZeroPadding1D compiled exactly
 
     @property
     def window(self) -> int | None:
@@ -119,7 +121,9 @@ def _read_mapping(node: Node, fields: dict[str, Field], what: str, out: list) ->
 _TOP = {"name": Field(STRING, None, "Model name and output file stem; default: the file's stem."),
         INPUT: Field(ANY, ..., "The model input."),
         "layers": Field(ANY, ..., "The per-step layers, in order."),
-        "output": Field(STRING, None, "Name of the output layer; default: the last layer.")}
+        "output": Field(STRING, None, "Name of the output layer; default: the last layer."),
+        "same_padding": Field(choice("exact"), None, "`exact`: compile Keras's per-window 'same' padding and "
+                              "ZeroPadding1D exactly (cost: `causalc explain`); absent: 'same' is E200.")}
 
 
 def _read_layer(index: int, node: Node, out: list) -> dict | None:
@@ -157,12 +161,12 @@ def _snake(type_name: str) -> str:
     return out
 
 
-def _layer_from(values: dict, node: Node, previous: str, default_name: str) -> Layer:
+def _layer_from(values: dict, node: Node, previous: str, default_name: str, exact_same: bool) -> Layer:
     inputs = values.pop("inputs", None) or ((previous, node),)
     name = values.pop("name", None) or default_name
     type_name = values.pop("type")
     return Layer(name=name, type=type_name, inputs=tuple(n for n, _ in inputs), config=values, source=node,
-                 input_nodes=tuple(n for _, n in inputs))
+                 input_nodes=tuple(n for _, n in inputs), exact_same=exact_same)
 
 
 def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, list[Diagnostic]]:
@@ -193,7 +197,7 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
                 default = f"{_snake(read['type'])}_{index + 1}"
                 while default in taken:
                     default += "_"
-                layer = _layer_from(read, node, previous or "", default)
+                layer = _layer_from(read, node, previous or "", default, top.get("same_padding") == "exact")
                 layers.append(layer)
                 previous = layer.name
     name = top.get("name")
@@ -216,7 +220,8 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
     ordered = _check_graph(inputs, layers, output, spans["output"], out)
     if ordered is None:
         return None, out
-    spec = Spec(name=name, path=path, inputs=inputs, layers=ordered, output=output, text=text, spans=spans)
+    spec = Spec(name=name, path=path, inputs=inputs, layers=ordered, output=output, text=text, spans=spans,
+                same_padding=top.get("same_padding"))
     return spec, out
 
 

@@ -47,10 +47,27 @@ class Geometry(NamedTuple):
     extent: int  # input positions one output position covers: (k-1)*d + 1, or the pool size
     stride: int
     spacing: int = 1  # between the taps inside the extent: the dilation
+    same: bool = False  # Keras's 'same' padding (only with `same_padding: exact`)
 
-    def taps(self, position: int) -> range:
-        """The input positions output `position` reads (positions counted from the oldest)."""
-        start = position * self.stride
+    def out_width(self, n: int) -> int:
+        """Output positions from `n` input positions: valid, or Keras's 'same' (ceil(n / stride))."""
+        return -(-n // self.stride) if self.same else (n - self.extent) // self.stride + 1
+
+    def fits(self, n: int) -> bool:
+        """Whether `n` input positions are enough (and, unpadded, consumed exactly)."""
+        return n >= 1 if self.same else n >= self.extent and (n - self.extent) % self.stride == 0
+
+    def pad(self, n: int) -> tuple[int, int]:
+        """Keras's zeros (left, right) around `n` input positions: total = (m-1)*stride + extent - n, left = total // 2."""
+        if not self.same:
+            return 0, 0
+        total = max((self.out_width(n) - 1) * self.stride + self.extent - n, 0)
+        return total // 2, total - total // 2
+
+    def taps(self, position: int, n: int = 0) -> range:
+        """The input positions output `position` reads (positions counted from the oldest; with 'same'
+        padding some fall outside 0..n-1: those are padding)."""
+        start = position * self.stride - self.pad(n)[0]
         return range(start, start + self.extent, self.spacing)
 
 
@@ -102,21 +119,21 @@ class Kind:
 
     def width(self, layer, widths: list[int], grids: list[int], grid: int) -> int:
         geometry = self.geometry(layer)
-        if geometry is None:
-            return widths[0]
-        return (widths[0] - geometry.extent) // geometry.stride + 1
+        return widths[0] if geometry is None else geometry.out_width(widths[0])
 
     def reads(self, layer, position: int, in_width: int, width: int, in_grid: int, grid: int) -> range:
         """The positions of an input that output `position` depends on (positions counted from the oldest)."""
         geometry = self.geometry(layer)
-        return geometry.taps(position) if geometry is not None else range(position, position + 1)
+        if geometry is None:
+            return range(position, position + 1)
+        return tuple(q for q in geometry.taps(position, in_width) if 0 <= q < in_width)
 
     def need(self, layer, width: int, in_grid: int, grid: int) -> int:
         """The smallest input width that gives `width` output positions (the inverse of `width`)."""
         geometry = self.geometry(layer)
         if geometry is None:
             return width
-        return (width - 1) * geometry.stride + geometry.extent
+        return (width - 1) * geometry.stride + (1 if geometry.same else geometry.extent)
 
     # ---- practice form ----
 
@@ -143,6 +160,11 @@ class Kind:
     def lower(self, plan, inputs: tuple[str, ...], ctx) -> str:
         """Add the practice layers (through `ctx.add`); returns the graph tensor that carries the output."""
         return ctx.add(plan.layer.name, self.type, self.config(plan.layer), inputs, plan)
+
+    def lower_edges(self, plan, inputs: tuple[str, ...], ctx) -> str:
+        """The layer in the exact 'same' practice model (`convert.edges`): a position-wise layer applies to
+        every slot as it is, and its output has its input's positions."""
+        return self.lower(plan, inputs, ctx)
 
     def per_step(self, plan, ctx) -> str:
         """Add the per-step Keras layers; returns the graph tensor that carries the output."""

@@ -29,7 +29,8 @@ class Convolution(Kind):
         return self.practice_class[0]
 
     def geometry(self, layer):
-        return Geometry((layer.kernel_size - 1) * layer.dilation_rate + 1, layer.strides, layer.dilation_rate)
+        return Geometry((layer.kernel_size - 1) * layer.dilation_rate + 1, layer.strides, layer.dilation_rate,
+                        layer.config.get("padding") == "same")
 
     def structure(self, layer, ins, out):
         grid = ins[0].grid
@@ -55,11 +56,20 @@ class Convolution(Kind):
         return ctx.add(layer.name, cls, self.keras_config(layer, plan, ctx.padding, False), inputs, plan,
                        module=module, op=self.op)
 
+    def lower_edges(self, plan, inputs, ctx):
+        return ctx.window(plan, inputs, self.edge_class, self.keras_config(plan.layer, plan, "valid", False))
+
     def per_step(self, plan, ctx):
         layer = plan.layer
-        out = ctx.add(layer.name, self.type, self.keras_config(layer, plan, "valid", True),
-                      (ctx.sequence(layer.inputs[0]),), plan)
-        if layer.strides > 1 and layer.dilation_rate > 1:  # Keras refuses the two together: subsample after
+        padding = layer.config.get("padding") or "valid"
+        source = ctx.sequence(layer.inputs[0])
+        both = layer.strides > 1 and layer.dilation_rate > 1
+        if both and padding == "same":  # Keras's zeros for the strided layer, then the unpadded layer
+            pad = self.geometry(layer).pad(ctx.analysis.tensors[layer.inputs[0]].width)
+            source = ctx.add(f"{layer.name}_padding", "ZeroPadding1D", (("padding", pad),), (source,))
+            padding = "valid"
+        out = ctx.add(layer.name, self.type, self.keras_config(layer, plan, padding, True), (source,), plan)
+        if both:  # Keras refuses the two together: subsample after
             out = ctx.add(f"{layer.name}_strides", "Subsample1D", (("stride", layer.strides), ("start", 0)), (out,),
                           module="convert.layers")
         return out
@@ -80,6 +90,7 @@ def weight_arguments(layer) -> tuple:
 class Conv1D(Convolution):
     type = "Conv1D"
     practice_class = ("Conv1D", "keras.layers")
+    edge_class = "EdgeConv1D"
     op = "conv"
     own_fields = {"filters": Field(CHANNELS, REQUIRED, "Output channels."), **WINDOWED_FIELDS,
                   "groups": Field(SIZE, 1, "Groups of input channels convolved separately (Keras's `groups`)."),

@@ -24,12 +24,20 @@ class Dense(Kind):
         bias = layer.units if layer.use_bias else 0
         return Practice(kernel, dilation, channels, macs + bias, macs, macs * out.width)
 
-    def lower(self, plan, inputs, ctx):
+    def conv_config(self, plan, padding: str) -> tuple:
         layer = plan.layer
-        config = (("filters", layer.units), ("kernel_size", plan.practice.kernel),
-                  ("dilation_rate", plan.practice.dilation), ("padding", ctx.padding), ("activation", activation(layer.activation)),
-                  ("use_bias", layer.use_bias), *weight_arguments(layer))
-        return ctx.add(layer.name, "Conv1D", config, inputs, plan, op="conv")
+        return (("filters", layer.units), ("kernel_size", plan.practice.kernel), ("dilation_rate", plan.practice.dilation),
+                ("padding", padding), ("activation", activation(layer.activation)), ("use_bias", layer.use_bias),
+                *weight_arguments(layer))
+
+    def lower(self, plan, inputs, ctx):
+        return ctx.add(plan.layer.name, "Conv1D", self.conv_config(plan, ctx.padding), inputs, plan, op="conv")
+
+    def lower_edges(self, plan, inputs, ctx):
+        config = self.conv_config(plan, "valid")
+        if ctx.analysis.tensors[plan.layer.inputs[0]].folds:  # after a Flatten: the head over every position
+            return ctx.collapse(plan, inputs, "EdgeHead1D", config)
+        return ctx.window(plan, inputs, "EdgeConv1D", config)
 
     def per_step(self, plan, ctx):
         layer = plan.layer

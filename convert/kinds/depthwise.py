@@ -14,6 +14,7 @@ MULTIPLIER = Field(SIZE, 1, "Output channels per input channel of the depthwise 
 class DepthwiseConv1D(Convolution):
     type = "DepthwiseConv1D"
     practice_class = ("CausalDepthwiseConv1D", "convert.layers")
+    edge_class = "EdgeDepthwiseConv1D"
     op = "depthwise"
     own_fields = {**WINDOWED_FIELDS, "depth_multiplier": MULTIPLIER, **weight_fields(("depthwise", "bias"))}
 
@@ -43,6 +44,7 @@ class DepthwiseConv1D(Convolution):
 class SeparableConv1D(Convolution):
     type = "SeparableConv1D"
     practice_class = ("CausalSeparableConv1D", "convert.layers")
+    edge_class = "EdgeSeparableConv1D"
     op = "separable"
     own_fields = {"filters": Field(CHANNELS, REQUIRED, "Output channels of the pointwise step."), **WINDOWED_FIELDS,
                   "depth_multiplier": MULTIPLIER, **weight_fields(("depthwise", "pointwise", "bias"))}

@@ -25,6 +25,11 @@ class SpatialDropout1D(Kind):
     def structure(self, layer, ins, out):
         return Meta(ins[0].channels, ins[0].grid)
 
+    def lower_edges(self, plan, inputs, ctx):
+        """Keras's layer takes (batch, T, channels) only: the same masks as a Dropout over whole channels."""
+        config = (("rate", plan.layer.rate), ("noise_shape", (None, 1, 1, None)), ("seed", plan.layer.seed))
+        return ctx.add(plan.layer.name, "Dropout", config, inputs, plan)
+
     def per_step(self, plan, ctx):
         name = plan.layer.inputs[0]
         return ctx.add(plan.layer.name, self.type, self.config(plan.layer), (ctx.sequence(name),), plan)

@@ -85,6 +85,18 @@ def _string(node: Node, key: str, out: list):
     return node.value
 
 
+def choice(*values: str) -> Reader:
+    """One of a few strings."""
+    def read(node: Node, key: str, out: list):
+        value = _string(node, key, out)
+        if value is not None and value not in values:
+            out.append(Diagnostic("E114", node.span, f"`{key}` must be one of {', '.join(map(repr, values))}; "
+                                  f"received {value!r}", did_you_mean(value, values, f"`{key}: {values[0]}`.")))
+            return None
+        return value
+    return Reader(read, {"enum": list(values)})
+
+
 def _boolean(node: Node, key: str, out: list):
     if not isinstance(node.value, bool):
         wrong(node, key, "true or false", out, f"`{key}: true`.")
@@ -125,7 +137,7 @@ def _padding(node: Node, key: str, out: list):
 
 def same_padding(layer, extent: int, stride: int, out: list) -> None:
     """`padding: same` pads nothing when the layer spans one step at stride 1 (a note); otherwise E200."""
-    if layer.config.get("padding") != "same":
+    if layer.config.get("padding") != "same" or layer.exact_same:
         return
     span = layer.at("padding")
     if extent == 1 and stride == 1:
@@ -134,8 +146,8 @@ def same_padding(layer, extent: int, stride: int, out: list) -> None:
         return
     out.append(Diagnostic(
         "E200", span, "`padding` must be 'valid' in a per-step spec; received 'same'",
-        "Remove `padding`. 'same' pads both sides of the window, and in practice those places hold other "
-        "time steps' inputs, so no causal network computes it; enlarge the window instead."))
+        "Remove `padding` and enlarge the window, or add `same_padding: exact` at the top of the spec: causalc "
+        "then computes Keras's per-window 'same' padding exactly, at a cost `causalc explain` states."))
 
 
 def number(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Reader:
@@ -258,7 +270,7 @@ def _inputs(node: Node, key: str, out: list):
 STRING = Reader(_string, {"type": "string"})
 BOOLEAN = Reader(_boolean, {"type": "boolean"})
 ACTIVATION = Reader(_activation, {"enum": [*ACTIVATIONS, None]})
-PADDING = Reader(_padding, {"enum": ["valid"]})  # lint also takes a harmless 'same' (N305); the schema asks for the clean form
+PADDING = Reader(_padding, {"enum": ["valid", "same"]})  # 'same' needs `same_padding: exact` (or pads nothing)
 AXIS = Reader(_axis, {"enum": [-1, 2]})
 INPUTS = Reader(_inputs, {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]})
 SIZE = positive(INT_MAX)
@@ -270,8 +282,8 @@ COMMON = {
     "name": Field(STRING, None, "Unique layer name; the practice layer and its weights carry it."),
     "inputs": Field(INPUTS, None, "Layer name(s) this layer takes, or `input`; default: the layer above."),
 }
-PADDING_FIELD = Field(PADDING, None, "Per-step layers are unpadded: 'valid' ('same' only where it pads nothing: a "
-                      "kernel spanning one step at stride 1; causalc adds causal padding in practice).")
+PADDING_FIELD = Field(PADDING, None, "'valid' (default); 'same' (Keras's rule) with `same_padding: exact` at the top "
+                      "of the spec, or where it pads nothing (a kernel spanning one step at stride 1).")
 RATE = number(0.0, 1.0, high_open=True)
 ACTIVATION_FIELD = Field(ACTIVATION, "linear", "Keras activation name.")
 USE_BIAS_FIELD = Field(BOOLEAN, True, "Whether the layer adds a bias.")

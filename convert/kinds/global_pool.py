@@ -37,6 +37,9 @@ class GlobalPooling1D(Collapsing):
     def lower(self, plan, inputs, ctx):
         return dilated_pool(self.pool_type, plan, inputs, ctx)
 
+    def lower_edges(self, plan, inputs, ctx):
+        return ctx.collapse(plan, inputs, "EdgeGlobalPooling1D", (("pool_type", self.pool_type),))
+
     def per_step(self, plan, ctx):
         layer = plan.layer
         return ctx.add(layer.name, self.type, (("keepdims", layer.keepdims),), (ctx.sequence(layer.inputs[0]),), plan)

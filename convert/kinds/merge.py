@@ -45,6 +45,9 @@ class Merge(Kind):
         inputs = ctx.right_align(plan, inputs)
         return ctx.add(plan.layer.name, self.type, self.config(plan.layer), inputs, plan, op="merge")
 
+    def lower_edges(self, plan, inputs, ctx):
+        return ctx.merge(plan, inputs, self.config(plan.layer))
+
     def per_step(self, plan, ctx):
         names = plan.layer.inputs
         if all(ctx.analysis.tensors[n].flat for n in names):  # width 1 each: nothing to align

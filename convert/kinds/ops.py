@@ -21,9 +21,10 @@ class Op:
     name = ""
     windowed = False  # reads taps of its input (`kernel_size` or `pool_size`, `dilation_rate` apart)
 
-    def taps(self, layer) -> tuple[int, int]:
-        """(taps, dilation) of a windowed op; the streaming ring of its input holds (taps - 1) * dilation + 1 steps."""
-        return 1, 1
+    def delays(self, layer) -> tuple[int, ...]:
+        """The past steps of its input a windowed op reads, in the order its streaming rule takes them; the
+        streaming ring of its input holds the furthest and the current step."""
+        return (0,)
 
     def check(self, layer, padding: str) -> None:
         assert layer.arg("strides", 1) == 1, f"{layer.name}: practice layers have stride 1"
@@ -31,7 +32,7 @@ class Op:
 
     def stream(self, layer, ins: list, taps, step) -> dict:
         """The values the layer computes at one time step, by name. `ins` are its inputs' current values
-        (batch, channels); `taps` (windowed ops) the input's steps t - (k-1)d ... t as (k, batch, channels);
+        (batch, channels); `taps` (windowed ops) the input at `delays` as (len(delays), batch, channels);
         `step` the streaming model (weights, Keras layers)."""
         raise AssertionError(f"{layer.name}: the {self.name} op has no streaming rule")
 
@@ -40,8 +41,10 @@ class Windowed(Op):
     windowed = True
     size_arg = ""
 
-    def taps(self, layer):
-        return layer.arg(self.size_arg), layer.arg("dilation_rate")
+    def delays(self, layer):
+        """Steps t - (k-1)d, ..., t: oldest first, as Keras's kernel."""
+        kernel, dilation = layer.arg(self.size_arg), layer.arg("dilation_rate")
+        return tuple((kernel - 1 - i) * dilation for i in range(kernel))
 
     def check(self, layer, padding):
         super().check(layer, padding)
@@ -145,6 +148,29 @@ class Separable(Windowed):
         return {layer.name: _activation(layer.arg("activation"))(out)}
 
 
+class Edge(Op):
+    """A layer of the exact 'same' practice model (`convert.edge_layers`): it reads the shared sequence V
+    (slot 0 of its input) at fixed delays and the current edge slots; streamed by the layer's own `step`."""
+
+    name = "edge"
+    windowed = True
+
+    def delays(self, layer):
+        from convert.edges import step_delays
+
+        return step_delays(layer.arg("edge")) or (0,)
+
+    def check(self, layer, padding):
+        super().check(layer, padding)
+        assert layer.module == "convert.edge_layers", f"{layer.name}: an edge layer"
+
+    def stream(self, layer, ins, taps, step):
+        import tensorflow as tf
+
+        vtaps = tf.transpose(taps[:, :, 0, :], [1, 0, 2])  # (batch, delays, channels)
+        return {layer.name: step.keras_layer(layer.name).step(vtaps, ins[0])}
+
+
 class Pointwise(Op):
     """Any layer that maps each time step on its own (activation, normalisation, dropout, rescaling): streamed
     by the practice model's own layer, in inference mode, on the current step."""
@@ -178,5 +204,5 @@ class Crop(Op):
     name = "crop"
 
 
-OPS: dict[str, Op] = {op.name: op for op in (Conv(), Pool(), Depthwise(), Separable(), Pointwise(), Merge(), Pad(),
-                                              Crop())}
+OPS: dict[str, Op] = {op.name: op for op in (Conv(), Pool(), Depthwise(), Separable(), Edge(), Pointwise(), Merge(),
+                                              Pad(), Crop())}

@@ -18,7 +18,7 @@ class Pooling1D(Kind):
     }
 
     def geometry(self, layer):
-        return Geometry(layer.pool_size, layer.strides)
+        return Geometry(layer.pool_size, layer.strides, 1, layer.config.get("padding") == "same")
 
     def structure(self, layer, ins, out):
         grid = ins[0].grid * layer.strides
@@ -35,9 +35,13 @@ class Pooling1D(Kind):
     def lower(self, plan, inputs, ctx):
         return dilated_pool(self.pool_type, plan, inputs, ctx)
 
+    def lower_edges(self, plan, inputs, ctx):
+        return ctx.window(plan, inputs, "EdgePooling1D", (("pool_type", self.pool_type),))
+
     def per_step(self, plan, ctx):
         layer = plan.layer
-        config = (("pool_size", layer.pool_size), ("strides", layer.strides), ("padding", "valid"))
+        config = (("pool_size", layer.pool_size), ("strides", layer.strides),
+                  ("padding", layer.config.get("padding") or "valid"))
         return ctx.add(layer.name, self.type, config, (ctx.sequence(layer.inputs[0]),), plan)
 
 

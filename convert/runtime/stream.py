@@ -44,6 +44,7 @@ class StreamingModel:
         self.analysis = api.load(spec)
         self.warmup = check_warmup(model, self.analysis, warmup)
         self.graph: Graph = lower(self.analysis, "causal")
+        # an exact 'same' model in exact warm-up pads its input; the stream is its causal graph after the padding
         for layer in self.graph.layers:
             if layer.op not in OPS:
                 raise UnknownOp(f"{layer.name}: no practice op {layer.op!r} to stream")
@@ -74,10 +75,10 @@ class StreamingModel:
         """A practice layer's weights as constants, in Keras's order."""
         return self._constants[name]
 
-    def ring_shapes(self, batch_size: int) -> dict[str, tuple[int, int, int]]:
-        """(ring length, batch, channels) of every ring."""
-        return {name: (length, batch_size, self.analysis.tensors[name].practice_channels)
-                for name, length in self._rings.items()}
+    def ring_shapes(self, batch_size: int) -> dict[str, tuple[int, ...]]:
+        """(ring length, batch, channels) of every ring ((ring length, batch, slots, channels) in an exact
+        'same' model)."""
+        return {name: (length, batch_size) + self.graph.step_shape(name) for name, length in self._rings.items()}
 
     # ---- the step, traced once ----
 
@@ -98,13 +99,12 @@ class StreamingModel:
         return values[self.graph.output], tuple(rings[name] for name in self.ring_names)
 
     def _taps(self, layer: GraphLayer, op, current, rings: dict, t):
-        """The input's steps t - (k-1)d, ..., t as (k, batch, channels), oldest first as Keras's kernel."""
-        kernel, dilation = op.taps(layer)
-        if kernel == 1:
+        """The input at the op's delays as (delays, batch, ...), in the op's order (oldest first for a kernel)."""
+        delays = op.delays(layer)
+        if delays == (0,):
             return current[None]
         length = self._rings[layer.inputs[0]]
-        offsets = tf.constant([(kernel - 1 - i) * dilation for i in range(kernel)], tf.int32)
-        return tf.gather(rings[layer.inputs[0]], (t - offsets) % length)
+        return tf.gather(rings[layer.inputs[0]], (t - tf.constant(delays, tf.int32)) % length)
 
     def _run(self, xs, steps, t, rings):
         """The step in a loop inside the graph over the first `steps` rows of xs (CHUNK, batch, C).
@@ -162,19 +162,19 @@ class StreamingModel:
         for name, ring in zip(self.ring_names, rings):
             length = self._rings[name]
             order = [(t - length + 1 + j) % length for j in range(length - 1)]
-            out[name] = np.transpose(ring.numpy()[order], [1, 0, 2])
+            out[name] = np.moveaxis(ring.numpy()[order], 0, 1)
         return out
 
     def set_state(self, state: dict) -> None:
         t = int(state["t"])
         rings = []
         for name in self.ring_names:
-            length, batch, channels = self.ring_shapes(np.asarray(state[name]).shape[0])[name]
+            length, batch, *step = self.ring_shapes(np.asarray(state[name]).shape[0])[name]
             history = np.asarray(state[name], np.float32)
-            if history.shape != (batch, length - 1, channels):
-                raise ValueError(f"state `{name}`: expected shape {(batch, length - 1, channels)}; found {history.shape}")
-            ring = np.zeros((length, batch, channels), np.float32)
-            ring[[(t - length + 1 + j) % length for j in range(length - 1)]] = np.transpose(history, [1, 0, 2])
+            if history.shape != (batch, length - 1, *step):
+                raise ValueError(f"state `{name}`: expected shape {(batch, length - 1, *step)}; found {history.shape}")
+            ring = np.zeros((length, batch, *step), np.float32)
+            ring[[(t - length + 1 + j) % length for j in range(length - 1)]] = np.moveaxis(history, 1, 0)
             rings.append(tf.constant(ring))
         self.batch_size = rings[0].shape[1] if rings else self.batch_size
         self._state = (tf.constant(t, tf.int32), tuple(rings))
@@ -239,8 +239,7 @@ def plan_rings(graph: Graph) -> dict[str, int]:
     for layer in graph.layers:
         op = OPS[layer.op]
         if op.windowed:
-            kernel, dilation = op.taps(layer)
-            reach = (kernel - 1) * dilation
+            reach = max(op.delays(layer))
             if reach:
                 rings[layer.inputs[0]] = max(rings.get(layer.inputs[0], 1), reach + 1)
     return rings
@@ -272,5 +271,5 @@ def _write(ring, position, value, in_place: bool):
     """Put the current step into its ring. Under XLA a dynamic-update-slice, done in place in the loop;
     exported graphs (no XLA) use a scatter, which TFLite has."""
     if in_place:
-        return xla.dynamic_update_slice(ring, value[None], tf.stack([position, 0, 0]))
+        return xla.dynamic_update_slice(ring, value[None], tf.stack([position] + [0] * (len(ring.shape) - 1)))
     return tf.tensor_scatter_nd_update(ring, [[position]], value[None])
