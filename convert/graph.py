@@ -58,6 +58,7 @@ class Graph:
     layers: tuple[GraphLayer, ...]
     output: str
     shapes: dict | None = None  # exact 'same' practice graphs: tensor -> (slots, channels) of one step
+    costs: dict | None = None  # and spec layer -> convert.lower.EdgeCost
 
     def step_shape(self, name: str) -> tuple[int, ...]:
         """One step of a practice tensor, without the batch: (channels,), or (slots, channels)."""

@@ -13,7 +13,7 @@ def warnings_of(a) -> list[Diagnostic]:
     out = []
     spec = a.spec
     where = spec.at("window") if spec.window is not None else spec.at("input")
-    if a.window > a.receptive_field:
+    if a.window > a.receptive_field and spec.same_padding != "exact":  # with 'same', every step reaches
         out.append(Diagnostic("W301", where, f"window {a.window} is larger than the receptive field "
                               f"{a.receptive_field}: the oldest {a.window - a.receptive_field} step(s) of every "
                               "window never reach the output",

@@ -10,6 +10,8 @@ Emitters (Keras model, Python source, weight map) read these graphs; none re-der
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from convert import edges
 from convert.analysis import Analysis, LayerPlan
 from convert.graph import KERAS, Graph, GraphLayer
@@ -68,6 +70,21 @@ class _Practice(_Builder):
         return tuple(out)
 
 
+class EdgeCost(NamedTuple):
+    """A layer of the exact 'same' practice model: its output's edge positions and its multiply-adds per
+    output step."""
+
+    edges: int
+    width: int
+    macs: int
+
+    @property
+    def per_window(self) -> bool:
+        """Every position is an edge position: the layer computes each window's positions, as per-window
+        evaluation does (no exact method can share them between windows)."""
+        return self.width > 1 and self.edges == self.width
+
+
 class _EdgePractice(_Practice):
     """The exact 'same' practice graph (`convert.edges`): every tensor (batch, T, slots, channels)."""
 
@@ -76,6 +93,7 @@ class _EdgePractice(_Practice):
         self.padding = "valid"
         self.layouts: dict[str, edges.Layout] = {}
         self.shapes: dict[str, tuple[int, int]] = {}  # graph tensor -> (slots, channels) of one step
+        self.costs: dict[str, EdgeCost] = {}
 
     def edge_layer(self, name: str, cls: str, config: tuple, inputs: tuple[str, ...], layout: edges.Layout,
                    channels: int, plan: LayerPlan | None = None, module: str = EDGE, op: str = "edge") -> str:
@@ -152,14 +170,26 @@ def _lower_edges(analysis: Analysis, warmup: str) -> Graph:
             ctx.source[plan.layer.name] = out = plan.layer.kind.lower_edges(plan, inputs, ctx)
             ctx.layouts.setdefault(plan.layer.name, ctx.layouts[plan.layer.inputs[0]])
             ctx.shapes.setdefault(out, (ctx.layouts[plan.layer.name].slots, plan.out.practice_channels))
+            ctx.costs[plan.layer.name] = _edge_cost(plan, ctx)
     name = analysis.spec.output
     output = ctx.align(f"{name}_output", name, ctx.tensor(name), edges.output_plan(ctx.layouts[name]),
                        edges.Layout(((edges.V, 0),)), squeeze=True)
     if ctx.exact and window > 1:
         output = ctx.add("warmup_crop", "Cropping1D", (("cropping", (window - 1, 0)),), (output,), op="crop")
-    graph = Graph(analysis, "practice", warmup, None, tuple(ctx.layers), output, dict(ctx.shapes))
+    graph = Graph(analysis, "practice", warmup, None, tuple(ctx.layers), output, dict(ctx.shapes), dict(ctx.costs))
     check_practice(graph)
     return graph
+
+
+def _edge_cost(plan: LayerPlan, ctx: _EdgePractice) -> EdgeCost:
+    layout = ctx.layouts[plan.layer.name]
+    edge = ctx.layers[-1].arg("edge") if ctx.layers[-1].name == plan.layer.name else None
+    macs = plan.practice.macs * layout.slots  # position-wise: once per slot
+    if edge is not None and edge["op"] == "window":
+        macs = plan.practice.macs * (edge["vpath"] + len(edge["rows"]))
+    elif edge is not None and edge["op"] == "collapse":
+        macs = plan.practice.macs + sum(i >= 0 for i in edge["row"]) * plan.out.channels
+    return EdgeCost(layout.edges, layout.width, macs)
 
 
 def lower(analysis: Analysis, warmup: str = "causal") -> Graph:

@@ -14,6 +14,7 @@ from convert.analysis import Analysis, analyse
 from convert.frontend.diagnostics import Diagnostic, SpecError, has_errors
 from convert.frontend.source import load_yaml, read_text, suspicious_values
 from convert.frontend.spec import build_spec
+from convert.lower import lower
 
 
 def without_cyclic_gc(function):
@@ -69,7 +70,25 @@ def check_text(text: str, path: str, diagnostics: list[Diagnostic] | None = None
     if spec is None or has_errors(diagnostics):
         return Checked(path, None, _unsuppressed(diagnostics, text))
     analysis, found = analyse(spec)  # widths, grids, dilations, window, receptive field
+    if analysis is not None and spec.same_padding == "exact":
+        found += edge_warnings(analysis)
     return Checked(path, analysis, _unsuppressed(diagnostics + found, text))
+
+
+def edge_warnings(analysis: Analysis) -> list[Diagnostic]:
+    """W306: the edge zones of 'same' padding meet (every position of a layer is an edge position), so from
+    there on the exact practice model costs what per-window evaluation costs."""
+    costs = lower(analysis).costs
+    for plan in analysis.plans:
+        cost = costs.get(plan.layer.name)
+        if cost is not None and cost.per_window:
+            layer = plan.layer
+            return [Diagnostic("W306", layer.key_at("type"), f"the 'same' padding edge zones meet at `{layer.name}`: "
+                               f"all {cost.width} of its positions are edge positions, so it and the layers after "
+                               "it cost per window what per-window evaluation costs",
+                               "Expected for deep networks over short windows (`causalc explain` shows the cost); "
+                               "a larger window, smaller kernels or fewer 'same' layers leave interior positions.")]
+    return []
 
 
 _IGNORE = re.compile(r"#\s*causalc:\s*ignore\[([^\]]*)\]")

@@ -5,7 +5,16 @@ from __future__ import annotations
 from convert.analysis import Analysis
 
 
-def explain_rows(analysis: Analysis, warmup: str = "causal") -> list[dict]:
+def _edge_costs(analysis: Analysis) -> dict | None:
+    """The exact 'same' practice model's per-layer costs (`convert.lower.EdgeCost`), or None for other specs."""
+    if analysis.spec.same_padding != "exact":
+        return None
+    from convert.lower import lower
+
+    return lower(analysis).costs
+
+
+def explain_rows(analysis: Analysis, warmup: str = "causal", costs: dict | None = None) -> list[dict]:
     rows = []
     for plan in analysis.plans:
         layer = plan.layer
@@ -26,25 +35,43 @@ def explain_rows(analysis: Analysis, warmup: str = "causal") -> list[dict]:
             "params": plan.practice.params,
             "note": kind.note(plan) if plan.used else None,
         })
+        if costs is not None:
+            cost = costs.get(layer.name)
+            pad = geometry.pad(analysis.tensors[layer.inputs[0]].width) if geometry is not None else None
+            rows[-1].update(same_padding=f"{pad[0]}+{pad[1]}" if pad and any(pad) else None,
+                            edges=f"{cost.edges}/{cost.width}" if cost else None,
+                            exact_macs=cost.macs if cost else 0)
+            if cost and cost.per_window and not any(r.get("per_window") for r in rows[:-1]):
+                rows[-1]["per_window"] = True
+                rows[-1]["note"] = ("every position is an edge position from here on: this layer and those after "
+                                    "it compute every window's positions, as per-window evaluation does")
     return rows
 
 
 def explain_data(analysis: Analysis, warmup: str = "causal") -> dict:
     spec = analysis.spec
-    return {
+    costs = _edge_costs(analysis)
+    data = {
         "spec": spec.name,
         "path": spec.path,
         "input_channels": spec.inputs[0].channels,
         "window": analysis.window,
         "window_inferred": analysis.window_inferred,
-        "receptive_field": analysis.receptive_field,
+        "receptive_field": analysis.window if spec.same_padding == "exact" else analysis.receptive_field,
         "warmup": warmup,
         "input_padding": analysis.window - 1 if warmup == "exact" else 0,
         "params": analysis.params,
         "macs_per_output_step": analysis.macs,
         "per_step_macs_per_window": analysis.step_macs,
-        "layers": explain_rows(analysis, warmup),
+        "layers": explain_rows(analysis, warmup, costs),
     }
+    if costs is not None:
+        exact = sum(cost.macs for cost in costs.values())
+        data["same_padding"] = {"edge_positions": sum(cost.edges for cost in costs.values()),
+                                "macs_per_output_step": exact,
+                                "vs_unpadded_practice": exact / max(analysis.macs, 1),
+                                "vs_per_window": analysis.step_macs / max(exact, 1)}
+    return data
 
 
 _COLUMNS = [("layer", "name"), ("per-step", "per_step"), ("practice", "practice"), ("kernel", "kernel"),
@@ -59,10 +86,14 @@ def _cell(value) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+_SAME_COLUMNS = [("same pad", "same_padding"), ("edges", "edges"), ("exact MACs", "exact_macs")]
+
+
 def explain_lines(data: dict) -> list[tuple[str, str]]:
     """The dilation table as (style, line) pairs: laid out here, styled by whoever prints it."""
-    rows = [[title for title, _ in _COLUMNS]] + [[_cell(row[key]) for _, key in _COLUMNS] for row in data["layers"]]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    columns = _COLUMNS + (_SAME_COLUMNS if "same_padding" in data else [])
+    rows = [[title for title, _ in columns]] + [[_cell(row[key]) for _, key in columns] for row in data["layers"]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
 
     def line(cells: list[str]) -> str:
         return "  ".join(c.ljust(w) if i < _TEXT_COLUMNS else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
@@ -74,6 +105,13 @@ def explain_lines(data: dict) -> list[tuple[str, str]]:
         out.append(("dim" if row["practice"] == "(unused)" else "", line(cells)))
     out.append(("bold", f"window {data['window']:,}{inferred}   receptive field {data['receptive_field']:,}   "
                         f"params {data['params']:,}   multiply-adds per output step {data['macs_per_output_step']:,}"))
+    same = data.get("same_padding")
+    if same is not None:
+        out.append(("bold", f"exact 'same' padding: {same['edge_positions']:,} edge position(s); "
+                            f"{same['macs_per_output_step']:,} multiply-adds per output step = "
+                            f"{same['vs_unpadded_practice']:,.2f}x the unpadded practice model, "
+                            f"{same['vs_per_window']:,.1f}x fewer than per-window evaluation "
+                            f"({data['per_step_macs_per_window']:,})"))
     out += [("", f"{row['name']}: {row['note']}") for row in data["layers"] if row.get("note")]
     if data["warmup"] == "exact":
         how = f"only the input is padded, with {data['input_padding']:,} zeros; layers run unpadded"

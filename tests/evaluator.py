@@ -112,9 +112,10 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
         n = value.shape[1]
         if kind in WINDOWED or kind in POOLS:
             span, stride, dilation = _geometry(layer)
-            if layer.get("padding") == "same":  # Keras: ceil(n / stride) outputs, total // 2 zeros on the left
+            same = layer.get("padding") == "same"
+            if same:  # Keras: ceil(n / stride) outputs, total // 2 zeros on the left; the newest may be left over
                 value, n = _same(value, span, stride, kind in POOLS)
-            if n < span or (n - span) % stride:
+            if n < span or (n - span) % stride and not same:
                 raise Misfit(f"{layer['name']}: width {n}, span {span}, stride {stride}")
             m = (n - span) // stride + 1
             if kind in WINDOWED:

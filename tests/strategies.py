@@ -24,8 +24,10 @@ POOLS = ["MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D"]
 
 
 @st.composite
-def spec_dicts(draw, max_layers: int = 7) -> dict:
-    """A spec as a dict (window not stated); every layer is named and takes explicit inputs."""
+def spec_dicts(draw, max_layers: int = 7, same: bool = False) -> dict:
+    """A spec as a dict (window not stated); every layer is named and takes explicit inputs. With `same`,
+    the spec says `same_padding: exact`, about half the convolutions and pools pad 'same' and ZeroPadding1D
+    layers appear."""
     channels = draw(st.integers(1, 3))
     tensors = [("input", channels, 1)]  # (name, channels, grid)
     layers = []
@@ -67,6 +69,8 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
             layer["dilation_rate"] = dilation
         if draw(st.booleans()):
             layer["use_bias"] = False
+        if same and draw(st.booleans()):
+            layer["padding"] = "same"
         channels = layer.get("filters") or c * layer.get("depth_multiplier", 1)
         return add(layer, channels, g * stride)
 
@@ -94,6 +98,8 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
         layer = {"type": draw(st.sampled_from(POOLS)), "inputs": src[0], "pool_size": size}
         if stride is not None:
             layer["strides"] = stride
+        if same and draw(st.booleans()):
+            layer["padding"] = "same"
         grid = g * (stride or size)
         if grid > MAX_GRID:
             layer["strides"], grid = 1, g
@@ -119,9 +125,13 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
 
     for _ in range(draw(st.integers(1, max_layers))):
         kind = draw(st.sampled_from(["conv", "conv", "conv", "pool", "dense", "merge", "activation", "shared", "crop",
-                                     "depthwise", "positionwise", "positionwise"]))
+                                     "depthwise", "positionwise", "positionwise"] + ["zeros"] * same))
         src = pick()
-        if kind == "conv":
+        if kind == "zeros":
+            add({"type": "ZeroPadding1D", "inputs": src[0],
+                 "padding": draw(st.integers(0, 2) | st.lists(st.integers(0, 3), min_size=2, max_size=2))},
+                src[1], src[2])
+        elif kind == "conv":
             conv(src)
         elif kind == "depthwise":
             conv(src, kind=draw(st.sampled_from(["DepthwiseConv1D", "SeparableConv1D"])))
@@ -152,7 +162,7 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
             merge(pooled, [convolved], kinds=("Concatenate",))
     head = draw(st.sampled_from(["none", "none", "flatten", "flatten2", "flatten-then", "two-heads", "two-heads", "global"]))
     if head == "none":
-        return {"name": "generated", "input": {"channels": channels}, "layers": layers}
+        return _spec(channels, layers, same)
 
     def flatten_head(src, units):
         flat = add({"type": "Flatten", "inputs": src[0]}, 0, src[2])
@@ -170,7 +180,7 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
         if draw(st.booleans()):
             add({"type": "Dense", "inputs": pooled[0], "units": draw(st.integers(1, 3)), "activation": activation()},
                 0, src[2])
-        return {"name": "generated", "input": {"channels": channels}, "layers": layers}
+        return _spec(channels, layers, same)
     out = flatten_head(tensors[-1], draw(st.integers(1, 3)))
     if head == "flatten2":
         out = add({"type": "Dense", "inputs": out[0], "units": 2}, 2, out[2])
@@ -185,4 +195,9 @@ def spec_dicts(draw, max_layers: int = 7) -> dict:
     elif head == "two-heads":  # a merge of flattened tensors
         other = flatten_head(draw(st.sampled_from(body)), out[1])
         out = merge(out, [other])
-    return {"name": "generated", "input": {"channels": channels}, "layers": layers}
+    return _spec(channels, layers, same)
+
+
+def _spec(channels: int, layers: list, same: bool) -> dict:
+    spec = {"name": "generated", "input": {"channels": channels}, "layers": layers}
+    return {"same_padding": "exact", **spec} if same else spec

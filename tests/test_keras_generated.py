@@ -21,8 +21,8 @@ EXAMPLES = int(os.environ.get("CAUSALC_EXAMPLES", "30"))
 NO_WINDOW_SEARCH = 1025  # windows the evaluator tries on a spec the compiler rejects as E207
 
 
-def _check(spec: dict, tmp_path, choice: int, seed: int) -> None:
-    from convert.analysis import fitting_windows
+def _check(spec: dict, tmp_path, choice: int, seed: int, start: int = 1) -> None:
+    from convert.analysis import _structure, fitting_windows, valid_windows
     from convert.backends.keras_model import build_model
     from convert.lower import lower
     from convert.pipeline import check
@@ -34,7 +34,8 @@ def _check(spec: dict, tmp_path, choice: int, seed: int) -> None:
         assert {d.code for d in checked.diagnostics if d.is_error} == {"E207"}, checked.diagnostics
         assert not any(fits(spec, w) for w in range(1, NO_WINDOW_SEARCH))
         return
-    windows = fitting_windows(checked.analysis.spec, limit=6)
+    windows = valid_windows(checked.analysis.spec, _structure(checked.analysis.spec, []), limit=6, start=start)[0] \
+        or fitting_windows(checked.analysis.spec, limit=6)
     window = windows[choice % len(windows)]
     if window != checked.analysis.window:  # also exercise larger windows that fit
         spec = {**spec, "input": {**spec["input"], "window": window}}
@@ -64,6 +65,23 @@ def test_generated_specs_match_the_evaluator(spec, choice, seed, tmp_path):
 @given(spec=spec_dicts(max_layers=12), choice=st.integers(0, 5), seed=st.integers(0, 2**16))
 def test_many_generated_specs_match_the_evaluator(spec, choice, seed, tmp_path):
     _check(spec, tmp_path, choice, seed)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                        HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(spec=spec_dicts(same=True), choice=st.integers(0, 5), seed=st.integers(0, 2**16), start=st.integers(1, 40))
+def test_generated_same_padding_specs_match_the_evaluator(spec, choice, seed, start, tmp_path):
+    """`same_padding: exact`: 'same' and valid layers, ZeroPadding1D, strides, pools, merges and heads, at
+    windows where edge and interior positions mix."""
+    _check(spec, tmp_path, choice, seed, start)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(spec=spec_dicts(max_layers=12, same=True), choice=st.integers(0, 5), seed=st.integers(0, 2**16),
+       start=st.integers(1, 80))
+def test_many_generated_same_padding_specs_match_the_evaluator(spec, choice, seed, start, tmp_path):
+    _check(spec, tmp_path, choice, seed, start)
 
 
 def test_every_activation_compiles_and_matches(tmp_path):

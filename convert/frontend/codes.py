@@ -111,6 +111,11 @@ _RULES = [
     Rule("W303", "huge-receptive-field", "warning", "The receptive field passes 2**20 steps.",
          "Every training sequence must be longer than the window, and warm-up dominates short sequences.",
          "Check the strides: one stride too many doubles the receptive field."),
+    Rule("W306", "same-padding-edges-meet", "warning",
+         "With `same_padding: exact`, every position of a layer is an edge position.",
+         "Edge positions (those that 'same' padding reaches) cannot be shared between windows; where they fill a "
+         "layer, the exact practice model computes that layer for every window, as per-window evaluation does.",
+         "Nothing to fix if the cost is acceptable; otherwise a larger window or smaller kernels."),
     Rule("W304", "suspicious-yaml", "warning", "A YAML value is probably not what it looks like.",
          "YAML 1.1 reads `1e-3` as a string, `yes`/`no`/`on`/`off` as booleans and `010` as octal 8.",
          "Quote strings (`name: \"no\"`), write `0.001` or `1.0e-3`, and drop leading zeros."),
