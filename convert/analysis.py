@@ -53,6 +53,14 @@ class Analysis:
 
     @property
     def receptive_field(self) -> int:
+        """Input steps the output depends on. With exact 'same' padding, the steps of the window the output
+        reads (padding never reaches outside the window; past 65,536 steps, taken as the window)."""
+        if self.spec.same_padding == "exact" and self.window <= 1 << 16:
+            from convert.hints import reached
+
+            return self.window - reached(self)[self.spec.inputs[0].name].find(1)
+        if self.spec.same_padding == "exact":
+            return self.window
         return self.tensors[self.spec.output].receptive_field
 
     @property

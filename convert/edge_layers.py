@@ -46,10 +46,21 @@ def _gather(x, vtaps, index, pad: float):
     return ops.take(context, ops.where(index < 0, index + size, index), axis=-2)
 
 
-def _flatten_last(z):
-    """(..., a, b) -> (..., a * b)."""
-    shape = ops.shape(z)
-    return ops.reshape(z, tuple(shape[:-2]) + (shape[-2] * shape[-1],))
+def _matmul_taps(taps, kernel):
+    """taps (..., k, c) times a kernel (k, c, f): one matrix product over every leading position (an einsum
+    with `...` would make TensorFlow's kernel gradient materialise every position's outer product)."""
+    k, c = taps.shape[-2], taps.shape[-1]
+    leading = ops.shape(taps)[:-2]
+    product = ops.matmul(ops.reshape(taps, (-1, k * c)), ops.reshape(kernel, (k * c, -1)))
+    return ops.reshape(product, (*leading, product.shape[-1]))
+
+
+def _depthwise_taps(taps, kernel):
+    """taps (..., k, c) through a depthwise kernel (k, c, m): (..., c * m), channel c's outputs together."""
+    k, c = taps.shape[-2], taps.shape[-1]
+    leading = ops.shape(taps)[:-2]
+    out = ops.einsum("nkc,kcm->ncm", ops.reshape(taps, (-1, k, c)), kernel)
+    return ops.reshape(out, (*leading, c * kernel.shape[-1]))
 
 
 class _Edge:
@@ -81,15 +92,35 @@ class _Window(_Edge):
     """A windowed layer: V through the layer's taps (when any output position is interior), and each edge
     row through the same taps gathered from the context."""
 
-    def compute(self, vtaps, x):
-        edge = self.edge
-        taps = edge["taps"] if edge["vpath"] else 0
-        rows = None
-        if edge["rows"]:
-            context = vtaps[..., taps:, :] if vtaps is not None and len(self.step_delays) > taps else None
-            rows = self.apply(_gather(x, context, edge["rows"], self.pad_value), "rows")
-        v = self.apply(vtaps[..., :taps, :], "v") if taps else ops.zeros_like(rows[..., 0, :])
-        v = v[..., None, :]
+    def call(self, inputs):
+        """Over whole sequences: V through the layer's own dilated causal form; the rows from the context."""
+        v = inputs[:, :, 0, :]
+        taps = self.edge["taps"] if self.edge["vpath"] else 0
+        return self.compute(_delayed(v, self.step_delays[taps:]), inputs, self.sequence(v) if taps else None)
+
+    def step(self, vtaps, current):
+        taps = self.edge["taps"] if self.edge["vpath"] else 0
+        rest = vtaps[..., taps:, :] if len(self.step_delays) > taps else None
+        return self.compute(rest, current, self.apply(vtaps[..., :taps, :], "v") if taps else None)
+
+    def compute(self, context, x, v=None):
+        """`context`: V at the rows' delays; `v`: the V path's output (None when no position is interior)."""
+        window = self.edge.get("window")
+        if window is not None:  # every output position an edge: the per-step layer over the window's positions
+            order = window["order"]
+            if order == list(range(len(order))) and x.shape[-2] == len(order) + 1:  # the input's slots, in order
+                positions = x[..., 1:, :]
+            else:
+                positions = _gather(x, context, [order], 0.0)[..., 0, :, :]
+            n, c = positions.shape[-2], positions.shape[-1]
+            leading = ops.shape(positions)[:-2]
+            out = self.per_window(ops.reshape(positions, (-1, n, c)), window)
+            rows = ops.reshape(out, (*leading, out.shape[-2], out.shape[-1]))
+        elif self.edge["rows"]:
+            rows = self.apply(_gather(x, context, self.edge["rows"], self.pad_value), "rows")
+        else:
+            rows = None
+        v = (ops.zeros_like(rows[..., 0, :]) if v is None else v)[..., None, :]
         return v if rows is None else ops.concatenate([v, rows], axis=-2)
 
     def compute_output_shape(self, input_shape):
@@ -107,10 +138,28 @@ class _Convolution(_Window):
             z = z + self.bias
         return self.activation(z) if self.activation is not None else z
 
+    def per_window(self, positions, window: dict):
+        """(windows, n, c) through the per-step layer: Keras's operation with the spec's strides and padding."""
+        arguments = {"strides": window["strides"], "padding": window["padding"], "dilation_rate": window["dilation"]}
+        if self.keras_class is keras.layers.SeparableConv1D:
+            z = ops.separable_conv(positions, self.depthwise_kernel, self.pointwise_kernel, **arguments)
+        elif self.keras_class is keras.layers.DepthwiseConv1D:
+            z = ops.depthwise_conv(positions, self.kernel, **arguments)
+        else:
+            z = ops.conv(positions, self.kernel, **arguments)
+        return self.finish(z)
+
+    def sequence(self, v):
+        """V through Keras's own layer (this class's parent), causally padded: the unpadded practice layer."""
+        reach = (self.edge["taps"] - 1) * self.edge["dilation"]
+        return self.keras_class.call(self, ops.pad(v, [[0, 0], [reach, 0], [0, 0]]))
+
 
 @keras.saving.register_keras_serializable(package="causalc")
 class EdgeConv1D(_Convolution, keras.layers.Conv1D):
     """Conv1D (groups included) over edge slots; Keras's Conv1D weights."""
+
+    keras_class = keras.layers.Conv1D
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **self._init(kwargs))
@@ -120,16 +169,18 @@ class EdgeConv1D(_Convolution, keras.layers.Conv1D):
 
     def apply(self, taps, _):
         if self.groups == 1:
-            return self.finish(ops.einsum("...kc,kcf->...f", taps, self.kernel))
+            return self.finish(_matmul_taps(taps, self.kernel))
         per_in, per_out = self.kernel.shape[1], self.filters // self.groups
-        parts = [ops.einsum("...kc,kcf->...f", taps[..., g * per_in:(g + 1) * per_in],
-                            self.kernel[:, :, g * per_out:(g + 1) * per_out]) for g in range(self.groups)]
+        parts = [_matmul_taps(taps[..., g * per_in:(g + 1) * per_in], self.kernel[:, :, g * per_out:(g + 1) * per_out])
+                 for g in range(self.groups)]
         return self.finish(ops.concatenate(parts, axis=-1))
 
 
 @keras.saving.register_keras_serializable(package="causalc")
 class EdgeDepthwiseConv1D(_Convolution, keras.layers.DepthwiseConv1D):
     """DepthwiseConv1D over edge slots; Keras's weights."""
+
+    keras_class = keras.layers.DepthwiseConv1D
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **self._init(kwargs))
@@ -138,12 +189,14 @@ class EdgeDepthwiseConv1D(_Convolution, keras.layers.DepthwiseConv1D):
         return channels * self.depth_multiplier
 
     def apply(self, taps, _):
-        return self.finish(_flatten_last(ops.einsum("...kc,kcm->...cm", taps, self.kernel)))
+        return self.finish(_depthwise_taps(taps, self.kernel))
 
 
 @keras.saving.register_keras_serializable(package="causalc")
 class EdgeSeparableConv1D(_Convolution, keras.layers.SeparableConv1D):
     """SeparableConv1D over edge slots; Keras's weights."""
+
+    keras_class = keras.layers.SeparableConv1D
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **self._init(kwargs))
@@ -152,8 +205,8 @@ class EdgeSeparableConv1D(_Convolution, keras.layers.SeparableConv1D):
         return self.filters
 
     def apply(self, taps, _):
-        depthwise = _flatten_last(ops.einsum("...kc,kcm->...cm", taps, self.depthwise_kernel))
-        return self.finish(ops.einsum("...j,jf->...f", depthwise, self.pointwise_kernel[0]))
+        depthwise = _depthwise_taps(taps, self.depthwise_kernel)
+        return self.finish(_matmul_taps(depthwise[..., None, :], self.pointwise_kernel))
 
 
 @keras.saving.register_keras_serializable(package="causalc")
@@ -170,6 +223,13 @@ class EdgePooling1D(_Window, keras.layers.Layer):
 
     def out_channels(self, channels):
         return channels
+
+    def sequence(self, v):
+        return tree_pool(v, self.pool_type, self.edge["taps"], self.edge["dilation"], causal=True)
+
+    def per_window(self, positions, window: dict):
+        pool = ops.max_pool if self.pool_type == "max" else ops.average_pool
+        return pool(positions, self.edge["taps"], strides=window["strides"], padding=window["padding"])
 
     def apply(self, taps, which):
         if self.pool_type == "max":
@@ -191,6 +251,16 @@ class _Collapse(_Edge):
     def run_length(self) -> int:
         run = self.edge["run"]
         return run[1] - run[0] + 1 if run else 0
+
+    @property
+    def others(self) -> list[int]:
+        """The positions outside the run (edge positions and scattered interior ones)."""
+        return [p for p, index in enumerate(self.edge["row"]) if index != -1]
+
+    def gather_others(self, x, rest, pad: float):
+        """(..., 1, len(others), c): the positions outside the run, or None when there are none."""
+        others = self.others
+        return _gather(x, rest, [[self.edge["row"][p] for p in others]], pad) if others else None
 
     def call(self, inputs):
         v = inputs[:, :, 0, :]
@@ -231,12 +301,14 @@ class EdgeHead1D(_Collapse, keras.layers.Conv1D):
         return ops.conv(padded, self._rows(), strides=1, padding="valid", dilation_rate=self.edge["grid"])
 
     def run_taps(self, taps):
-        return ops.einsum("...kc,kcf->...f", taps, self._rows())
+        return _matmul_taps(taps, self._rows())
 
     def combine(self, run, rest, x):
-        z = ops.einsum("...kc,kcf->...f", _gather(x, rest, [list(self.edge["row"])], 0.0), self.kernel)
-        if run is not None:
-            z = z + run[..., None, :]
+        taps = self.gather_others(x, rest, 0.0)
+        z = run[..., None, :] if run is not None else None
+        if taps is not None:
+            part = _matmul_taps(taps, ops.take(self.kernel, self.others, axis=0))
+            z = part if z is None else z + part
         if self.use_bias:
             z = z + self.bias
         return self.activation(z) if self.activation is not None else z
@@ -261,14 +333,14 @@ class EdgeGlobalPooling1D(_Collapse, keras.layers.Layer):
         return ops.max(taps, axis=-2) if self.pool_type == "max" else ops.mean(taps, axis=-2)
 
     def combine(self, run, rest, x):
-        maximum = self.pool_type == "max"
-        taps = _gather(x, rest, [list(self.edge["row"])], NEG_INF if maximum else 0.0)
-        if maximum:
-            out = ops.max(taps, axis=-2)
-            return out if run is None else ops.maximum(out, run[..., None, :])
-        total = ops.sum(taps, axis=-2)
+        taps = self.gather_others(x, rest, 0.0)
+        run = None if run is None else run[..., None, :]
+        if self.pool_type == "max":
+            out = None if taps is None else ops.max(taps, axis=-2)
+            return run if out is None else out if run is None else ops.maximum(out, run)
+        total = None if taps is None else ops.sum(taps, axis=-2)
         if run is not None:
-            total = total + run[..., None, :] * float(self.run_length)
+            total = run * float(self.run_length) + (0.0 if total is None else total)
         return total / float(len(self.edge["row"]))
 
     def get_config(self):
@@ -309,3 +381,52 @@ class EdgeAlign(_Edge, keras.layers.Layer):
         if self.edge.get("squeeze"):
             return tuple(input_shape[:2]) + (input_shape[-1],)
         return tuple(input_shape[:2]) + (1 + len(self.edge["slots"]), input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="causalc")
+class Windows1D(keras.layers.Layer):
+    """Per-window evaluation inside the practice model: (batch, T, C) -> (batch * (T-W+1), W, C), the window
+    ending at every step from W-1 on, for the per-step layers that follow (the warm-up steps before have no
+    whole window: `Unwindows1D` gives them zeros)."""
+
+    def __init__(self, window: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.window = window
+        self.step_delays = tuple(range(window - 1, -1, -1))  # oldest first
+
+    def call(self, inputs):
+        frames = _delayed(inputs, self.step_delays)[:, self.window - 1:]  # (batch, T-W+1, W, C)
+        return ops.reshape(frames, (-1, self.window, inputs.shape[-1]))
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.window, input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config["window"] = self.window
+        return config
+
+
+@keras.saving.register_keras_serializable(package="causalc")
+class Unwindows1D(keras.layers.Layer):
+    """The per-window outputs (batch * (T-W+1), [1,] units) back to (batch, T, units), zeros for the W-1
+    warm-up steps; the second input is the sequence they came from."""
+
+    def __init__(self, window: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.window = window
+
+    def call(self, inputs):
+        outputs, sequence = inputs
+        shape = ops.shape(sequence)
+        steps = ops.reshape(outputs, (shape[0], -1, outputs.shape[-1]))
+        return ops.pad(steps, [[0, 0], [self.window - 1, 0], [0, 0]])
+
+    def get_config(self):
+        config = super().get_config()
+        config["window"] = self.window
+        return config
+
+    def compute_output_shape(self, input_shape):
+        outputs, sequence = input_shape
+        return (sequence[0], sequence[1], outputs[-1])

@@ -75,6 +75,13 @@ class WindowPlan(NamedTuple):
     vpath: bool
     delays: tuple[int, ...]  # V delays the rows read
     rows: tuple[tuple[int, ...], ...]
+    order: tuple[int, ...] | None = None  # every output position an edge: the input's positions, in order
+
+
+def _native(geometry) -> bool:
+    """Keras's own layer can run the per-step form over gathered positions (TensorFlow has no convolution
+    with both a stride and a dilation)."""
+    return not (geometry.stride > 1 and geometry.spacing > 1)
 
 
 def window_plan(layout: Layout, geometry, kernel: int, in_grid: int) -> WindowPlan:
@@ -95,7 +102,10 @@ def window_plan(layout: Layout, geometry, kernel: int, in_grid: int) -> WindowPl
             rows.append(tuple(reader.index(s) for s in found))
             sources.append((B, len(rows)))
     vpath = any(kind == V for kind, _ in sources)
-    return WindowPlan(Layout(tuple(sources)), vpath, tuple(reader.delays), tuple(rows))
+    order = None
+    if not vpath and _native(geometry):  # as per-window evaluation: the layer over the window's positions
+        order = tuple(reader.index(source) for source in layout.sources)
+    return WindowPlan(Layout(tuple(sources)), vpath, tuple(reader.delays), tuple(rows), order)
 
 
 class CollapsePlan(NamedTuple):

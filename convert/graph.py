@@ -58,7 +58,8 @@ class Graph:
     layers: tuple[GraphLayer, ...]
     output: str
     shapes: dict | None = None  # exact 'same' practice graphs: tensor -> (slots, channels) of one step
-    costs: dict | None = None  # and spec layer -> convert.lower.EdgeCost
+    costs: dict | None = None  # and spec layer -> convert.lower_same.EdgeCost
+    same: str | None = None  # how 'same' padding is computed: "edges" or "windows" (convert.lower_same)
 
     def step_shape(self, name: str) -> tuple[int, ...]:
         """One step of a practice tensor, without the batch: (channels,), or (slots, channels)."""

@@ -13,7 +13,7 @@ def warnings_of(a) -> list[Diagnostic]:
     out = []
     spec = a.spec
     where = spec.at("window") if spec.window is not None else spec.at("input")
-    if a.window > a.receptive_field and spec.same_padding != "exact":  # with 'same', every step reaches
+    if a.window > a.receptive_field:
         out.append(Diagnostic("W301", where, f"window {a.window} is larger than the receptive field "
                               f"{a.receptive_field}: the oldest {a.window - a.receptive_field} step(s) of every "
                               "window never reach the output",
@@ -22,14 +22,14 @@ def warnings_of(a) -> list[Diagnostic]:
         out.append(Diagnostic("W303", where, f"the receptive field is {a.receptive_field:,} steps (over 2**20)",
                               "Check the strides; training sequences must be longer than the window."))
     skipping = [p for p in a.plans if p.used and (g := p.layer.kind.geometry(p.layer)) and g.stride > g.extent]
-    reached = _reached(a) if skipping and a.window <= REACH_WINDOW_MAX else None
+    seen = reached(a) if skipping and a.window <= REACH_WINDOW_MAX else None
     for plan in skipping:
         layer = plan.layer
         geometry = layer.kind.geometry(layer)
         source = layer.inputs[0]
-        if reached is not None:  # judged on the whole graph: another branch may read what this one skips
+        if seen is not None:  # judged on the whole graph: another branch may read what this one skips
             read = {q for i in range(plan.out.width) for q in geometry.taps(i, a.tensors[source].width)}
-            if all(reached[source][q] for q in range(a.tensors[source].width) if q not in read):
+            if all(seen[source][q] for q in range(a.tensors[source].width) if q not in read):
                 continue
         out.append(Diagnostic("W302", layer.at("strides"), f"`{layer.name}` has stride {geometry.stride} but "
                               f"spans {geometry.extent} step(s): {geometry.stride - geometry.extent} input "
@@ -41,7 +41,7 @@ def warnings_of(a) -> list[Diagnostic]:
 REACH_WINDOW_MAX = 1 << 16  # larger windows judge W302 on the layer alone
 
 
-def _reached(a) -> dict[str, bytearray]:
+def reached(a) -> dict[str, bytearray]:
     """For every tensor, which of its positions (oldest first) the output depends on."""
     spec = a.spec
     reached = {name: bytearray(t.width) for name, t in a.tensors.items()}

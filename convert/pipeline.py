@@ -14,7 +14,7 @@ from convert.analysis import Analysis, analyse
 from convert.frontend.diagnostics import Diagnostic, SpecError, has_errors
 from convert.frontend.source import load_yaml, read_text, suspicious_values
 from convert.frontend.spec import build_spec
-from convert.lower import lower
+from convert.lower_same import edge_construction
 
 
 def without_cyclic_gc(function):
@@ -78,7 +78,7 @@ def check_text(text: str, path: str, diagnostics: list[Diagnostic] | None = None
 def edge_warnings(analysis: Analysis) -> list[Diagnostic]:
     """W306: the edge zones of 'same' padding meet (every position of a layer is an edge position), so from
     there on the exact practice model costs what per-window evaluation costs."""
-    costs = lower(analysis).costs
+    costs = edge_construction(analysis).costs
     for plan in analysis.plans:
         cost = costs.get(plan.layer.name)
         if cost is not None and cost.per_window:

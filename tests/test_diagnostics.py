@@ -86,6 +86,11 @@ CASES = [
              "  - {type: Conv1D, filters: 1, kernel_size: 2}\n", 3, "3}"),
     ("W303", "input: {channels: 1}\nlayers:\n" + "  - {type: Conv1D, filters: 1, kernel_size: 2, strides: 2}\n" * 21,
      1, "input"),
+    ("W306", "same_padding: exact\ninput: {channels: 1, window: 8}\nlayers:\n"
+     "  - {type: Conv1D, filters: 1, kernel_size: 3, padding: same}\n"
+     "  - {type: Conv1D, filters: 1, kernel_size: 7, padding: same}\n  - {type: GlobalMaxPooling1D}\n", 5, "type"),
+    ("E200", OK_HEAD + "  - {type: ZeroPadding1D, padding: 2}\n  - {type: Flatten}\n", 3, "type"),
+    ("E114", "same_padding: yes_please\ninput: {channels: 1}\nlayers:\n  - {type: Flatten}\n", 1, "yes_please"),
     ("W304", "input: {channels: 1, window: 010}\nlayers:\n  - {type: Flatten}\n  - {type: Dense, units: 1}\n", 1, "010"),
 ]
 

@@ -107,6 +107,8 @@ def _fields(class_name: str, name: str, config: dict) -> dict:
             value = _activation(name, value)
         elif key.endswith(WEIGHT_ARGUMENTS):
             value = _keras_object(key, value)
+        elif key == "padding" and class_name == "ZeroPadding1D":
+            value = list(value) if isinstance(value, (list, tuple)) else [value, value]
         elif key == "padding":
             value = str(value).lower()
         values[key] = value
@@ -204,7 +206,9 @@ def spec_from_config(config: dict, source: str) -> tuple[str, dict]:
         raise ModelImportError("the model has several outputs; a spec has one")
     output = alias.get(outputs[0][0], outputs[0][0]) if outputs and not sequential else layers[-1].name
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(model.get("name") or "model").removesuffix("_per_step")).lstrip(".")
-    spec = Spec(name=name, path=source, inputs=(Input(INPUT, channels, window),), layers=tuple(layers), output=output)
+    same = any(layer.config.get("padding") == "same" or layer.type == "ZeroPadding1D" for layer in layers)
+    spec = Spec(name=name, path=source, inputs=(Input(INPUT, channels, window),), layers=tuple(layers), output=output,
+                same_padding="exact" if same else None)
     header = f"Imported by causalc from {os.path.basename(source)} (a per-step Keras model, window {window})."
     return spec_text(spec, header=header), {"window": window, "channels": channels, "layers": len(layers),
                                             "spec": spec, "header": header, "elementwise": elementwise}

@@ -37,7 +37,10 @@ def spec_text(spec: Spec, layers: list[Layer] | None = None, header: str = "") -
     node = spec.inputs[0]
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     window = f", window: {node.window}" if node.window is not None else ""
-    lines += [f"name: {_value(spec.name)}", f"input: {{channels: {node.channels}{window}}}", "layers:"]
+    lines.append(f"name: {_value(spec.name)}")
+    if spec.same_padding is not None:
+        lines.append(f"same_padding: {spec.same_padding}")
+    lines += [f"input: {{channels: {node.channels}{window}}}", "layers:"]
     previous = node.name
     for layer in layers:
         lines.append(layer_line(layer, previous))

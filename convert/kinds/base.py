@@ -170,6 +170,11 @@ class Kind:
         """Add the per-step Keras layers; returns the graph tensor that carries the output."""
         return ctx.add(plan.layer.name, self.type, self.config(plan.layer), (ctx.tensor(plan.layer.inputs[0]),), plan)
 
+    def per_window(self, plan, ctx) -> str:
+        """The layer in per-window evaluation inside the practice model (`convert.lower_same`): its per-step
+        form over every window, with the practice model's weights."""
+        return self.per_step(plan, ctx)
+
     def config(self, layer) -> tuple[tuple[str, Any], ...]:
         """Keras constructor arguments shared by both forms: every field the layer has a value for."""
         return tuple((key, activation(value) if key == "activation" else value)

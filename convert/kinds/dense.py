@@ -24,9 +24,10 @@ class Dense(Kind):
         bias = layer.units if layer.use_bias else 0
         return Practice(kernel, dilation, channels, macs + bias, macs, macs * out.width)
 
-    def conv_config(self, plan, padding: str) -> tuple:
+    def conv_config(self, plan, padding: str, dilation: int | None = None) -> tuple:
         layer = plan.layer
-        return (("filters", layer.units), ("kernel_size", plan.practice.kernel), ("dilation_rate", plan.practice.dilation),
+        dilation = plan.practice.dilation if dilation is None else dilation
+        return (("filters", layer.units), ("kernel_size", plan.practice.kernel), ("dilation_rate", dilation),
                 ("padding", padding), ("activation", activation(layer.activation)), ("use_bias", layer.use_bias),
                 *weight_arguments(layer))
 
@@ -38,6 +39,15 @@ class Dense(Kind):
         if ctx.analysis.tensors[plan.layer.inputs[0]].folds:  # after a Flatten: the head over every position
             return ctx.collapse(plan, inputs, "EdgeHead1D", config)
         return ctx.window(plan, inputs, "EdgeConv1D", config)
+
+    def per_window(self, plan, ctx):
+        """The practice Conv1D (kernel: the flattened positions after a Flatten, else 1) over one window."""
+        source = plan.layer.inputs[0]
+        tensor = ctx.tensor(source) if ctx.analysis.tensors[source].folds else ctx.sequence(source)
+        out = ctx.add(plan.layer.name, "Conv1D", self.conv_config(plan, "valid", dilation=1), (tensor,), plan)
+        if plan.out.flat:  # as the per-step Dense: (windows, units)
+            out = ctx.add(f"{plan.layer.name}_flat", "Reshape", (("target_shape", (plan.layer.units,)),), (out,))
+        return out
 
     def per_step(self, plan, ctx):
         layer = plan.layer

@@ -42,5 +42,8 @@ class Flatten(Collapsing):
     def lower(self, plan, inputs, ctx):
         return inputs[0]  # the Dense layers it feeds read the sequence itself
 
+    def per_window(self, plan, ctx):
+        return ctx.tensor(plan.layer.inputs[0])  # the Dense it feeds reads the positions, as in practice
+
     def per_step(self, plan, ctx):
         return ctx.add(plan.layer.name, "Flatten", (), (ctx.tensor(plan.layer.inputs[0]),), plan)

@@ -171,6 +171,47 @@ class Edge(Op):
         return {layer.name: step.keras_layer(layer.name).step(vtaps, ins[0])}
 
 
+class Windows(Op):
+    """Per-window evaluation's first layer (`convert.edge_layers.Windows1D`): the window ending at t."""
+
+    name = "windows"
+    windowed = True
+
+    def delays(self, layer):
+        return tuple(range(layer.arg("window") - 1, -1, -1))
+
+    def stream(self, layer, ins, taps, step):
+        import tensorflow as tf
+
+        return {layer.name: tf.transpose(taps, [1, 0, 2])}  # (batch, W, C)
+
+
+class Call(Op):
+    """A per-step layer in per-window evaluation: streamed by calling it on the current window's values."""
+
+    name = "call"
+
+    def check(self, layer, padding):
+        pass  # per-step layers keep their strides and padding
+
+    def stream(self, layer, ins, taps, step):
+        keras_layer = step.keras_layer(layer.name)
+        return {layer.name: keras_layer(ins if len(ins) > 1 else ins[0], training=False)}
+
+
+class Unwindows(Op):
+    """Per-window evaluation's last layer: one window per step, so its value is the step's output (zero
+    for the first W-1 steps, whose windows are not computed)."""
+
+    name = "unwindows"
+
+    def stream(self, layer, ins, taps, step):
+        import tensorflow as tf
+
+        out = tf.reshape(ins[0], [tf.shape(ins[0])[0], -1])
+        return {layer.name: tf.where(step.t >= layer.arg("window") - 1, out, tf.zeros_like(out))}
+
+
 class Pointwise(Op):
     """Any layer that maps each time step on its own (activation, normalisation, dropout, rescaling): streamed
     by the practice model's own layer, in inference mode, on the current step."""
@@ -204,5 +245,5 @@ class Crop(Op):
     name = "crop"
 
 
-OPS: dict[str, Op] = {op.name: op for op in (Conv(), Pool(), Depthwise(), Separable(), Edge(), Pointwise(), Merge(),
-                                              Pad(), Crop())}
+OPS: dict[str, Op] = {op.name: op for op in (Conv(), Pool(), Depthwise(), Separable(), Edge(), Windows(), Call(),
+                                              Unwindows(), Pointwise(), Merge(), Pad(), Crop())}

@@ -18,7 +18,7 @@ def _padding(node, key: str, out: list):
             any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= LIMIT for v in values):
         wrong(node, key, "an integer >= 0 or a list [left, right] of two", out, f"`{key}: 2` or `{key}: [1, 3]`.")
         return None
-    return (values[0], values[-1])
+    return [values[0], values[-1]]
 
 
 PADDING = Reader(_padding, {"anyOf": [{"type": "integer", "minimum": 0},
@@ -28,7 +28,7 @@ PADDING = Reader(_padding, {"anyOf": [{"type": "integer", "minimum": 0},
 
 class ZeroPadding1D(Kind):
     type = "ZeroPadding1D"
-    own_fields = {"padding": Field(PADDING, (1, 1), "Zeros before and after the positions: n, or [left, right].")}
+    own_fields = {"padding": Field(PADDING, [1, 1], "Zeros before and after the positions: n, or [left, right].")}
 
     def structure(self, layer, ins, out):
         if not layer.exact_same:

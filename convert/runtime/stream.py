@@ -86,6 +86,7 @@ class StreamingModel:
         """x (batch, C), t (), rings (tuple in ring_names order) -> y (batch, units), rings."""
         rings = dict(zip(self.ring_names, rings))
         values = {self.analysis.spec.inputs[0].name: x}
+        self.t = t  # the step being computed, for rules that depend on it (per-window evaluation's warm-up)
         written = set()
         for layer in self.graph.layers:
             op = OPS[layer.op]

@@ -1,0 +1,78 @@
+"""What the lowerings share: a builder that names graph layers uniquely, the practice builder's warm-up
+rules, and the per-step builder's reshaping and alignment (kinds call these through `ctx`)."""
+
+from __future__ import annotations
+
+from convert.analysis import Analysis, LayerPlan
+from convert.graph import KERAS, GraphLayer
+
+CUSTOM = "convert.layers"  # where causalc's own Keras layers live (generated sources import them from there)
+EDGE = "convert.edge_layers"  # the exact 'same' practice model's layers
+
+
+class Builder:
+    """Collects graph layers; names helper layers uniquely, never clashing with a spec name."""
+
+    def __init__(self, analysis: Analysis):
+        self.analysis = analysis
+        self.layers: list[GraphLayer] = []
+        self.taken = {node.name for node in analysis.spec.inputs} | {p.layer.name for p in analysis.plans}
+        self.source: dict[str, str] = {}  # spec tensor -> graph tensor that carries it
+
+    def add(self, name: str, cls: str, config: tuple, inputs: tuple[str, ...], plan: LayerPlan | None = None,
+            module: str = KERAS, op: str = "pointwise") -> str:
+        """Add a layer; a helper (no plan, or a second layer of a spec layer) gets a fresh unique name."""
+        if plan is None or plan.layer.name != name:
+            while name in self.taken:
+                name += "_"
+            self.taken.add(name)
+        self.layers.append(GraphLayer(name, cls, tuple(config), tuple(inputs), plan, module, op))
+        return name
+
+    def tensor(self, name: str) -> str:
+        return self.source.get(name, name)
+
+
+class PracticeBuilder(Builder):
+    def __init__(self, analysis: Analysis, warmup: str):
+        super().__init__(analysis)
+        self.exact = warmup == "exact"
+        self.padding = "valid" if self.exact else "causal"
+
+    def right_align(self, plan: LayerPlan, inputs: tuple[str, ...]) -> tuple[str, ...]:
+        """In exact warm-up, unpadded branches are shorter by what they consumed: crop each merge input's
+        oldest steps so that all end on the same step and have the same length."""
+        if not self.exact:
+            return inputs
+        fields = [self.analysis.tensors[name].receptive_field for name in plan.layer.inputs]
+        out = []
+        for name, field in zip(inputs, fields):
+            crop = max(fields) - field
+            if crop:
+                name = self.add(f"{plan.layer.name}_{name}_crop", "Cropping1D", (("cropping", (crop, 0)),), (name,),
+                                op="crop")
+            out.append(name)
+        return tuple(out)
+
+
+class PerStepBuilder(Builder):
+    def sequence(self, name: str) -> str:
+        """A tensor as (batch, positions, channels): a flat (batch, channels) one gets a Reshape to one position."""
+        tensor = self.tensor(name)
+        if not self.analysis.tensors[name].flat:
+            return tensor
+        return self.add(f"{name}_as_sequence", "Reshape", (("target_shape", (1, self.analysis.tensors[name].channels)),),
+                        (tensor,))
+
+    def align(self, merge: LayerPlan, name: str) -> str:
+        """Bring a merge input to the merge's grid (every r-th position counted back from the newest) and width."""
+        source = self.analysis.tensors[name]
+        tensor = self.sequence(name)
+        ratio = merge.out.grid // source.grid
+        start = source.width - 1 - (merge.out.width - 1) * ratio
+        if ratio == 1 and start == 0:
+            return tensor
+        return self.add(f"{merge.layer.name}_{name}_aligned", "Subsample1D", (("stride", ratio), ("start", start)),
+                        (tensor,), module=CUSTOM)
+
+
