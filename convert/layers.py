@@ -1,6 +1,7 @@
 """Keras layers and activations the practice model needs and Keras lacks: dilated causal pooling (computed
-by a doubling tree), causal depthwise and separable convolutions, subsampling, and the `square` and `log`
-activations of EEG networks. All are registered, so saved models load in safe mode."""
+by a doubling tree), causal depthwise and separable convolutions, subsampling, every window of a sequence
+and back (per-window evaluation inside a practice model), and the `square` and `log` activations of EEG
+networks. All are registered, so saved models load in safe mode."""
 
 from __future__ import annotations
 
@@ -152,6 +153,55 @@ class CausalDepthwiseConv1D(_Causal, keras.layers.DepthwiseConv1D):
 @keras.saving.register_keras_serializable(package="causalc")
 class CausalSeparableConv1D(_Causal, keras.layers.SeparableConv1D):
     """Keras's SeparableConv1D with `padding="causal"`."""
+
+
+@keras.saving.register_keras_serializable(package="causalc")
+class Windows1D(keras.layers.Layer):
+    """Per-window evaluation inside the practice model: (batch, T, C) -> (batch * (T-W+1), W, C), the window
+    ending at every step from W-1 on, for the per-step layers that follow (the warm-up steps before have no
+    whole window: `Unwindows1D` gives them zeros)."""
+
+    def __init__(self, window: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.window = window
+
+    def call(self, inputs):
+        length = ops.shape(inputs)[1]
+        frames = ops.stack([inputs[:, i: length - self.window + 1 + i] for i in range(self.window)], axis=2)
+        return ops.reshape(frames, (-1, self.window, inputs.shape[-1]))
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.window, input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config["window"] = self.window
+        return config
+
+
+@keras.saving.register_keras_serializable(package="causalc")
+class Unwindows1D(keras.layers.Layer):
+    """The per-window outputs (batch * (T-W+1), [1,] units) back to (batch, T, units), zeros for the W-1
+    warm-up steps; the second input is the sequence they came from."""
+
+    def __init__(self, window: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.window = window
+
+    def call(self, inputs):
+        outputs, sequence = inputs
+        shape = ops.shape(sequence)
+        steps = ops.reshape(outputs, (shape[0], -1, outputs.shape[-1]))
+        return ops.pad(steps, [[0, 0], [self.window - 1, 0], [0, 0]])
+
+    def get_config(self):
+        config = super().get_config()
+        config["window"] = self.window
+        return config
+
+    def compute_output_shape(self, input_shape):
+        outputs, sequence = input_shape
+        return (sequence[0], sequence[1], outputs[-1])
 
 
 @keras.saving.register_keras_serializable(package="causalc", name="square")

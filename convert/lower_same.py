@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from convert import edges
 from convert.analysis import Analysis, LayerPlan
-from convert.builders import EDGE, PerStepBuilder, PracticeBuilder
+from convert.builders import CUSTOM, EDGE, PerStepBuilder, PracticeBuilder
 from convert.graph import KERAS, Graph
 from convert.kinds.base import Geometry
 
@@ -144,13 +144,13 @@ def _windows(analysis: Analysis, warmup: str) -> Graph:
     if ctx.exact and window > 1:
         sequence = ctx.add("warmup_padding", "ZeroPadding1D", (("padding", (window - 1, 0)),), (sequence,), op="pad")
     ctx.source[node.name] = ctx.add(f"{node.name}_windows", "Windows1D", (("window", window),), (sequence,),
-                                    module=EDGE, op="windows")
+                                    module=CUSTOM, op="windows")
     for plan in analysis.plans:
         if plan.used:
             ctx.source[plan.layer.name] = plan.layer.kind.per_window(plan, ctx)
     name = analysis.spec.output
     output = ctx.add(f"{name}_output", "Unwindows1D", (("window", window),), (ctx.tensor(name), sequence),
-                     module=EDGE, op="unwindows")
+                     module=CUSTOM, op="unwindows")
     if ctx.exact and window > 1:
         output = ctx.add("warmup_crop", "Cropping1D", (("cropping", (window - 1, 0)),), (output,), op="crop")
     costs = {plan.layer.name: EdgeCost(plan.out.width, plan.out.width, plan.practice.step_macs)
