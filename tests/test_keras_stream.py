@@ -100,10 +100,12 @@ def test_mu_law_sampling_is_seeded():
     assert np.all(np.abs(runs[0]) <= 1.0) and len(np.unique(runs[0])) > 5
 
 
-def test_export_runs_without_causalc(tmp_path):
+@pytest.mark.parametrize("path", [os.path.join(ROOT, "specs", "pooling.yaml"),
+                                  os.path.join(ROOT, "tests", "specs", "kinds.yaml")],  # layers with weights the step calls
+                         ids=["pooling", "kinds"])
+def test_export_runs_without_causalc(tmp_path, path):
     from convert.runtime.export import tensor_name as _tensor_name
 
-    path = os.path.join(ROOT, "specs", "pooling.yaml")
     stream = stream_of(path)
     written = stream.export(str(tmp_path), batch_size=1)
     serving = tf.saved_model.load(written["saved_model"]).signatures["serving_default"]

@@ -135,3 +135,52 @@ def test_same_padding_without_the_option_explains_it(tmp_path):
     assert [d.code for d in found] == ["E200"] and "same_padding: exact" in found[0].help
     path.write_text("same_padding: exact\n" + path.read_text())
     assert check(str(path)).diagnostics == []
+
+
+REGRESSION = """name: regression
+same_padding: exact
+input: {channels: 1, window: 24}
+layers:
+  - {name: c1, type: Conv1D, filters: 4, kernel_size: 5, padding: same, activation: tanh}
+  - {name: pool, type: AveragePooling1D, pool_size: 2, padding: same}
+  - {name: c2, type: DepthwiseConv1D, kernel_size: 3, padding: same, activation: tanh}
+  - {name: flat, type: Flatten}
+  - {name: out, type: Dense, units: 1}
+"""
+
+
+def test_export_and_generate_in_both_forms(form, tmp_path):
+    """The exported step (SavedModel and TFLite, state as inputs and outputs) equals the stream at every
+    step, and `causalc generate` feeds a regression output back, in either form."""
+    import tensorflow as tf
+
+    from convert import api
+    from convert.cli import main
+    from convert.runtime.export import tensor_name
+    from convert.runtime.stream import StreamingModel
+
+    path = tmp_path / "regression.yaml"
+    path.write_text(REGRESSION)
+    model = api.practice_model(str(path))
+    randomize(model, 8)
+    model.save(tmp_path / "regression.keras")
+    stream = StreamingModel(model, str(path))
+    written = stream.export(str(tmp_path / "export"), batch_size=1)
+    serving = tf.saved_model.load(written["saved_model"]).signatures["serving_default"]
+    runner = tf.lite.Interpreter(model_path=written["tflite"]).get_signature_runner()
+    shapes = stream.ring_shapes(1)
+    state = {"t": np.array(0, np.int32), **{tensor_name(n): np.zeros(shapes[n], np.float32) for n in stream.ring_names}}
+    lite_state = dict(state)
+    x = np.random.default_rng(9).normal(size=(1, 40, 1)).astype(np.float32)
+    want = np.asarray(model(x))
+    for t in range(x.shape[1]):
+        out = serving(x=tf.constant(x[:, t]), **{k: tf.constant(v) for k, v in state.items()})
+        lite = runner(x=x[:, t], **lite_state)
+        np.testing.assert_allclose(out["y"].numpy(), want[:, t], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(lite["y"], want[:, t], rtol=1e-4, atol=1e-5)
+        state = {k: out[k].numpy() for k in state}
+        lite_state = {k: lite[k] for k in lite_state}
+    result = CliRunner().invoke(main, ["generate", str(path), str(tmp_path / "regression.keras"), "--steps", "30",
+                                       "-o", str(tmp_path / "out.npy")])
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "out.npy").shape == (30, 1)

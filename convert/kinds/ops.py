@@ -20,6 +20,7 @@ class UnknownOp(LookupError):
 class Op:
     name = ""
     windowed = False  # reads taps of its input (`kernel_size` or `pool_size`, `dilation_rate` apart)
+    calls_layer = False  # its streaming rule calls the practice model's Keras layer (whose weights an export keeps)
 
     def delays(self, layer) -> tuple[int, ...]:
         """The past steps of its input a windowed op reads, in the order its streaming rule takes them; the
@@ -154,6 +155,7 @@ class Edge(Op):
 
     name = "edge"
     windowed = True
+    calls_layer = True
 
     def delays(self, layer):
         from convert.edges import step_delays
@@ -190,6 +192,7 @@ class Call(Op):
     """A per-step layer in per-window evaluation: streamed by calling it on the current window's values."""
 
     name = "call"
+    calls_layer = True
 
     def check(self, layer, padding):
         pass  # per-step layers keep their strides and padding
@@ -217,6 +220,7 @@ class Pointwise(Op):
     by the practice model's own layer, in inference mode, on the current step."""
 
     name = "pointwise"
+    calls_layer = True
 
     def stream(self, layer, ins, taps, step):
         return {layer.name: step.keras_layer(layer.name)(ins[0][:, None, :], training=False)[:, 0, :]}

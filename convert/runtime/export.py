@@ -34,16 +34,33 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dic
     function = step_function(stream, batch_size)
     module = tf.Module()
     module.step = function
-    # the position-wise layers the step calls: their weights are saved with it
-    module.layers = [stream.keras_layer(layer.name) for layer in stream.graph.layers if OPS[layer.op].name == "pointwise"]
+    # the Keras layers the step calls: their weights are saved with it
+    module.layers = [stream.keras_layer(layer.name) for layer in stream.graph.layers if OPS[layer.op].calls_layer]
     os.makedirs(folder, exist_ok=True)
     saved = os.path.join(folder, "saved_model")
     tf.saved_model.save(module, saved, signatures={"serving_default": function.get_concrete_function()})
     written = {"saved_model": saved}
     if tflite:
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        # the weights of the layers the step calls frozen into the file: converted from the SavedModel they
+        # would be resource variables, which the TFLite interpreter leaves uninitialised
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen(function)], module)
         path = os.path.join(folder, "step.tflite")
         with open(path, "wb") as handle:
             handle.write(converter.convert())
         written["tflite"] = path
     return written
+
+
+def _frozen(function):
+    """The step with every variable it reads turned into a constant, its outputs named as before."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    concrete = function.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)
+    names = sorted(concrete.structured_outputs)  # a dict's outputs come flattened in key order
+
+    @tf.function(input_signature=function.input_signature)
+    def step(*args):
+        return dict(zip(names, frozen(*args)))
+
+    return step.get_concrete_function()
