@@ -26,13 +26,13 @@ class _RegisterWhenKerasLoads:
 
         def exec_then_register(module):
             exec_module(module)
-            import convert.layers  # noqa: F401  (registers the layers)
+            import convert.edge_layers  # noqa: F401  (registers the layers; imports convert.layers)
 
         spec.loader.exec_module = exec_then_register
         return spec
 
 
 if "keras" in sys.modules:
-    import convert.layers  # noqa: F401
+    import convert.edge_layers  # noqa: F401
 elif not any(isinstance(finder, _RegisterWhenKerasLoads) for finder in sys.meta_path):
     sys.meta_path.insert(0, _RegisterWhenKerasLoads())

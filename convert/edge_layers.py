@@ -255,12 +255,12 @@ class _Collapse(_Edge):
     @property
     def others(self) -> list[int]:
         """The positions outside the run (edge positions and scattered interior ones)."""
-        return [p for p, index in enumerate(self.edge["row"]) if index != -1]
+        return [p for p, _ in self.edge["others"]]
 
     def gather_others(self, x, rest, pad: float):
         """(..., 1, len(others), c): the positions outside the run, or None when there are none."""
         others = self.others
-        return _gather(x, rest, [[self.edge["row"][p] for p in others]], pad) if others else None
+        return _gather(x, rest, [[index for _, index in self.edge["others"]]], pad) if others else None
 
     def call(self, inputs):
         v = inputs[:, :, 0, :]
@@ -341,7 +341,7 @@ class EdgeGlobalPooling1D(_Collapse, keras.layers.Layer):
         total = None if taps is None else ops.sum(taps, axis=-2)
         if run is not None:
             total = run * float(self.run_length) + (0.0 if total is None else total)
-        return total / float(len(self.edge["row"]))
+        return total / float(self.edge["width"])
 
     def get_config(self):
         config = super().get_config()

@@ -64,7 +64,8 @@ class _EdgePractice(PracticeBuilder):
         grid = self.analysis.tensors[layer.inputs[0]].grid
         found = edges.collapse_plan(self.layouts[layer.inputs[0]], grid)
         edge = {"op": "collapse", "run": list(found.run) if found.run else None, "grid": grid,
-                "delays": list(found.delays), "row": list(found.row)}
+                "delays": list(found.delays), "width": len(found.row),
+                "others": [[p, index] for p, index in enumerate(found.row) if index != edges.PAD]}
         layout = edges.Layout(((edges.V, 0),))
         self.layouts[layer.name] = layout
         return self.edge_layer(layer.name, cls, config + (("edge", edge),), inputs, layout, plan.out.channels, plan)
@@ -193,7 +194,7 @@ def _edge_cost(plan: LayerPlan, ctx: _EdgePractice) -> EdgeCost:
     if edge is not None and edge["op"] == "window":
         macs = plan.practice.macs * (edge["vpath"] + len(edge["rows"]))
     elif edge is not None and edge["op"] == "collapse":
-        macs = plan.practice.macs + sum(i >= 0 for i in edge["row"]) * plan.out.channels
+        macs = plan.practice.macs + len(edge["others"]) * plan.out.channels
     return EdgeCost(layout.edges, layout.width, macs)
 
 

@@ -184,3 +184,28 @@ def test_export_and_generate_in_both_forms(form, tmp_path):
                                        "-o", str(tmp_path / "out.npy")])
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "out.npy").shape == (30, 1)
+
+
+def test_both_forms_reload_in_a_fresh_process_in_safe_mode(tmp_path):
+    """`import convert` registers the edge and per-window layers, as it does causalc's others."""
+    import subprocess
+    import sys
+
+    from convert import api
+
+    x = np.random.default_rng(2).normal(size=(1, 120, 1)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    for name, cls in (("fcn-classifier", "EdgeConv1D"), ("matchboxnet", "Windows1D")):
+        path = os.path.join(ROOT, "specs", f"{name}.yaml")
+        model = api.practice_model(path)
+        assert cls in {type(layer).__name__ for layer in model.layers}
+        model.save(tmp_path / f"{name}.keras")
+        channels = api.load(path).spec.inputs[0].channels
+        code = ("import convert, keras, numpy as np\n"
+                f"m = keras.saving.load_model({str(tmp_path / (name + '.keras'))!r}, safe_mode=True)\n"
+                f"x = np.repeat(np.load({str(tmp_path / 'x.npy')!r}), {channels}, axis=-1)\n"
+                f"np.save({str(tmp_path / 'y.npy')!r}, np.asarray(m(x)))\n")
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.asarray(model(np.repeat(x, channels, axis=-1))))
