@@ -110,7 +110,7 @@ def lower_same(analysis: Analysis, warmup: str) -> Graph:
     multiply-adds of per-window evaluation, the practice model is per-window evaluation instead (the
     per-step layers over every window, cut from the sequence inside the model): never slower than it,
     still one pass over the sequence, still exact."""
-    graph = _edges(analysis, warmup)
+    graph = _edges(analysis, warmup) if warmup != "causal" else edge_construction(analysis)
     if analysis.step_macs < PER_WINDOW_BELOW * edge_macs(graph):
         graph = _windows(analysis, warmup)
     return graph
@@ -122,8 +122,13 @@ def edge_macs(graph: Graph) -> int:
 
 
 def edge_construction(analysis: Analysis) -> Graph:
-    """The edge construction's graph, whichever form `lower_same` chooses (for `explain`)."""
-    return _edges(analysis, "causal")
+    """The edge construction's graph (causal warm-up), whichever form `lower_same` chooses; computed once
+    per analysis (lint, explain and the lowering all ask for it)."""
+    cached = analysis.__dict__.get("_edge_construction")
+    if cached is None:
+        cached = _edges(analysis, "causal")
+        object.__setattr__(analysis, "_edge_construction", cached)  # a frozen dataclass: a cache, not state
+    return cached
 
 
 class _Windows(PerStepBuilder):
