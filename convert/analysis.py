@@ -6,6 +6,7 @@ Pure functions over the Spec IR; each layer's rules come from its kind (`convert
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -18,6 +19,8 @@ from convert.kinds.base import Meta, Practice, Tensor
 from convert.kinds.fields import INT_MAX
 
 MAX_SEARCH = 100_000  # candidate windows tried by window inference before giving up
+SCALAR_STEPS = 256  # windows tried one by one before the search goes on over arrays of windows
+CHUNK = 8192
 
 
 class LayerPlan(NamedTuple):
@@ -169,9 +172,11 @@ def valid_windows(spec: Spec, st: _Structure, limit: int = 64, start: int = 1,
     window = origin = max(start, _smallest_window(spec, st))
     period = math.lcm(*(meta.grid for meta in st.meta.values()))
     last_problem = None
-    for _ in range(MAX_SEARCH):
+    for step in range(MAX_SEARCH):
         if window > INT_MAX or (not found and window >= origin + period):
-            break
+            return found, last_problem
+        if step == SCALAR_STEPS:  # a long search: the rest over arrays, so that lint stays fast on any spec
+            return _search_many(spec, st, window, origin, period, found, limit, stop), last_problem
         widths, problem = _widths(spec, st, window)
         if widths.get(spec.output, 0) > 1:
             break
@@ -184,6 +189,40 @@ def valid_windows(spec: Spec, st: _Structure, limit: int = 64, start: int = 1,
             last_problem = problem
             window += _lack(problem) if problem.code == "E202" else 1
     return found, last_problem
+
+
+def _search_many(spec: Spec, st: _Structure, window: int, origin: int, period: int, found: list[int], limit: int,
+                 stop: int | None) -> list[int]:
+    """valid_windows's search from `window` on, CHUNK windows at a time as NumPy arrays (the same rules)."""
+    import numpy as np
+
+    end = min(INT_MAX + 1, origin + MAX_SEARCH)
+    while window < end and len(found) < limit and (stop is None or not found or found[-1] <= stop):
+        if not found and window >= origin + period:
+            break
+        windows = np.arange(window, min(window + CHUNK, end), dtype=np.int64)
+        widths = {node.name: windows for node in spec.inputs}
+        fits = np.ones(len(windows), bool)
+        for layer in spec.layers:
+            ins = [widths[n] for n in layer.inputs]
+            geometry = layer.kind.geometry(layer)
+            if geometry is not None:
+                fits &= ins[0] >= (1 if geometry.same else geometry.extent)
+                if not geometry.same:
+                    fits &= (ins[0] - geometry.extent) % geometry.stride == 0
+            width = layer.kind.width(layer, ins, [st.meta[n].grid for n in layer.inputs], st.meta[layer.name].grid)
+            widths[layer.name] = np.broadcast_to(width, windows.shape)
+        out = widths[spec.output]
+        beyond = np.flatnonzero(out > 1)  # widths never shrink as the window grows: nothing fits past here
+        last = beyond[0] if len(beyond) else len(windows)
+        for w in windows[:last][fits[:last] & (out[:last] == 1)].tolist():
+            found.append(w)
+            if len(found) >= limit or (stop is not None and w > stop):
+                return found
+        if len(beyond):
+            break
+        window += len(windows)
+    return found
 
 
 def fitting_windows(spec: Spec, limit: int = 64) -> list[int]:
@@ -210,9 +249,14 @@ def analyse(spec: Spec) -> tuple[Analysis | None, list[Diagnostic]]:
         windows, last_problem = valid_windows(spec, st, limit=1)
         if not windows:
             hint = f" (last blocked at `{last_problem.layer.name}`)" if last_problem else ""
+            fix = "Change the strides of the branches that disagree, or end with Flatten + Dense."
+            blockers = _unused_blockers(spec, st)
+            if blockers:
+                names = ", ".join(f"`{name}`" for name in blockers)
+                hint = f" because of {names}, which {'does' if len(blockers) == 1 else 'do'} not reach the output"
+                fix = f"Delete {names} or wire it into the output: without it, windows fit."
             out.append(Diagnostic("E207", spec.at("input"), f"no window aligns every strided layer and "
-                                  f"gives width 1 at `{spec.output}`{hint}",
-                                  "Change the strides of the branches that disagree, or end with Flatten + Dense."))
+                                  f"gives width 1 at `{spec.output}`{hint}", fix))
             return None, out
         window = windows[0]
     else:
@@ -229,6 +273,16 @@ def analyse(spec: Spec) -> tuple[Analysis | None, list[Diagnostic]]:
             return None, out
     analysis = Analysis(spec, window, spec.window is None, plans, tensors)
     return analysis, out + warnings_of(analysis)
+
+
+def _unused_blockers(spec: Spec, st: _Structure) -> list[str]:
+    """The unused windowed layers, when the spec without them has a window that fits: they alone block it."""
+    unused = [layer.name for layer in spec.layers if layer.name not in st.used and layer.kind.geometry(layer)]
+    if not unused:
+        return []
+    kept = dataclasses.replace(spec, layers=tuple(layer for layer in spec.layers if layer.name in st.used))
+    structure = _structure(kept, [])
+    return unused if structure is not None and valid_windows(kept, structure, limit=1)[0] else []
 
 
 def _check_window(spec: Spec, st: _Structure, window: int) -> Diagnostic | None:

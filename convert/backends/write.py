@@ -1,8 +1,12 @@
-"""Writes outputs atomically: everything is prepared in temporary files beside the targets, then renamed."""
+"""Writes outputs atomically: everything is prepared in temporary files beside the targets, then committed
+as a set under a lock on the folder."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 
@@ -23,26 +27,79 @@ def _temp(out_dir: str, suffix: str) -> str:
 
 
 @contextmanager
-def atomic_files(out_dir: str):
-    """Yields `new(final_path) -> temp_path`; on success every temp file replaces its final path, on any
-    failure none does and no temp file is left."""
-    os.makedirs(out_dir or ".", exist_ok=True)
-    temps: dict[str, str] = {}
+def _locked(out_dir: str):
+    """An exclusive lock on `out_dir` (its `.causalc.lock` file) while outputs are staged and committed:
+    two causalc commands writing into one folder take turns instead of interleaving their files."""
+    import fcntl
 
-    def new(final: str) -> str:
+    fd = os.open(os.path.join(out_dir, ".causalc.lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def _commit(staged: dict[str, str]) -> None:
+    """Move every staged output to its final path as a set: each final path already there is first moved
+    aside, and if any move fails, everything moved so far is put back."""
+    done: list[tuple[str, str | None]] = []  # (final, its old content moved aside, or None)
+    try:
+        for final, temp in staged.items():
+            old = None
+            if os.path.lexists(final):
+                if os.path.isfile(temp) and os.path.isfile(final) and not os.path.islink(final):
+                    os.chmod(temp, stat.S_IMODE(os.stat(final).st_mode))  # a rewritten output keeps its mode
+                old = _temp(os.path.dirname(final) or ".", ".old")
+                os.remove(old)
+                os.rename(final, old)
+            done.append((final, old))
+            os.rename(temp, final)
+    except BaseException:
+        for final, old in reversed(done):
+            if old is not None:
+                _remove(final)
+                os.rename(old, final)
+        raise
+    for _, old in done:
+        if old is not None:
+            _remove(old)
+
+
+@contextmanager
+def atomic_files(out_dir: str):
+    """Yields `new(final_path) -> temp_path` (and `new(final_path, folder=True)` for a folder); on success
+    the outputs replace their final paths as a set, under the folder's lock; on any failure or interrupt
+    none does and nothing temporary is left. A final path that is a folder where a file is written (or the
+    reverse) is an error naming that path, before anything is written."""
+    out_dir = out_dir or "."
+    os.makedirs(out_dir, exist_ok=True)
+    staged: dict[str, str] = {}
+
+    def new(final: str, folder: bool = False) -> str:
+        if os.path.isdir(final) != folder and os.path.lexists(final) and not os.path.islink(final):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", final) if not folder else \
+                NotADirectoryError(errno.ENOTDIR, "Not a directory", final)
         name = os.path.basename(final)
         suffix = "." + name.split(".", 1)[1] if "." in name else ""  # Keras checks the `.keras` suffix
-        temps[final] = _temp(out_dir or ".", suffix)
-        return temps[final]
+        staged[final] = tempfile.mkdtemp(prefix=".causalc-", dir=out_dir) if folder else _temp(out_dir, suffix)
+        return staged[final]
 
     try:
-        yield new
-        for final, temp in temps.items():
-            os.replace(temp, final)
+        with _locked(out_dir):
+            yield new
+            _commit(staged)
     finally:
-        for temp in temps.values():
-            if os.path.exists(temp):
-                os.remove(temp)
+        for temp in staged.values():
+            if os.path.lexists(temp):
+                _remove(temp)
 
 
 def write_outputs(analysis: Analysis, out_dir: str, warmup: str = "causal") -> list[str]:

@@ -44,9 +44,13 @@ def _spec_files(paths: tuple[str, ...]) -> list[str]:
     files = []
     for path in paths:
         if os.path.isdir(path):
+            found = []
             for root, dirs, names in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                files += [os.path.join(root, n) for n in sorted(names) if n.endswith(SPEC_SUFFIXES)]
+                found += [os.path.join(root, n) for n in sorted(names) if n.endswith(SPEC_SUFFIXES)]
+            if not found:
+                raise click.UsageError(f"no spec files (*.yaml, *.yml) in the folder {path}")
+            files += found
         elif os.path.exists(path):
             files.append(path)
         else:
@@ -68,6 +72,11 @@ def _analysis_or_exit(spec: str):
     if not checked.ok:
         raise ProblemsFound()
     return checked.analysis
+
+
+def cannot_write(error: OSError, where: str) -> click.ClickException:
+    """An output that could not be written, naming the path that failed (the folder when none is known)."""
+    return click.ClickException(f"cannot write {error.filename or where}: {error.strerror or error}")
 
 
 def _keras_tools():

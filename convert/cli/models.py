@@ -7,7 +7,7 @@ import os
 
 import click
 
-from convert.cli.common import WARMUP, _analysis_or_exit, _keras_tools
+from convert.cli.common import WARMUP, _analysis_or_exit, _keras_tools, cannot_write
 
 
 @click.command(name="compile")
@@ -22,7 +22,7 @@ def compile_command(spec: str, out_dir: str, warmup: str) -> None:
     try:
         written = writer.write_outputs(analysis, out_dir, warmup)
     except OSError as error:
-        raise click.ClickException(f"cannot write to {out_dir}: {error.strerror or error}") from None
+        raise cannot_write(error, out_dir) from None
     for path in written:
         click.echo(f"wrote {path}")
     click.echo(f"window {analysis.window}, receptive field {analysis.receptive_field}, "
@@ -43,7 +43,7 @@ def _convert(spec: str, model_path: str, out: str, direction: str, warmup: str =
     try:
         writer.save_model(model, out)
     except OSError as error:
-        raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
+        raise cannot_write(error, out) from None
     click.echo(f"wrote {out}")
 
 
@@ -103,7 +103,7 @@ def fold_batchnorm_command(spec: str, model: str, out_dir: str, warmup: str) -> 
                 handle.write(text)
             folded.save(new(stem + ".keras"))
     except OSError as error:
-        raise click.ClickException(f"cannot write to {out_dir}: {error.strerror or error}") from None
+        raise cannot_write(error, out_dir) from None
     click.echo(f"folded {len(names)} BatchNormalization layer(s){': ' + ', '.join(names) if names else ''}; "
                f"{len(source.layers)} -> {len(folded.layers)} layers; outputs equal to {error:.1e} (relative)")
     click.echo(f"wrote {stem}.yaml\nwrote {stem}.keras")
@@ -172,8 +172,11 @@ def generate(spec: str, model: str, steps: int, prime: str | None, seed: int, te
         samples = stream.generate(steps, first=first, seed=seed, temperature=temperature,
                                   progress=lambda n: progress.advance(task, n))[0]
     _, writer = _keras_tools()
-    with writer.atomic_files(os.path.dirname(out)) as new:
-        write_samples(new(out), samples, sample_rate)
+    try:
+        with writer.atomic_files(os.path.dirname(out)) as new:
+            write_samples(new(out), samples, sample_rate)
+    except OSError as error:
+        raise cannot_write(error, out) from None
     click.echo(f"wrote {out}: {steps} samples ({stream.output_kind} output)")
 
 
@@ -191,7 +194,7 @@ def export_step(spec: str, model: str, out_dir: str, batch_size: int, tflite: bo
     try:
         written = stream.export(out_dir, batch_size, tflite)
     except OSError as error:
-        raise click.ClickException(f"cannot write to {out_dir}: {error.strerror or error}") from None
+        raise cannot_write(error, out_dir) from None
     for kind, path in written.items():
         click.echo(f"wrote {path} ({kind})")
 
@@ -221,6 +224,11 @@ def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, win
             import matplotlib  # noqa: F401
         except ImportError:
             raise click.ClickException("--plot needs matplotlib: pip install 'causalc[plot]'") from None
+        folder = os.path.dirname(plot) or "."
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):  # known now, not after the benchmark
+            raise click.UsageError(f"--plot: {folder} is not a folder causalc can write into")
+        if not plot.endswith(".png"):
+            raise click.UsageError(f"--plot must end in .png; received {plot}")
     console = Console(stderr=True)
     with console.status("measuring") as status:
         report = measure.run_bench(analysis, batch, length, window_batch, repeats,
@@ -230,7 +238,13 @@ def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, win
                 (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
             report["speedup_by_window"] = measure.speedup_by_window(
                 windows, repeats=max(1, repeats // 2), progress=lambda what: status.update(f"plot: {what}"))
-            measure.plot_speedup(report["speedup_by_window"], plot)
+            _, writer = _keras_tools()
+            try:
+                with writer.atomic_files(os.path.dirname(plot)) as new:
+                    measure.plot_speedup(report["speedup_by_window"], new(plot))
+            except OSError as error:
+                click.echo(json.dumps(report, indent=2), err=True)  # the measurements are not lost
+                raise cannot_write(error, plot) from None
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
         return

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 from functools import lru_cache
+from urllib.parse import quote
 
 from convert import __version__
 from convert.frontend.codes import RULES
 from convert.frontend.diagnostics import Diagnostic
+from convert.frontend.source import MAX_SPEC_BYTES, read_bytes
 
 _ANSI = {"error": "\033[1;31m", "warning": "\033[1;33m", "note": "\033[1;36m", "path": "\033[1m", "caret": "\033[1;36m",
          "help": "\033[32m", "dim": "\033[2m", "reset": "\033[0m"}
@@ -17,22 +19,31 @@ _ANSI = {"error": "\033[1;31m", "warning": "\033[1;33m", "note": "\033[1;36m", "
 @lru_cache(maxsize=64)
 def _source_lines(path: str) -> tuple[str, ...]:
     try:
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            return tuple(handle.read().splitlines())
+        data = read_bytes(path, MAX_SPEC_BYTES)  # regular files only: a FIFO is never waited on
     except OSError:
         return ()
+    return tuple(data[:MAX_SPEC_BYTES].decode("utf-8-sig", errors="replace").splitlines())
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c != 0x09}
+
+
+def printable(text: str) -> str:
+    """Text for a terminal: control characters (escape sequences included) shown as \\xNN, never sent."""
+    return text.translate(_CONTROL)
 
 
 def _text_one(d: Diagnostic, color: bool) -> str:
     paint = (lambda key, s: f"{_ANSI[key]}{s}{_ANSI['reset']}") if color else (lambda key, s: s)
-    lines = [f"{paint('path', str(d.span) + ':')} {paint(d.severity, d.severity + ' ' + d.code)} {d.message}"]
+    lines = [f"{paint('path', printable(str(d.span)) + ':')} {paint(d.severity, d.severity + ' ' + d.code)} "
+             f"{printable(d.message)}"]
     source = _source_lines(d.span.path)
     if 0 < d.span.line <= len(source):
         gutter = str(d.span.line)
-        lines.append(paint("dim", f" {gutter} | ") + source[d.span.line - 1].replace("\t", " "))
+        lines.append(paint("dim", f" {gutter} | ") + printable(source[d.span.line - 1].replace("\t", " ")))
         lines.append(paint("dim", f" {' ' * len(gutter)} | ") + " " * (d.span.column - 1) + paint("caret", "^"))
     if d.help:
-        lines.append(f"  {paint('help', 'help:')} {d.help}")
+        lines.append(f"  {paint('help', 'help:')} {printable(d.help)}")
     return "\n".join(lines)
 
 
@@ -82,7 +93,7 @@ def sarif(diagnostics: list[Diagnostic], color: bool = False) -> str:
         "level": d.severity,
         "message": {"text": d.message + (f" Help: {d.help}" if d.help else "")},
         "locations": [{"physicalLocation": {
-            "artifactLocation": {"uri": d.span.path.replace(os.sep, "/")},
+            "artifactLocation": {"uri": quote(d.span.path.replace(os.sep, "/"), safe="/")},
             "region": {"startLine": d.span.line, "startColumn": d.span.column},
         }}],
     } for d in diagnostics]

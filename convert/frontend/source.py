@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from typing import Any, NamedTuple
 
 import yaml
@@ -14,6 +16,8 @@ _PLAIN_TAGS = {_YAML + t for t in ("str", "int", "float", "bool", "null", "map",
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: 10x faster
 MAX_DEPTH = 64
 MAX_NODES = 2_000_000
+MAX_SPEC_BYTES = 16 * 2**20  # a spec file larger than this is not read
+MAX_DIGITS = 4_300  # Python's own limit for reading an integer
 
 
 class Node(NamedTuple):
@@ -71,9 +75,14 @@ class _Builder:
         quoted = node.style in ("'", '"')
         if node.tag == _STR:
             return Node(node.value, mark, self.path, key_mark, node.value, quoted)
-        if node.tag == _INT and node.value.isdigit() and (node.value[0] != "0" or node.value == "0"):  # decimal: skip the constructor
-            return Node(int(node.value), mark, self.path, key_mark, node.value, quoted)
+        if node.tag == _INT and len(node.value.lstrip("+-")) > MAX_DIGITS:
+            self.diagnostics.append(Diagnostic("E114", _span(self.path, mark), f"a number of {len(node.value):,} "
+                                               f"digits; causalc reads numbers of up to {MAX_DIGITS:,}",
+                                               "Write the number the field needs; no size or count is that large."))
+            return None
         try:
+            if node.tag == _INT and node.value.isdigit() and (node.value[0] != "0" or node.value == "0"):
+                return Node(int(node.value), mark, self.path, key_mark, node.value, quoted)  # decimal: no constructor
             value = self.constructor.construct_object(node)
         except (yaml.YAMLError, ValueError, OverflowError) as error:
             self.diagnostics.append(Diagnostic("E110", _span(self.path, mark),
@@ -150,19 +159,43 @@ def load_yaml(text: str, path: str) -> tuple[Node | None, list[Diagnostic]]:
     try:
         node = builder.build(root)
     except _TooLarge as error:
-        return None, [Diagnostic("E103", error.span, f"the spec nests deeper than {MAX_DEPTH} levels or expands "
-                                 f"to more than {MAX_NODES:,} values", "Write it without recursive or nested aliases.")]
+        if builder.count > MAX_NODES:
+            aliased = "*" in text
+            return None, [Diagnostic("E103", error.span, f"the spec expands to more than {MAX_NODES:,} values",
+                                     "Write it without nested aliases (`*name`)." if aliased else
+                                     f"causalc reads specs of up to {MAX_NODES:,} values; split the network.")]
+        return None, [Diagnostic("E103", error.span, f"the spec nests deeper than {MAX_DEPTH} levels",
+                                 "Flatten the structure of the file.")]
     return node, builder.diagnostics
 
 
+class NotRegular(OSError):
+    """A path that is a folder, FIFO or device: never waited on, never read to its end."""
+
+
+def read_bytes(path: str, limit: int) -> bytes:
+    """At most `limit` + 1 bytes of a regular file (OSError, or NotRegular, otherwise)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegular(f"{path} is not a regular file")
+        return handle.read(limit + 1)
+
+
 def read_text(path: str) -> tuple[str | None, list[Diagnostic]]:
-    """Read a spec file as UTF-8, turning I/O and decoding problems into diagnostics."""
+    """Read a spec file as UTF-8, turning I/O and decoding problems into diagnostics. Only regular files of
+    up to MAX_SPEC_BYTES are read: a FIFO is never waited on, a device never read to its end."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_bytes(path, MAX_SPEC_BYTES)
+    except NotRegular:
+        return None, [Diagnostic("E100", Span(path, 1, 1), "not a regular file (a folder, FIFO or device)",
+                                 "Lint spec files: regular `.yaml` files.")]
     except OSError as error:
         return None, [Diagnostic("E100", Span(path, 1, 1), f"cannot read the file: {error.strerror}",
                                  "Check the path and its permissions.")]
+    if len(data) > MAX_SPEC_BYTES:
+        return None, [Diagnostic("E100", Span(path, 1, 1), f"the file is larger than {MAX_SPEC_BYTES // 2**20} MiB, "
+                                 "causalc's limit for a spec", "Check that this is a spec file.")]
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as error:
@@ -203,6 +236,11 @@ def _suspicion(raw: str, value) -> tuple[str, str] | None:
     if isinstance(value, str) and _looks_numeric(raw):
         return (f"`{raw}` is read as a string, not a number",
                 "YAML 1.1 needs a dot in exponent floats: write `1.0e-3` or `0.001`.")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and (":" in raw or "_" in raw):
+        return (f"`{raw}` is read as the number {value:g}" if isinstance(value, float) else
+                f"`{raw}` is read as the number {value}",
+                "YAML 1.1 reads `1:30` as 90 (base 60) and `1_0` as 10: write the number plainly, or quote it "
+                "for a string.")
     if isinstance(value, int) and not isinstance(value, bool) and _leading_zero(raw):
         return (f"`{raw}` is read as the octal number {value}", f"Drop the leading zero: `{raw.lstrip('0') or '0'}`.")
     return None

@@ -20,6 +20,7 @@ from convert.kinds.fields import ANY, STRING, Field, choice, did_you_mean, wrong
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # file stems and Keras layer names: no '/', no leading '.'
 INPUT = "input"  # the name `input:` gives the model input
+NAME_MAX = 255 - len("-folded.keras")  # the longest file name a spec's name makes
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,11 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
         out.append(Diagnostic("E114", entries["name"].span, f"`name` must be a file stem of letters, digits, '_', "
                               f"'.' and '-' (not starting with '.'); received {name!r}",
                               "It names STEM.keras, STEM.py and STEM.map.json: `name: my-model`."))
-    name = name or re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.splitext(os.path.basename(path))[0]).lstrip(".") or "model"
+    elif name is not None and len(name) > NAME_MAX:
+        out.append(Diagnostic("E114", entries["name"].span, f"`name` is {len(name)} characters; the files it names "
+                              f"(up to STEM-folded.keras) must fit the file system's 255, so at most {NAME_MAX}",
+                              "Use a shorter `name`."))
+    name = name or (re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.splitext(os.path.basename(path))[0]).lstrip(".")[:NAME_MAX] or "model")
     output = top.get("output") or (layers[-1].name if layers else "")
     spans = {INPUT: input_node.where if input_node is not None else root.span,
              "output": entries["output"].span if "output" in entries else (layers[-1].span if layers else root.span),

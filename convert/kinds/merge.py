@@ -32,7 +32,11 @@ class Merge(Kind):
         return known[0] if known else 0
 
     def width(self, layer, widths, grids, grid):
-        return min((w - 1) // (grid // g) + 1 for w, g in zip(widths, grids))
+        out = None
+        for w, g in zip(widths, grids):  # the smallest; written to work on arrays of widths too (window search)
+            kept = (w - 1) // (grid // g) + 1
+            out = kept if out is None else out - (out - kept) * (out > kept)
+        return out
 
     def reads(self, layer, position, in_width, width, in_grid, grid):
         newest_first = width - 1 - position  # kept positions are counted back from the newest

@@ -7,6 +7,7 @@ import os
 
 import tensorflow as tf
 
+from convert.backends.write import atomic_files
 from convert.kinds.ops import OPS
 
 
@@ -36,18 +37,19 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dic
     module.step = function
     # the Keras layers the step calls: their weights are saved with it
     module.layers = [stream.keras_layer(layer.name) for layer in stream.graph.layers if OPS[layer.op].calls_layer]
-    os.makedirs(folder, exist_ok=True)
     saved = os.path.join(folder, "saved_model")
-    tf.saved_model.save(module, saved, signatures={"serving_default": function.get_concrete_function()})
     written = {"saved_model": saved}
-    if tflite:
-        # the weights of the layers the step calls frozen into the file: converted from the SavedModel they
-        # would be resource variables, which the TFLite interpreter leaves uninitialised
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen(function)], module)
-        path = os.path.join(folder, "step.tflite")
-        with open(path, "wb") as handle:
-            handle.write(converter.convert())
-        written["tflite"] = path
+    with atomic_files(folder) as new:  # both staged, then committed together: a failure leaves the old ones
+        tf.saved_model.save(module, new(saved, folder=True),
+                            signatures={"serving_default": function.get_concrete_function()})
+        if tflite:
+            # the weights of the layers the step calls frozen into the file: converted from the SavedModel
+            # they would be resource variables, which the TFLite interpreter leaves uninitialised
+            content = tf.lite.TFLiteConverter.from_concrete_functions([_frozen(function)], module).convert()
+            path = os.path.join(folder, "step.tflite")
+            with open(new(path), "wb") as handle:
+                handle.write(content)
+            written["tflite"] = path
     return written
 
 
