@@ -63,10 +63,16 @@ def _commit(staged: dict[str, str]) -> None:
             done.append((final, old))
             os.rename(temp, final)
     except BaseException:
-        for final, old in reversed(done):
-            if old is not None:
-                _remove(final)
-                os.rename(old, final)
+        for final, old in reversed(done):  # every one put back, whatever fails on the way
+            try:
+                if os.path.lexists(final) and old is not None:
+                    _remove(final)
+                if old is not None:
+                    os.rename(old, final)
+                elif os.path.lexists(final):
+                    _remove(final)
+            except OSError:
+                pass
         raise
     for _, old in done:
         if old is not None:
