@@ -31,6 +31,35 @@ def wall(command: list[str], repeats: int) -> float:
     return statistics.median(times)
 
 
+def _hard_specs() -> list[tuple[str, str]]:
+    """Specs that make lint work hardest: branches whose alignments never agree over a common period past the
+    search limit (every candidate window tried), at 6 lines and at about 100 KB, and a stated window that
+    misaligns a 1,200-layer chain (nearest windows searched on both sides)."""
+    def primes(copies: int) -> str:
+        lines = ["input: {channels: 1}", "layers:"]
+        for branch, extra in (("c", 0), ("d", 1)):
+            previous = "input"
+            for i, stride in enumerate([2, 3, 5, 7, 11, 13, 17]):
+                kernel = stride + (extra if i == 0 else 0)
+                lines.append(f"  - {{type: Conv1D, name: {branch}{i}, filters: 1, kernel_size: {kernel}, strides: "
+                             f"{stride}, inputs: {previous}}}")
+                previous = f"{branch}{i}"
+            for j in range(copies):  # width-keeping layers that make the spec long
+                lines.append(f"  - {{type: Activation, name: {branch}a{j}, activation: relu, inputs: {previous}}}")
+                previous = f"{branch}a{j}"
+            lines.append(f"  - {{type: Activation, name: {branch}out, activation: linear, inputs: {previous}}}")
+        lines.append("  - {type: Add, name: add, inputs: [cout, dout]}\n  - {type: Flatten, name: f}\n"
+                     "  - {type: Dense, name: o, units: 1}")
+        return "\n".join(lines) + "\n"
+
+    chain = ["input: {channels: 1, window: 5000}", "layers:"]
+    chain += [f"  - {{type: Conv1D, name: c{i}, filters: 1, kernel_size: 2, strides: {7 if i == 600 else 1}}}"
+              for i in range(1200)]
+    chain.append("  - {type: Flatten, name: f}\n  - {type: Dense, name: d, units: 1}")
+    return [("lint: no window, 7 prime strides", primes(0)), ("lint: no window, 100 KB", primes(750)),
+            ("lint: misaligned window, 1,200 layers", "\n".join(chain) + "\n")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -52,6 +81,12 @@ def main() -> None:
         for i in range(1000):
             shutil.copy(os.path.join(ROOT, "specs", specs[i % len(specs)]), os.path.join(many, f"spec{i:04d}.yaml"))
         print(f"  {'causalc lint (1,000 spec files)':40s} {wall(causalc + ['lint', many], max(1, args.repeats // 2)):7.3f} s")
+        for label, text in _hard_specs():  # the limit: any spec under 100 KB in under 2 s
+            path = os.path.join(folder, "hard.yaml")
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            print(f"  {label:40s} {wall(causalc + ['lint', path], max(1, args.repeats // 2)):7.3f} s   "
+                  f"({len(text.encode()) / 1000:.0f} KB)")
         picture = os.path.join(folder, "wavenet.png")
         print(f"  {'causalc draw specs/wavenet.yaml -o x.png':40s} "
               f"{wall(causalc + ['draw', 'specs/wavenet.yaml', '-o', picture], max(1, args.repeats // 2)):7.3f} s")

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from convert import limits
 from convert.frontend.diagnostics import Diagnostic
 from convert.frontend.spec import Layer, Spec
 from convert.hints import warnings_of
@@ -272,7 +273,25 @@ def analyse(spec: Spec) -> tuple[Analysis | None, list[Diagnostic]]:
                                   "2**31 - 1", "Use fewer or smaller strides."))
             return None, out
     analysis = Analysis(spec, window, spec.window is None, plans, tensors)
+    too_large = _too_large(analysis)
+    if too_large is not None:
+        out.append(too_large)
+        return None, out
     return analysis, out + warnings_of(analysis)
+
+
+def _too_large(analysis: Analysis) -> Diagnostic | None:
+    """E211 at the layer whose weights take the network past `limits.MAX_PARAMETERS`."""
+    total = 0
+    for plan in analysis.plans:
+        total += plan.practice.params if plan.used else 0
+        if total > limits.MAX_PARAMETERS:
+            return Diagnostic("E211", plan.layer.span, f"the network needs {analysis.params:,} parameters "
+                              f"({analysis.params * 4 / 2**30:,.1f} GiB of float32 weights), past the limit of "
+                              f"{limits.MAX_PARAMETERS:,}; `{plan.layer.name}` takes it past",
+                              "Use fewer filters or units, smaller kernels, or a smaller Flatten before Dense; "
+                              "or raise the limit: `causalc --max-parameters N ...`.")
+    return None
 
 
 def _unused_blockers(spec: Spec, st: _Structure) -> list[str]:

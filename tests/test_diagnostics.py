@@ -86,6 +86,8 @@ CASES = [
              "  - {type: Conv1D, filters: 1, kernel_size: 2}\n", 3, "3}"),
     ("W303", "input: {channels: 1}\nlayers:\n" + "  - {type: Conv1D, filters: 1, kernel_size: 2, strides: 2}\n" * 21,
      1, "input"),
+    ("E211", "input: {channels: 1, window: 100000}\nlayers:\n  - {type: Conv1D, filters: 4096, kernel_size: 8}\n"
+     "  - {type: Flatten}\n  - {type: Dense, units: 4096}\n", 5, "{type: Dense"),
     ("W306", "same_padding: exact\ninput: {channels: 1, window: 8}\nlayers:\n"
      "  - {type: Conv1D, filters: 1, kernel_size: 3, padding: same}\n"
      "  - {type: Conv1D, filters: 1, kernel_size: 7, padding: same}\n  - {type: GlobalMaxPooling1D}\n", 5, "type"),

@@ -11,14 +11,20 @@ import sys
 
 import click
 
+from convert import limits
 from convert.cli import checking, models
 from convert.cli.common import EXIT_PROBLEMS, _use_color  # noqa: F401  (tests patch the colour decision)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="causalc", prog_name="causalc")
-def main() -> None:
+@click.option("--max-parameters", type=click.IntRange(1), default=None, metavar="N",
+              help=f"Largest network a spec may ask for, in parameters (default {limits.MAX_PARAMETERS:,}: "
+              f"{limits.MAX_PARAMETERS * 4 / 2**30:.0f} GiB of float32 weights); above it, E211 before anything is built.")
+def main(max_parameters: int | None) -> None:
     """Compile per-step autoregressive 1-D networks into stride-1 causal dilated networks."""
+    if max_parameters is not None:
+        limits.MAX_PARAMETERS = max_parameters
 
 
 for _command in (checking.lint, checking.explain, models.compile_command, models.to_step_command,

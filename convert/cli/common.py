@@ -3,7 +3,9 @@ the TensorFlow-backed modules with a clear message."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+
 
 import click
 
@@ -79,12 +81,34 @@ def cannot_write(error: OSError, where: str) -> click.ClickException:
     return click.ClickException(f"cannot write {error.filename or where}: {error.strerror or error}")
 
 
-def _keras_tools():
-    """The TensorFlow-backed modules, or a message saying what to install."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
+@contextlib.contextmanager
+def _quiet_stderr():
+    """File descriptor 2 sent to /dev/null: TensorFlow's C++ start-up lines (absl, oneDNN, CUDA) are
+    written there directly, past Python's sys.stderr. Python errors raised meanwhile still propagate."""
     try:
-        from convert.backends import write as writer
-        from convert.runtime import api
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _keras_tools():
+    """The TensorFlow-backed modules, or a message saying what to install; TensorFlow's start-up chatter is
+    not for users (CAUSALC_DEBUG=1 keeps it)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        with contextlib.nullcontext() if os.environ.get("CAUSALC_DEBUG") else _quiet_stderr():
+            from convert.backends import write as writer
+            from convert.runtime import api
+
+            api.keras.ops.zeros(1)  # the first use initialises the devices (and reports a missing GPU)
     except ImportError as error:
         raise click.ClickException(f"this command needs TensorFlow ({error.name} is missing): "
                                    "pip install 'causalc[tensorflow]'") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import click
@@ -34,6 +35,8 @@ def _convert(spec: str, model_path: str, out: str, direction: str, warmup: str =
     api, writer = _keras_tools()
     try:
         source = api.load_model(model_path)
+        if direction == "to-step":
+            api.check_compiled_from(model_path, analysis)
         model = api.to_step(source, analysis) if direction == "to-step" else api.from_step(source, analysis, warmup)
     except (api.ModelFileError, api.WeightMismatch) as error:
         raise click.ClickException(f"{model_path} does not fit {spec}: {error}"
@@ -85,6 +88,7 @@ def fold_batchnorm_command(spec: str, model: str, out_dir: str, warmup: str) -> 
 
     try:
         source = api.load_model(model)
+        api.check_compiled_from(model, analysis)
         check_warmup(source, analysis, warmup)  # a model compiled in the other warm-up mode is named as such
         stem = os.path.join(out_dir, f"{analysis.spec.name}-folded")
         text, folded, names = fold_batchnorm(source, analysis, stem + ".yaml", warmup)
@@ -115,6 +119,7 @@ def _stream(spec: str, model_path: str, warmup: str):
     from convert.runtime.stream import StreamingModel
 
     try:
+        api.check_compiled_from(model_path, analysis)
         return StreamingModel(api.load_model(model_path), analysis, warmup)
     except (api.ModelFileError, api.WeightMismatch) as error:
         raise click.ClickException(str(error)) from None
@@ -140,23 +145,34 @@ def _read_prime(path: str, channels: int):
 @click.argument("model", type=click.Path())
 @click.option("--steps", required=True, type=click.IntRange(1), help="Samples to generate.")
 @click.option("--prime", type=click.Path(dir_okay=False), help="A .npy or .wav file whose samples start the stream.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sampling.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1), help="Seed of the sampling.")
 @click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Softmax temperature for a mu-law output.")
-@click.option("--sample-rate", default=16000, show_default=True, type=click.IntRange(1), help="For a .wav output.")
+@click.option("--sample-rate", default=16000, show_default=True, type=click.IntRange(1, 2**32 - 1),
+              help="For a .wav output.")
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="OUT.npy or OUT.wav.")
 @WARMUP
 def generate(spec: str, model: str, steps: int, prime: str | None, seed: int, temperature: float, sample_rate: int,
              out: str, warmup: str) -> None:
     """Generate STEPS samples autoregressively with the practice MODEL of SPEC, streaming."""
-    if not out.endswith((".npy", ".wav")):
+    if not out.lower().endswith((".npy", ".wav")):
         raise click.UsageError(f"the output must end in .npy or .wav; received {out}")
+    if not math.isfinite(temperature):
+        raise click.BadParameter(f"must be a finite number; received {temperature}", param_hint="--temperature")
+    folder = os.path.dirname(out) or "."
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):  # known now, not after generating
+        raise click.UsageError(f"-o: {folder} is not a folder causalc can write into")
     stream = _stream(spec, model, warmup)
+    from convert.runtime.audio import MAX_SAMPLES
+
+    if steps * stream.channels > MAX_SAMPLES:
+        raise click.BadParameter(f"{steps:,} steps of {stream.channels} channel(s) pass causalc's limit of "
+                                 f"{MAX_SAMPLES:,} generated values", param_hint="--steps")
     try:
         stream.output_kind
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    if out.endswith(".wav") and stream.channels != 1:
+    if out.lower().endswith(".wav") and stream.channels != 1:
         raise click.UsageError(f"a .wav output needs one channel; the spec has {stream.channels}")
     first = None
     if prime:
@@ -169,8 +185,11 @@ def generate(spec: str, model: str, steps: int, prime: str | None, seed: int, te
 
     with Progress(transient=True) as progress:
         task = progress.add_task("generating", total=steps)
-        samples = stream.generate(steps, first=first, seed=seed, temperature=temperature,
-                                  progress=lambda n: progress.advance(task, n))[0]
+        try:
+            samples = stream.generate(steps, first=first, seed=seed, temperature=temperature,
+                                      progress=lambda n: progress.advance(task, n))[0]
+        except ValueError as error:
+            raise click.ClickException(f"{error}; nothing written") from None
     _, writer = _keras_tools()
     try:
         with writer.atomic_files(os.path.dirname(out)) as new:

@@ -99,6 +99,10 @@ _RULES = [
     Rule("E209", "dilation-overflow", "error", "A practice dilation or the receptive field passes 2**31 - 1.",
          "TensorFlow's convolutions take 32-bit dilations.",
          "Use fewer or smaller strides."),
+    Rule("E211", "too-many-parameters", "error", "The network needs more parameters than the limit.",
+         "A spec of a few lines can ask for billions of weights; causalc says so before allocating them, instead "
+         "of running out of memory minutes later.",
+         "Use fewer filters or units, or raise the limit: `causalc --max-parameters 1000000000 compile ...`."),
     Rule("W300", "unused-layer", "warning", "A layer does not contribute to the output.",
          "It would be compiled into no model and its weights would never train.",
          "Wire it into the output or delete it."),

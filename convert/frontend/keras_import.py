@@ -20,7 +20,7 @@ from convert.kinds.equivalents import KERAS_EQUIVALENTS
 from convert.frontend.writer import spec_text
 from convert.kinds.fields import ACTIVATIONS, WEIGHT_ARGUMENTS
 
-MAX_CONFIG_BYTES = 64 * 2**20
+MAX_CONFIG_BYTES = 8 * 2**20
 
 
 class ModelImportError(ValueError):

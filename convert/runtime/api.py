@@ -70,18 +70,74 @@ def weight_map(spec, warmup: str = "causal") -> dict:
 
 
 def load_model(path) -> keras.Model:
-    """A saved Keras model (safe mode), or ModelFileError saying why it cannot be read."""
+    """A saved Keras model (safe mode), or ModelFileError saying why it cannot be read. The file is checked
+    first (a regular file; a `.keras` zip archive whose configuration is of bounded size, or HDF5 `.h5`),
+    so that Keras never meets an empty, truncated or inflated file."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path}: is a folder, not a model file")
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such file")
+    _check_model_file(path)
     try:
         model = keras.saving.load_model(path)
     except Exception as error:  # Keras raises many kinds for a file that is not a model
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelFileError(f"{path}: cannot be read as a Keras model ({reason[:300]})") from None
+        raise ModelFileError(f"{path}: cannot be read as a Keras model ({_shorten(reason)})") from None
     if not isinstance(model, keras.Model):
         raise ModelFileError(f"{path}: holds a {type(model).__name__}, not a Keras model")
     return model
+
+
+def check_compiled_from(model_path, spec) -> None:
+    """A practice model compiled by causalc has its weight map beside it (STEM.map.json): when it is there,
+    its spec sha256 must be this spec's, or the model belongs to another network (whose weight shapes
+    might happen to match)."""
+    import json
+
+    from convert.frontend.source import read_bytes
+    from convert.frontend.writer import canonical_sha256
+
+    analysis = load(spec)
+    beside = os.path.splitext(os.fspath(model_path))[0] + ".map.json"
+    try:
+        written = json.loads(read_bytes(beside, 2**24)).get("spec", {}).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return  # no map beside it (a model saved some other way): the weight shapes are checked as always
+    if written and written != canonical_sha256(analysis):
+        raise WeightMismatch(f"{model_path} was compiled from another spec: its weight map {beside} names spec "
+                             f"sha256 {written[:12]}..., and {analysis.spec.path or 'this spec'} is "
+                             f"{canonical_sha256(analysis)[:12]}...")
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    """At most `limit` characters, cut at a word boundary."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def _check_model_file(path: str) -> None:
+    import zipfile
+
+    from convert.frontend.keras_import import MAX_CONFIG_BYTES
+
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(b"\x89HDF"):
+        return
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a Keras model file ({'empty' if not head else 'not a .keras zip archive'})")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("config.json")
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise ModelFileError(f"{path}: its config.json is {info.file_size:,} bytes (causalc reads up to "
+                                     f"{MAX_CONFIG_BYTES:,}); refusing to load it")
+            if archive.testzip() is not None:
+                raise ModelFileError(f"{path}: a damaged .keras archive")
+    except (KeyError, zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ModelFileError(f"{path}: not a complete .keras archive ({type(error).__name__})") from None
 
 
 def _shape_text(weights: dict) -> str:

@@ -12,7 +12,10 @@ from convert.kinds.ops import OPS
 
 
 def tensor_name(ring: str) -> str:
-    return "ring_" + "".join(c if c.isalnum() else "_" for c in ring)
+    """The state's name for a ring: letters and digits kept, `_` doubled, any other character as `_xx_` (its
+    code in hex), so that different layer names (`a.b`, `a-b`, `a_b`) never share a state."""
+    return "ring_" + "".join(c if c.isascii() and c.isalnum() else "__" if c == "_" else f"_{ord(c):x}_"
+                             for c in ring)
 
 
 def step_function(stream, batch_size: int = 1):

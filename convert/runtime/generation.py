@@ -28,18 +28,28 @@ def generate(stream, steps: int, first=None, seed: int = 0, temperature: float =
     `first` (batch, C; default zeros). The same seed and state give the same samples; `progress(n)` is
     told of every chunk done."""
     kind = output_kind(stream.analysis)
-    if temperature <= 0:
-        raise ValueError(f"`temperature` must be positive; received {temperature}")
+    if not (temperature > 0 and np.isfinite(temperature)):
+        raise ValueError(f"`temperature` must be a positive finite number; received {temperature}")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"`seed` must be in [0, 2**63); received {seed}")
     x = stream._check(np.zeros((stream.batch_size, stream.channels)) if first is None else first, 2)
     loop = _loop(stream, kind)
+    # every bit of the seed counts: it picks a 64-bit key, and the step count moves through its counter
+    key, counter = (int(w) for w in np.random.SeedSequence(seed).generate_state(2, dtype=np.uint32))
     pieces, done = [], 0
     while done < steps:
         n = min(stream.chunk, steps - done)
         t, rings = stream._state
-        samples, x, t, rings = loop(x, t, rings, tf.constant(n), tf.constant([seed, done], tf.int32),
+        words = [key, (counter + done) % 2**32]
+        samples, x, t, rings = loop(x, t, rings, tf.constant(n),
+                                    tf.constant([w - 2**32 if w >= 2**31 else w for w in words], tf.int32),
                                     tf.constant(temperature, tf.float32))
         stream._state = (t, rings)
-        pieces.append(np.transpose(samples.numpy()[:n], [1, 0, 2]))
+        piece = np.transpose(samples.numpy()[:n], [1, 0, 2])
+        if not np.all(np.isfinite(piece)):  # never fed back further, never written
+            bad = int(np.argmax(~np.all(np.isfinite(piece), axis=(0, 2))))
+            raise ValueError(f"the model produced NaN or infinity at generated step {done + bad:,}; generation stopped")
+        pieces.append(piece)
         done += n
         if progress:
             progress(n)
