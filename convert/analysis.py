@@ -59,12 +59,12 @@ class Analysis:
     def receptive_field(self) -> int:
         """Input steps the output depends on. With exact 'same' padding, the steps of the window the output
         reads (padding never reaches outside the window; past 65,536 steps, taken as the window)."""
-        if self.spec.same_padding == "exact" and self.window <= 1 << 16:
+        if self.spec.same_padding == "exact":
+            if self.taps > limits.plan_taps():  # too large to trace (E212 stops such a spec anyway)
+                return self.window
             from convert.hints import reached
 
             return self.window - reached(self)[self.spec.inputs[0].name].find(1)
-        if self.spec.same_padding == "exact":
-            return self.window
         return self.tensors[self.spec.output].receptive_field
 
     @property
@@ -78,6 +78,17 @@ class Analysis:
     @property
     def step_macs(self) -> int:
         return sum(p.practice.step_macs for p in self.plans if p.used)
+
+    @property
+    def taps(self) -> int:
+        """Input positions read by every output position of every windowed layer: the work of tracing
+        the per-step network position by position."""
+        total = 0
+        for plan in self.plans:
+            geometry = plan.layer.kind.geometry(plan.layer)
+            if plan.used and geometry is not None:
+                total += plan.out.width * len(range(0, geometry.extent, geometry.spacing))
+        return total
 
     def plan(self, name: str) -> LayerPlan:
         return next(p for p in self.plans if p.layer.name == name)

@@ -3,6 +3,7 @@ stride over kernel, judged on the whole graph, W303 huge receptive field)."""
 
 from __future__ import annotations
 
+from convert import limits
 from convert.frontend.diagnostics import Diagnostic
 
 HUGE_RECEPTIVE_FIELD = 2**20
@@ -22,7 +23,7 @@ def warnings_of(a) -> list[Diagnostic]:
         out.append(Diagnostic("W303", where, f"the receptive field is {a.receptive_field:,} steps (over 2**20)",
                               "Check the strides; training sequences must be longer than the window."))
     skipping = [p for p in a.plans if p.used and (g := p.layer.kind.geometry(p.layer)) and g.stride > g.extent]
-    seen = reached(a) if skipping and a.window <= REACH_WINDOW_MAX else None
+    seen = reached(a) if skipping and a.window <= REACH_WINDOW_MAX and a.taps <= limits.plan_taps() else None
     for plan in skipping:
         layer = plan.layer
         geometry = layer.kind.geometry(layer)

@@ -14,6 +14,8 @@ from convert.analysis import Analysis, analyse
 from convert.frontend.diagnostics import Diagnostic, SpecError, has_errors
 from convert.frontend.source import load_yaml, read_text, suspicious_values
 from convert.frontend.spec import build_spec
+from convert import limits
+from convert.lower import lower
 from convert.lower_same import edge_construction
 
 
@@ -71,8 +73,58 @@ def check_text(text: str, path: str, diagnostics: list[Diagnostic] | None = None
         return Checked(path, None, _unsuppressed(diagnostics, text))
     analysis, found = analyse(spec)  # widths, grids, dilations, window, receptive field
     if analysis is not None and spec.same_padding == "exact":
+        too_large = plan_size(analysis)
+        if too_large is not None:
+            return Checked(path, None, _unsuppressed(diagnostics + found + [too_large], text))
         found += edge_warnings(analysis)
+    if analysis is not None:
+        too_large = step_values(analysis)
+        if too_large is not None:
+            return Checked(path, None, _unsuppressed(diagnostics + found + [too_large], text))
     return Checked(path, analysis, _unsuppressed(diagnostics + found, text))
+
+
+def plan_size(analysis: Analysis) -> Diagnostic | None:
+    """E212 before planning exact 'same' padding whose plan alone would be too large: one entry per tap of
+    every output position of every windowed layer, bounded like the values per step."""
+    if analysis.taps <= limits.plan_taps():
+        return None
+    total = 0
+    for plan in analysis.plans:
+        geometry = plan.layer.kind.geometry(plan.layer)
+        if plan.used and geometry is not None:
+            total += plan.out.width * len(range(0, geometry.extent, geometry.spacing))
+        if total > limits.plan_taps():
+            return Diagnostic("E212", plan.layer.span, f"exact 'same' padding over this window needs more than "
+                              f"{limits.plan_taps():,} taps planned by `{plan.layer.name}` (positions times "
+                              "kernel taps)", "Use a smaller window or kernels, or raise the limit: "
+                              "`causalc --max-step-values N ...`.")
+    return None
+
+
+def step_values(analysis: Analysis) -> Diagnostic | None:
+    """E212 at the layer where the practice model's activations per time step (per sequence) pass
+    `limits.MAX_STEP_VALUES`: one value per channel, per edge slot with exact 'same' padding, per window
+    position in its per-window form."""
+    graph = lower(analysis) if analysis.spec.same_padding == "exact" else None
+    total = sum(node.channels for node in analysis.spec.inputs)
+    for plan in analysis.plans:
+        if not plan.used:
+            continue
+        if graph is not None and graph.same == "windows":
+            total += plan.out.width * plan.out.channels
+        elif graph is not None:
+            total += graph.step_shape(graph.layer(plan.layer.name).name)[0] * plan.out.practice_channels \
+                if any(layer.name == plan.layer.name for layer in graph.layers) else 0
+        else:
+            total += plan.out.practice_channels
+        if total > limits.MAX_STEP_VALUES:
+            return Diagnostic("E212", plan.layer.span, f"the practice model holds more than "
+                              f"{limits.MAX_STEP_VALUES:,} values per time step of each sequence by `{plan.layer.name}` "
+                              f"({total * 4 / 2**20:,.0f} MiB per step as float32); training on sequences of T steps "
+                              "needs T times that", "Use fewer channels or a smaller window (with 'same' padding), "
+                              "or raise the limit: `causalc --max-step-values N ...`.")
+    return None
 
 
 def edge_warnings(analysis: Analysis) -> list[Diagnostic]:

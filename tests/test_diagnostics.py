@@ -88,6 +88,9 @@ CASES = [
      1, "input"),
     ("E211", "input: {channels: 1, window: 100000}\nlayers:\n  - {type: Conv1D, filters: 4096, kernel_size: 8}\n"
      "  - {type: Flatten}\n  - {type: Dense, units: 4096}\n", 5, "{type: Dense"),
+    ("E212", "same_padding: exact\ninput: {channels: 1, window: 70000}\nlayers:\n"
+     "  - {type: Conv1D, filters: 4, kernel_size: 65535, padding: same}\n  - {type: GlobalAveragePooling1D}\n",
+     4, "{type: Conv1D"),
     ("W306", "same_padding: exact\ninput: {channels: 1, window: 8}\nlayers:\n"
      "  - {type: Conv1D, filters: 1, kernel_size: 3, padding: same}\n"
      "  - {type: Conv1D, filters: 1, kernel_size: 7, padding: same}\n  - {type: GlobalMaxPooling1D}\n", 5, "type"),

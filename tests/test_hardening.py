@@ -519,3 +519,23 @@ def test_generate_refuses_more_steps_than_it_keeps(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["generate", str(spec), str(tmp_path / "mulaw.keras"), "--steps", "101",
                                        "-o", str(tmp_path / "out.npy")])
     assert result.exit_code == 2 and "limit of 100 generated values" in result.output
+
+
+def test_a_practice_model_too_large_per_step_is_refused(tmp_path, monkeypatch):
+    """E212: the values per time step (per edge slot with exact 'same' padding), and the plan of a huge
+    'same' kernel, are bounded before anything is planned or built."""
+    from convert import limits
+
+    path = tmp_path / "s.yaml"
+    path.write_text("same_padding: exact\ninput: {channels: 1, window: 60000}\nlayers:\n"
+                    "  - {type: Conv1D, name: c, filters: 4, kernel_size: 65535, padding: same}\n"
+                    "  - {type: GlobalAveragePooling1D, name: g}\n")
+    found = check(str(path)).diagnostics
+    assert [d.code for d in found] == ["E212"] and "taps planned" in found[0].message  # 400 x 51: 20,400 taps
+    path.write_text("same_padding: exact\ninput: {channels: 8, window: 400}\nlayers:\n"
+                    "  - {type: Conv1D, name: c, filters: 1024, kernel_size: 51, padding: same}\n"
+                    "  - {type: GlobalAveragePooling1D, name: g}\n")
+    assert check(str(path)).diagnostics == []
+    monkeypatch.setattr(limits, "MAX_STEP_VALUES", 50_000)  # (1 + 50 slots) x 1,024 channels: 52,224 values
+    found = check(str(path)).diagnostics
+    assert [(d.code, d.span.line) for d in found] == [("E212", 4)] and "values per time step" in found[0].message

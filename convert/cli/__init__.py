@@ -19,12 +19,15 @@ from convert.cli.common import EXIT_PROBLEMS, _use_color  # noqa: F401  (tests p
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="causalc", prog_name="causalc")
 @click.option("--max-parameters", type=click.IntRange(1), default=None, metavar="N",
-              help=f"Largest network a spec may ask for, in parameters (default {limits.MAX_PARAMETERS:,}: "
-              f"{limits.MAX_PARAMETERS * 4 / 2**30:.0f} GiB of float32 weights); above it, E211 before anything is built.")
-def main(max_parameters: int | None) -> None:
+              help=f"Largest network a spec may ask for, in parameters (default {limits.DEFAULT_MAX_PARAMETERS:,}: "
+              f"{limits.DEFAULT_MAX_PARAMETERS * 4 / 2**30:.0f} GiB of float32 weights); above it, E211 before anything is built.")
+@click.option("--max-step-values", type=click.IntRange(1), default=None, metavar="N",
+              help=f"Largest practice model, in activations per time step of a sequence (default "
+              f"{limits.DEFAULT_MAX_STEP_VALUES:,}: 64 MiB); above it, E212.")
+def main(max_parameters: int | None, max_step_values: int | None) -> None:
     """Compile per-step autoregressive 1-D networks into stride-1 causal dilated networks."""
-    if max_parameters is not None:
-        limits.MAX_PARAMETERS = max_parameters
+    limits.MAX_PARAMETERS = max_parameters or limits.DEFAULT_MAX_PARAMETERS  # per invocation, never carried over
+    limits.MAX_STEP_VALUES = max_step_values or limits.DEFAULT_MAX_STEP_VALUES
 
 
 for _command in (checking.lint, checking.explain, models.compile_command, models.to_step_command,

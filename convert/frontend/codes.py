@@ -103,6 +103,10 @@ _RULES = [
          "A spec of a few lines can ask for billions of weights; causalc says so before allocating them, instead "
          "of running out of memory minutes later.",
          "Use fewer filters or units, or raise the limit: `causalc --max-parameters 1000000000 compile ...`."),
+    Rule("E212", "too-many-step-values", "error", "The practice model holds more activations per time step than the limit.",
+         "Training runs the practice model over sequences: memory is the values per step times the steps. Exact "
+         "'same' padding in its per-window form holds every window position of every layer at each step.",
+         "Use fewer channels or a smaller window, or raise the limit: `causalc --max-step-values N compile ...`."),
     Rule("W300", "unused-layer", "warning", "A layer does not contribute to the output.",
          "It would be compiled into no model and its weights would never train.",
          "Wire it into the output or delete it."),
