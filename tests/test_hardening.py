@@ -539,3 +539,22 @@ def test_a_practice_model_too_large_per_step_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "MAX_STEP_VALUES", 50_000)  # (1 + 50 slots) x 1,024 channels: 52,224 values
     found = check(str(path)).diagnostics
     assert [(d.code, d.span.line) for d in found] == [("E212", 4)] and "values per time step" in found[0].message
+
+
+def test_a_failed_write_leaves_no_new_folder(tmp_path):
+    from convert.backends import write
+
+    target = tmp_path / "new" / "folder"
+    with pytest.raises(RuntimeError):
+        with write.atomic_files(str(target)) as new:
+            new(str(target / "a.txt"))
+            raise RuntimeError("the model could not be built")
+    assert not target.exists()
+
+
+def test_long_keras_messages_are_cut_at_a_word():
+    pytest.importorskip("keras")
+    from convert.runtime.api import _shorten
+
+    cut = _shorten("word " * 100, 32)
+    assert cut.endswith(" ...") and len(cut) <= 36 and "wor ..." not in cut

@@ -86,8 +86,10 @@ def atomic_files(out_dir: str):
     none does and nothing temporary is left. A final path that is a folder where a file is written (or the
     reverse) is an error naming that path, before anything is written."""
     out_dir = out_dir or "."
+    created = not os.path.isdir(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     staged: dict[str, str] = {}
+    committed = False
 
     def new(final: str, folder: bool = False) -> str:
         if os.path.isdir(final) != folder and os.path.lexists(final) and not os.path.islink(final):
@@ -102,10 +104,17 @@ def atomic_files(out_dir: str):
         with _locked(out_dir):
             yield new
             _commit(staged)
+            committed = True
     finally:
         for temp in staged.values():
             if os.path.lexists(temp):
                 _remove(temp)
+        if created and not committed:  # a folder made for outputs that never came is not left behind
+            _remove(os.path.join(out_dir, ".causalc.lock"))
+            try:
+                os.rmdir(out_dir)
+            except OSError:
+                pass
 
 
 def write_outputs(analysis: Analysis, out_dir: str, warmup: str = "causal") -> list[str]:
