@@ -558,3 +558,21 @@ def test_long_keras_messages_are_cut_at_a_word():
 
     cut = _shorten("word " * 100, 32)
     assert cut.endswith(" ...") and len(cut) <= 36 and "wor ..." not in cut
+
+
+def test_generate_on_a_full_disk_says_so_and_leaves_nothing(tmp_path, monkeypatch):
+    pytest.importorskip("keras")
+    from convert.runtime import audio
+
+    spec = tmp_path / "mulaw.yaml"
+    spec.write_text(MULAW)
+    assert CliRunner().invoke(main, ["compile", str(spec), "-o", str(tmp_path)]).exit_code == 0
+
+    def full(path, samples, sample_rate=16000):
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(audio, "write_samples", full)
+    result = CliRunner().invoke(main, ["generate", str(spec), str(tmp_path / "mulaw.keras"), "--steps", "5",
+                                       "-o", str(tmp_path / "out.wav")])
+    assert result.exit_code == 1 and f"cannot write {tmp_path / 'out.wav'}: No space left on device" in result.output
+    assert not any(p.name.startswith(".causalc-") or p.name == "out.wav" for p in tmp_path.iterdir())

@@ -78,7 +78,10 @@ def _analysis_or_exit(spec: str):
 
 def cannot_write(error: OSError, where: str) -> click.ClickException:
     """An output that could not be written, naming the path that failed (the folder when none is known)."""
-    return click.ClickException(f"cannot write {error.filename or where}: {error.strerror or error}")
+    path = error.filename
+    if not path or os.path.basename(str(path)).startswith(".causalc-"):  # a staged file: name its target
+        path = where
+    return click.ClickException(f"cannot write {path}: {error.strerror or error}")
 
 
 @contextlib.contextmanager
