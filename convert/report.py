@@ -127,8 +127,12 @@ def explain_lines(data: dict) -> list[tuple[str, str]]:
                             f"{same['edge_construction_macs']:,}, less than 3x fewer, and its gathered rows run "
                             "slower than Keras's own layers"))
     out += [("", f"{row['name']}: {row['note']}") for row in data["layers"] if row.get("note")]
-    if data["warmup"] == "exact":
+    if data["warmup"] == "exact" and same is not None:
+        how = f"the input is padded with {data['input_padding']:,} zeros, whose outputs are dropped"
+    elif data["warmup"] == "exact":
         how = f"only the input is padded, with {data['input_padding']:,} zeros; layers run unpadded"
+    elif same is not None and same["form"] == "per-window":
+        how = f"the first {data['window'] - 1:,} outputs, before a whole window, are zeros (the per-window form)"
     else:
         how = "each practice layer pads its own input with zeros (Keras's causal padding)"
     out.append(("", f"warm-up: {data['warmup']}: {how}"))
