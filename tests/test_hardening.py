@@ -576,3 +576,22 @@ def test_generate_on_a_full_disk_says_so_and_leaves_nothing(tmp_path, monkeypatc
                                        "-o", str(tmp_path / "out.wav")])
     assert result.exit_code == 1 and f"cannot write {tmp_path / 'out.wav'}: No space left on device" in result.output
     assert not any(p.name.startswith(".causalc-") or p.name == "out.wav" for p in tmp_path.iterdir())
+
+
+def test_from_step_checks_a_weight_map_beside_the_per_step_model(tmp_path):
+    pytest.importorskip("keras")
+    import shutil
+
+    spec = os.path.join(ROOT, "specs", "dense-four.yaml")
+    runner = CliRunner()
+    assert runner.invoke(main, ["compile", spec, "-o", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(main, ["to-step", spec, str(tmp_path / "dense-four.keras"), "-o",
+                                str(tmp_path / "step.keras")]).exit_code == 0
+    shutil.copy(tmp_path / "dense-four.map.json", tmp_path / "step.map.json")
+    assert runner.invoke(main, ["from-step", spec, str(tmp_path / "step.keras"), "-o",
+                                str(tmp_path / "back.keras")]).exit_code == 0
+    other = tmp_path / "other.yaml"
+    other.write_text(open(spec, encoding="utf-8").read().replace("units: 1}", "units: 1, activation: tanh}"))
+    result = runner.invoke(main, ["from-step", str(other), str(tmp_path / "step.keras"), "-o",
+                                  str(tmp_path / "back2.keras")])
+    assert result.exit_code == 1 and "was compiled from another spec" in result.output

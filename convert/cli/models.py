@@ -35,8 +35,7 @@ def _convert(spec: str, model_path: str, out: str, direction: str, warmup: str =
     api, writer = _keras_tools()
     try:
         source = api.load_model(model_path)
-        if direction == "to-step":
-            api.check_compiled_from(model_path, analysis)
+        api.check_compiled_from(model_path, analysis)  # when a weight map is beside the model, it must be this spec's
         model = api.to_step(source, analysis) if direction == "to-step" else api.from_step(source, analysis, warmup)
     except (api.ModelFileError, api.WeightMismatch) as error:
         raise click.ClickException(f"{model_path} does not fit {spec}: {error}"

@@ -90,9 +90,9 @@ def load_model(path) -> keras.Model:
 
 
 def check_compiled_from(model_path, spec) -> None:
-    """A practice model compiled by causalc has its weight map beside it (STEM.map.json): when it is there,
-    its spec sha256 must be this spec's, or the model belongs to another network (whose weight shapes
-    might happen to match)."""
+    """A practice model compiled by causalc has its weight map beside it (STEM.map.json), and a per-step
+    model may have one copied beside it: when it is there, its spec sha256 must be this spec's, or the model
+    belongs to another network (whose weight shapes might happen to match)."""
     import json
 
     from convert.frontend.source import read_bytes
