@@ -128,10 +128,11 @@ class _Window(_Edge):
 
 
 class _Convolution(_Window):
-    def _init(self, kwargs):
+    """A Keras convolution (the class after this one in the MRO) with an `edge` plan: Keras's weights."""
+
+    def __init__(self, *args, **kwargs):
         self._edge_init(kwargs.pop("edge"))
-        kwargs["padding"] = "valid"
-        return kwargs
+        super().__init__(*args, **{**kwargs, "padding": "valid"})
 
     def finish(self, z):
         if self.use_bias:
@@ -161,9 +162,6 @@ class EdgeConv1D(_Convolution, keras.layers.Conv1D):
 
     keras_class = keras.layers.Conv1D
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **self._init(kwargs))
-
     def out_channels(self, channels):
         return self.filters
 
@@ -182,9 +180,6 @@ class EdgeDepthwiseConv1D(_Convolution, keras.layers.DepthwiseConv1D):
 
     keras_class = keras.layers.DepthwiseConv1D
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **self._init(kwargs))
-
     def out_channels(self, channels):
         return channels * self.depth_multiplier
 
@@ -197,9 +192,6 @@ class EdgeSeparableConv1D(_Convolution, keras.layers.SeparableConv1D):
     """SeparableConv1D over edge slots; Keras's weights."""
 
     keras_class = keras.layers.SeparableConv1D
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **self._init(kwargs))
 
     def out_channels(self, channels):
         return self.filters
