@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 from convert import limits
@@ -55,10 +56,10 @@ class Analysis:
     plans: tuple[LayerPlan, ...]
     tensors: dict[str, Tensor]
 
-    @property
+    @cached_property  # with exact 'same' padding it traces the window: done once, however often it is read
     def receptive_field(self) -> int:
         """Input steps the output depends on. With exact 'same' padding, the steps of the window the output
-        reads (padding never reaches outside the window; past 65,536 steps, taken as the window)."""
+        reads (padding never reaches outside the window; too large to trace, taken as the window)."""
         if self.spec.same_padding == "exact":
             if self.taps > limits.plan_taps():  # too large to trace (E212 stops such a spec anyway)
                 return self.window
@@ -79,16 +80,18 @@ class Analysis:
     def step_macs(self) -> int:
         return sum(p.practice.step_macs for p in self.plans if p.used)
 
-    @property
-    def taps(self) -> int:
-        """Input positions read by every output position of every windowed layer: the work of tracing
-        the per-step network position by position."""
-        total = 0
+    def layer_taps(self):
+        """(plan, input positions its output positions read) for each used windowed layer, in order."""
         for plan in self.plans:
             geometry = plan.layer.kind.geometry(plan.layer)
             if plan.used and geometry is not None:
-                total += plan.out.width * len(range(0, geometry.extent, geometry.spacing))
-        return total
+                yield plan, plan.out.width * len(range(0, geometry.extent, geometry.spacing))
+
+    @cached_property
+    def taps(self) -> int:
+        """Input positions read by every output position of every windowed layer: the work of tracing
+        the per-step network position by position."""
+        return sum(taps for _, taps in self.layer_taps())
 
     def plan(self, name: str) -> LayerPlan:
         return next(p for p in self.plans if p.layer.name == name)
@@ -219,9 +222,7 @@ def _search_many(spec: Spec, st: _Structure, window: int, origin: int, period: i
             ins = [widths[n] for n in layer.inputs]
             geometry = layer.kind.geometry(layer)
             if geometry is not None:
-                fits &= ins[0] >= (1 if geometry.same else geometry.extent)
-                if not geometry.same:
-                    fits &= (ins[0] - geometry.extent) % geometry.stride == 0
+                fits &= geometry.fits(ins[0])
             width = layer.kind.width(layer, ins, [st.meta[n].grid for n in layer.inputs], st.meta[layer.name].grid)
             widths[layer.name] = np.broadcast_to(width, windows.shape)
         out = widths[spec.output]

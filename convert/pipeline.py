@@ -90,10 +90,8 @@ def plan_size(analysis: Analysis) -> Diagnostic | None:
     if analysis.taps <= limits.plan_taps():
         return None
     total = 0
-    for plan in analysis.plans:
-        geometry = plan.layer.kind.geometry(plan.layer)
-        if plan.used and geometry is not None:
-            total += plan.out.width * len(range(0, geometry.extent, geometry.spacing))
+    for plan, taps in analysis.layer_taps():
+        total += taps
         if total > limits.plan_taps():
             return Diagnostic("E212", plan.layer.span, f"exact 'same' padding over this window needs more than "
                               f"{limits.plan_taps():,} taps planned by `{plan.layer.name}` (positions times "
@@ -113,9 +111,9 @@ def step_values(analysis: Analysis) -> Diagnostic | None:
             continue
         if graph is not None and graph.same == "windows":
             total += plan.out.width * plan.out.channels
-        elif graph is not None:
-            total += graph.step_shape(graph.layer(plan.layer.name).name)[0] * plan.out.practice_channels \
-                if any(layer.name == plan.layer.name for layer in graph.layers) else 0
+        elif graph is not None:  # a layer of its own (a Flatten has none): its slots
+            shape = graph.shapes.get(plan.layer.name)
+            total += shape[0] * plan.out.practice_channels if shape else 0
         else:
             total += plan.out.practice_channels
         if total > limits.MAX_STEP_VALUES:

@@ -39,10 +39,7 @@ def read_config(path: str) -> dict:
                 text = handle.attrs.get("model_config")
         else:
             with zipfile.ZipFile(path) as archive:
-                info = archive.getinfo("config.json")
-                if info.file_size > MAX_CONFIG_BYTES:
-                    raise ModelImportError(f"{path}: its config.json is {info.file_size:,} bytes; refusing to read it")
-                text = archive.read(info)
+                text = archive.read(config_entry(archive, path))
         config = json.loads(text)
     except ModelImportError:
         raise
@@ -52,6 +49,16 @@ def read_config(path: str) -> dict:
     if not isinstance(config, dict) or config.get("class_name") not in ("Sequential", "Functional", "Model"):
         raise ModelImportError(f"{path}: holds no Sequential or functional Keras model")
     return config
+
+
+def config_entry(archive: zipfile.ZipFile, path: str) -> zipfile.ZipInfo:
+    """A `.keras` archive's config.json, refused (ModelImportError) when larger than MAX_CONFIG_BYTES:
+    a small archive can inflate to a configuration that costs gigabytes to parse."""
+    info = archive.getinfo("config.json")
+    if info.file_size > MAX_CONFIG_BYTES:
+        raise ModelImportError(f"{path}: its config.json is {info.file_size:,} bytes (causalc reads up to "
+                               f"{MAX_CONFIG_BYTES:,}); refusing to load it")
+    return info
 
 
 def _first(value):

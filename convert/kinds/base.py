@@ -53,9 +53,10 @@ class Geometry(NamedTuple):
         """Output positions from `n` input positions: valid, or Keras's 'same' (ceil(n / stride))."""
         return -(-n // self.stride) if self.same else (n - self.extent) // self.stride + 1
 
-    def fits(self, n: int) -> bool:
-        """Whether `n` input positions are enough (and, unpadded, consumed exactly)."""
-        return n >= 1 if self.same else n >= self.extent and (n - self.extent) % self.stride == 0
+    def fits(self, n):
+        """Whether `n` input positions are enough (and, unpadded, consumed exactly); `n` may be an int or a
+        NumPy array of widths (window search)."""
+        return n >= 1 if self.same else (n >= self.extent) & ((n - self.extent) % self.stride == 0)
 
     def pad(self, n: int) -> tuple[int, int]:
         """Keras's zeros (left, right) around `n` input positions: total = (m-1)*stride + extent - n, left = total // 2."""

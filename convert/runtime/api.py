@@ -120,7 +120,7 @@ def _shorten(text: str, limit: int = 300) -> str:
 def _check_model_file(path: str) -> None:
     import zipfile
 
-    from convert.frontend.keras_import import MAX_CONFIG_BYTES
+    from convert.frontend.keras_import import ModelImportError, config_entry
 
     with open(path, "rb") as handle:
         head = handle.read(8)
@@ -130,12 +130,11 @@ def _check_model_file(path: str) -> None:
         raise ModelFileError(f"{path}: not a Keras model file ({'empty' if not head else 'not a .keras zip archive'})")
     try:
         with zipfile.ZipFile(path) as archive:
-            info = archive.getinfo("config.json")
-            if info.file_size > MAX_CONFIG_BYTES:
-                raise ModelFileError(f"{path}: its config.json is {info.file_size:,} bytes (causalc reads up to "
-                                     f"{MAX_CONFIG_BYTES:,}); refusing to load it")
+            config_entry(archive, path)
             if archive.testzip() is not None:
                 raise ModelFileError(f"{path}: a damaged .keras archive")
+    except ModelImportError as error:
+        raise ModelFileError(str(error)) from None
     except (KeyError, zipfile.BadZipFile, OSError, EOFError) as error:
         raise ModelFileError(f"{path}: not a complete .keras archive ({type(error).__name__})") from None
 
