@@ -65,7 +65,9 @@ class Analysis:
                 return self.window
             from convert.hints import reached
 
-            return self.window - reached(self)[self.spec.inputs[0].name].find(1)
+            seen = reached(self)
+            firsts = [seen[node.name].find(1) for node in self.spec.inputs if not node.is_global]
+            return self.window - min((f for f in firsts if f >= 0), default=0)
         return self.tensors[self.spec.output].receptive_field
 
     @property
@@ -115,7 +117,7 @@ def _structure(spec: Spec, out: list[Diagnostic]) -> _Structure | None:
         found = kind.structure(layer, [meta[n] for n in layer.inputs], out)
         if found is None:
             return None
-        meta[layer.name] = found
+        meta[layer.name] = found._replace(categories=0)  # only an input holds integers
         kind.check_users(layer, lambda name: users.get(name, []), spec.output, out)
     if any(d.is_error for d in out):
         return None

@@ -8,6 +8,7 @@ from convert.graph import KERAS, GraphLayer
 
 CUSTOM = "convert.layers"  # where causalc's own Keras layers live (generated sources import them from there)
 EDGE = "convert.edge_layers"  # the exact 'same' practice model's layers
+INPUT_LAYERS = "convert.input_layers"  # inputs brought to the step rate
 
 
 class Builder:
@@ -18,6 +19,7 @@ class Builder:
         self.layers: list[GraphLayer] = []
         self.taken = {node.name for node in analysis.spec.inputs} | {p.layer.name for p in analysis.plans}
         self.source: dict[str, str] = {}  # spec tensor -> graph tensor that carries it
+        self.categories: dict[str, str] = {}  # categorical input -> graph tensor of its integers at the step rate
 
     def add(self, name: str, cls: str, config: tuple, inputs: tuple[str, ...], plan: LayerPlan | None = None,
             module: str = KERAS, op: str = "pointwise") -> str:
@@ -31,6 +33,36 @@ class Builder:
 
     def tensor(self, name: str) -> str:
         return self.source.get(name, name)
+
+    def integers(self, name: str) -> str:
+        """A categorical input's integers at the step rate (what an Embedding reads)."""
+        return self.categories.get(name, self.tensor(name))
+
+    def expand_inputs(self, practice: bool, pad: int = 0) -> None:
+        """Every input as a step-rate sequence: a global vector broadcast, (practice) a hop input's frames
+        repeated, `pad` zeros in front (exact warm-up), a categorical input's one-hot vectors for the
+        layers other than an Embedding that read it."""
+        spec, used = self.analysis.spec, [p for p in self.analysis.plans if p.used]
+        signal = spec.signal.name
+        for node in spec.inputs:
+            name = node.name
+            if node.is_global:
+                args, ins = ((), (name, signal)) if practice else ((("length", self.analysis.window),), (name,))
+                name = self.add(f"{node.name}_broadcast", "Broadcast1D", args, ins, module=INPUT_LAYERS, op="expand")
+            elif node.hop and practice:
+                name = self.add(f"{node.name}_steps", "HopRepeat1D", (("hop", node.hop),), (name, signal),
+                                module=INPUT_LAYERS, op="expand")
+            if pad and node.categories:
+                name = self.add("warmup_padding", "PadSteps1D", (("steps", pad),), (name,), module=INPUT_LAYERS, op="pad")
+            elif pad:
+                name = self.add("warmup_padding", "ZeroPadding1D", (("padding", (pad, 0)),), (name,), op="pad")
+            if node.categories:
+                self.categories[node.name] = name
+                if any(node.name in p.layer.inputs and not p.layer.kind.reads_integers for p in used):
+                    name = self.add(f"{node.name}_one_hot", "OneHot1D", (("categories", node.categories),), (name,),
+                                    module=INPUT_LAYERS)
+            if name != node.name:
+                self.source[node.name] = name
 
 
 class PracticeBuilder(Builder):

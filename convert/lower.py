@@ -28,10 +28,7 @@ def lower(analysis: Analysis, warmup: str = "causal") -> Graph:
         check_practice(graph)
         return graph
     ctx = PracticeBuilder(analysis, warmup)
-    if ctx.exact and analysis.window > 1:
-        for node in analysis.spec.inputs:
-            ctx.source[node.name] = ctx.add("warmup_padding", "ZeroPadding1D", (("padding", (analysis.window - 1, 0)),),
-                                            (node.name,), op="pad")
+    ctx.expand_inputs(True, analysis.window - 1 if ctx.exact else 0)
     for plan in analysis.plans:
         if plan.used:
             inputs = tuple(ctx.tensor(name) for name in plan.layer.inputs)
@@ -65,6 +62,7 @@ def check_practice(graph: Graph) -> None:
 def per_step_graph(analysis: Analysis) -> Graph:
     """The spec as plain Keras layers over one window; custom layers only where Keras has none."""
     ctx = PerStepBuilder(analysis)
+    ctx.expand_inputs(False)
     for plan in analysis.plans:
         if plan.used:
             ctx.source[plan.layer.name] = plan.layer.kind.per_step(plan, ctx)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from convert.analysis import Analysis
+from convert.kinds import input as input_kind
 
 
 def _same_graphs(analysis: Analysis):
@@ -57,6 +58,7 @@ def explain_data(analysis: Analysis, warmup: str = "causal") -> dict:
         "spec": spec.name,
         "path": spec.path,
         "input_channels": spec.inputs[0].channels,
+        "inputs": [input_kind.describe(node) for node in spec.inputs],
         "window": analysis.window,
         "window_inferred": analysis.window_inferred,
         "receptive_field": analysis.receptive_field,
@@ -127,6 +129,9 @@ def explain_lines(data: dict) -> list[tuple[str, str]]:
                             f"{same['edge_construction_macs']:,}, less than 3x fewer, and its gathered rows run "
                             "slower than Keras's own layers"))
     out += [("", f"{row['name']}: {row['note']}") for row in data["layers"] if row.get("note")]
+    if len(data["inputs"]) > 1 or set(data["inputs"][0]) != {"name", "channels"}:
+        out += [("", "inputs, in the order the models take them:")]
+        out += [("", f"  {input_kind.summary(node)}") for node in data["inputs"]]
     if data["warmup"] == "exact" and same is not None:
         how = f"the input is padded with {data['input_padding']:,} zeros, whose outputs are dropped"
     elif data["warmup"] == "exact":

@@ -66,9 +66,51 @@ class Misfit(Exception):
     """The window does not fit the network (too small, misaligned, or output width not 1)."""
 
 
+def inputs_of(spec: dict) -> list[dict]:
+    """The spec's inputs: `inputs:` as written, or `input:` as one named `input`."""
+    return [dict(node) for node in spec["inputs"]] if "inputs" in spec else [{"name": "input", **spec["input"]}]
+
+
+def step_rate(spec: dict, arrays) -> dict:
+    """The models' arrays (one per input: (B, T, C) sequences, (B, F, C) frames of a hop input, (B, C)
+    global vectors, integers without the C) as every input's values at the step rate, from the README:
+    step t of a hop input is frame (t+1) // hop (the last frame past the end); a global input is the same
+    at every step. A global input stays one vector here (`evaluate` broadcasts it)."""
+    nodes = inputs_of(spec)
+    arrays = dict(zip([n["name"] for n in nodes], arrays if isinstance(arrays, (list, tuple)) else [arrays]))
+    steps = next(np.asarray(arrays[n["name"]]).shape[1] for n in nodes if not n.get("hop") and not n.get("global"))
+    out = {}
+    for node in nodes:
+        value = np.asarray(arrays[node["name"]])
+        if node.get("hop"):
+            frames = [min((t + 1) // node["hop"], value.shape[1] - 1) for t in range(steps)]
+            value = value[:, frames]
+        out[node["name"]] = value
+    return out
+
+
+def _input_values(spec: dict, windows, window: int | None) -> dict:
+    """name -> (values (B, W, C), grid) of every input for a batch of windows; a categorical input as its
+    one-hot vectors, with its integers under `name + "#"` (what an Embedding reads)."""
+    nodes = inputs_of(spec)
+    if not isinstance(windows, dict):
+        windows = {nodes[0]["name"]: windows}
+    width = window or next(np.asarray(windows[n["name"]]).shape[1] for n in nodes if not n.get("global"))
+    x = {}
+    for node in nodes:
+        value = np.asarray(windows[node["name"]])
+        if node.get("global"):
+            value = np.repeat(value[:, None], width, axis=1)
+        if node.get("categories"):
+            x[node["name"] + "#"] = (value.astype(np.int64), 1)
+            value = np.eye(node["categories"])[value.astype(np.int64)]
+        x[node["name"]] = (np.asarray(value, dtype=np.float64), 1)
+    return x
+
+
 def layers_of(spec: dict) -> list[dict]:
     """The spec's layers with `inputs` made explicit (a layer without it takes the one above)."""
-    out, previous = [], "input"
+    out, previous = [], inputs_of(spec)[0]["name"]
     for layer in spec["layers"]:
         layer = dict(layer)
         inputs = layer.get("inputs", previous)
@@ -89,15 +131,18 @@ def _geometry(layer: dict) -> tuple[int, int, int]:
 
 def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int | None = None,
              trace: dict | None = None) -> np.ndarray:
-    """Per-step outputs for a batch of windows (B, W, C) -> (B, units), float64.
+    """Per-step outputs for a batch of windows (B, W, C) -> (B, units), float64; with several inputs, a dict
+    of each input's window at the step rate ((B, W, C), integers (B, W), a global input's (B, C) or (B,)).
 
     `weights[name]` is [kernel (k, c_in, u), bias?] as the practice Conv1D holds them. With `windows`
     None, only widths are computed for `window` (raises Misfit when it does not fit).
     """
     shape_only = windows is None
     if shape_only:
-        windows = np.zeros((1, window, spec["input"]["channels"]))
-    x = {"input": (np.asarray(windows, dtype=np.float64), 1)}  # name -> (values (B, n, c), grid)
+        windows = {n["name"]: np.zeros((1,) + (() if n.get("global") else (window,))
+                                       + (() if n.get("categories") else (n["channels"],)))
+                   for n in inputs_of(spec)}
+    x = _input_values(spec, windows, window)  # name -> (values (B, n, c), grid)
     output = spec.get("output", spec["layers"][-1]["name"])
     layers = layers_of(spec)
     needed = {output}
@@ -144,6 +189,11 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
             x[layer["name"]] = (value if shape_only else ACTIVATIONS[layer["activation"]](value), grid)
         elif kind in IDENTITY_AT_INFERENCE:
             x[layer["name"]] = (value, grid)
+        elif kind == "Embedding":
+            ints, _ = x[layer["inputs"][0] + "#"]
+            out = np.zeros(ints.shape + (layer["output_dim"],)) if shape_only else \
+                weights[layer["name"]][0].astype(np.float64)[ints]
+            x[layer["name"]] = (out, grid)
         elif kind == "Rescaling":
             x[layer["name"]] = (value * layer["scale"] + layer.get("offset", 0.0), grid)
         elif kind in ("BatchNormalization", "LayerNormalization"):
@@ -243,9 +293,9 @@ def fits(spec: dict, window: int) -> bool:
 
 def window_of(spec: dict, limit: int = 1 << 14) -> int:
     """The spec's window, or by brute force the smallest that fits."""
-    stated = spec["input"].get("window")
-    if stated is not None:
-        return stated
+    stated = [node["window"] for node in inputs_of(spec) if node.get("window") is not None]
+    if stated:
+        return stated[0]
     return next(w for w in range(1, limit) if fits(spec, w))
 
 
@@ -254,12 +304,21 @@ def load(path: str) -> dict:
         return yaml.safe_load(handle)
 
 
-def per_step_over_sequence(spec: dict, weights: dict, x: np.ndarray, window: int) -> np.ndarray:
-    """Evaluate every window of x (B, T, C) ending at t = W-1 .. T-1: returns (B, T-W+1, units)."""
-    batch, steps, _ = x.shape
-    windows = np.stack([x[:, t - window + 1: t + 1] for t in range(window - 1, steps)], axis=1)
-    flat = windows.reshape(-1, window, x.shape[2])
-    return evaluate(spec, weights, flat).reshape(batch, steps - window + 1, -1)
+def per_step_over_sequence(spec: dict, weights: dict, x, window: int) -> np.ndarray:
+    """Evaluate every window of x (B, T, C) ending at t = W-1 .. T-1: returns (B, T-W+1, units). With
+    several inputs, x is the list of the models' arrays (see `step_rate`)."""
+    values = step_rate(spec, x)
+    nodes = inputs_of(spec)
+    batch, steps = next(values[n["name"]].shape[:2] for n in nodes if not n.get("global"))
+    windows = {}
+    for node in nodes:
+        value = values[node["name"]]
+        if node.get("global"):
+            windows[node["name"]] = np.repeat(value, steps - window + 1, axis=0)
+        else:
+            cut = np.stack([value[:, t - window + 1: t + 1] for t in range(window - 1, steps)], axis=1)
+            windows[node["name"]] = cut.reshape((-1, window) + cut.shape[3:])
+    return evaluate(spec, weights, windows).reshape(batch, steps - window + 1, -1)
 
 
 def _reads(layer: dict, position: int, in_width: int, out_width: int, in_grid: int, grid: int) -> list[int]:

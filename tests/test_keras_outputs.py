@@ -114,7 +114,7 @@ def test_mismatched_models_name_the_first_difference(tmp_path):
 
     practice = api.practice_model(os.path.join(ROOT, "specs", "strided-stack.yaml"))
     out = _mismatch(tmp_path, "residual.yaml", practice)
-    assert "input: expected 4 channel(s); found 1" in out
+    assert "input `input`: expected 4 channel(s); found 1" in out
 
     inputs = keras.Input((None, 1), name="input")
     wrong = keras.Model(inputs, keras.layers.Conv1D(8, 2, padding="causal", name="c1")(inputs))

@@ -12,7 +12,7 @@ import sys
 from conftest import BLOCK_TENSORFLOW, ROOT
 
 PACKAGE = os.path.join(ROOT, "convert")
-TENSORFLOW_SIDE = ("convert/backends/", "convert/runtime/", "convert/layers.py", "convert/edge_layers.py", "convert/api.py", "convert/stream.py",
+TENSORFLOW_SIDE = ("convert/backends/", "convert/runtime/", "convert/layers.py", "convert/edge_layers.py", "convert/input_layers.py", "convert/api.py", "convert/stream.py",
                    "convert/data.py")
 HEAVY = ("tensorflow", "keras")
 
@@ -57,7 +57,7 @@ def test_only_the_tensorflow_side_imports_tensorflow():
 
 BLOCKED = BLOCK_TENSORFLOW + """
 import importlib, pkgutil, convert
-skip = ('convert.backends', 'convert.runtime', 'convert.layers', 'convert.edge_layers', 'convert.api', 'convert.stream', 'convert.data',
+skip = ('convert.backends', 'convert.runtime', 'convert.layers', 'convert.edge_layers', 'convert.input_layers', 'convert.api', 'convert.stream', 'convert.data',
         'convert.__main__')
 names = [m.name for m in pkgutil.walk_packages(convert.__path__, 'convert.') if not m.name.startswith(skip)]
 for name in names:

@@ -8,6 +8,7 @@ import sys
 import keras
 
 from convert.graph import Graph, GraphLayer, Reference
+from convert.kinds import input as input_kind
 
 
 def resolve(reference: Reference):
@@ -22,7 +23,8 @@ def _arguments(layer: GraphLayer) -> dict:
 
 def build_model(graph: Graph) -> keras.Model:
     """Practice: (batch, T, C) -> (batch, T, units). Per-step: (batch, W, C) -> (batch, units)."""
-    inputs = [keras.Input(shape=(graph.input_length, node.channels), name=node.name) for node in graph.inputs]
+    inputs = [keras.Input(shape=input_kind.shape(node, graph.input_length, graph.form), dtype=input_kind.dtype(node),
+                          name=node.name) for node in graph.inputs]
     tensors = {node.name: tensor for node, tensor in zip(graph.inputs, inputs)}
     for layer in graph.layers:
         args = [tensors[name] for name in layer.inputs]

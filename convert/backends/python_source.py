@@ -9,6 +9,7 @@ import re
 from convert import __version__
 from convert.frontend.writer import canonical_sha256
 from convert.graph import KERAS, Graph, GraphLayer, Reference
+from convert.kinds import input as input_kind
 
 _RESERVED = {"keras", "inputs", "build_practice_model", "build_per_step_model"}
 
@@ -50,8 +51,10 @@ def _call(layer: GraphLayer, var: dict[str, str]) -> str:
 def _function(graph: Graph, name: str, doc: str, imported: set[str]) -> list[str]:
     var = _identifiers(graph, imported)
     lines = [f"def {name}():", f'    """{doc}"""']
-    lines += [f"    {var[node.name]} = keras.Input(shape=({graph.input_length}, {node.channels}), name={_literal(node.name)})"
-              for node in graph.inputs]
+    for node in graph.inputs:
+        dtype = input_kind.dtype(node)
+        lines.append(f"    {var[node.name]} = keras.Input(shape={input_kind.shape(node, graph.input_length, graph.form)!r}, "
+                     + (f"dtype={dtype!r}, " if dtype != "float32" else "") + f"name={_literal(node.name)})")
     lines += [_call(layer, var) for layer in graph.layers]
     ins = [var[node.name] for node in graph.inputs]
     model_inputs = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
@@ -65,7 +68,14 @@ def source(practice: Graph, per_step: Graph) -> str:
     spec = analysis.spec
     units = analysis.tensors[spec.output].channels
     window = analysis.window
-    channels = ", ".join(str(node.channels) for node in spec.inputs)
+    if len(spec.inputs) == 1:
+        practice_in, step_in = f"(batch, T, {spec.inputs[0].channels})", f"(batch, {window}, {spec.inputs[0].channels})"
+    else:
+        def shapes(form, length):
+            return "[" + ", ".join(f"{node.name} (batch{''.join(', ' + str(n) for n in input_kind.shape(node, length, form))})"
+                                   .replace("None", "T" if not node.hop or form != "practice" else "frames")
+                                   for node in spec.inputs) + "]"
+        practice_in, step_in = shapes("practice", None), shapes("per_step", window)
     imports: dict[str, set[str]] = {}
     for layer in practice.layers + per_step.layers:
         if layer.module != KERAS:
@@ -92,7 +102,7 @@ def source(practice: Graph, per_step: Graph) -> str:
     for module in sorted(imports):
         lines += [f"from {module} import {', '.join(sorted(imports[module]))}", ""]
     lines += ["", *_function(practice, "build_practice_model",
-                             f"One prediction per time step: (batch, T, {channels}) -> (batch, T, {units}).", imported)]
+                             f"One prediction per time step: {practice_in} -> (batch, T, {units}).", imported)]
     lines += _function(per_step, "build_per_step_model",
-                       f"One prediction per window: (batch, {window}, {channels}) -> (batch, {units}).", imported)
+                       f"One prediction per window: {step_in} -> (batch, {units}).", imported)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -16,6 +16,7 @@ import os
 from convert import __version__
 from convert.frontend.writer import canonical_sha256
 from convert.graph import Graph, GraphLayer
+from convert.kinds import input as input_kind
 
 FORMAT = "causalc.weight-map"
 VERSION = 1
@@ -47,6 +48,7 @@ def weight_map(practice: Graph, per_step: Graph) -> dict:
         "causalc": __version__,
         "spec": {"name": spec.name, "file": os.path.basename(spec.path), "sha256": canonical_sha256(analysis)},
         "input_channels": spec.inputs[0].channels,
+        "inputs": [input_kind.describe(node) for node in spec.inputs],
         "window": analysis.window,
         "receptive_field": analysis.receptive_field,
         "warmup": practice.warmup,

@@ -28,9 +28,17 @@ class Input:
     """A model input: a node of the graph that layers name in `inputs`."""
 
     name: str
-    channels: int
+    channels: int  # a categorical input's: its K categories (their one-hot vectors)
     window: int | None
     source: Node | None = field(default=None, compare=False, repr=False)
+    hop: int | None = None  # steps per frame (local conditioning)
+    is_global: bool = False  # one vector per sequence
+    categories: int | None = None  # integer input with K categories
+
+    @property
+    def sequence(self) -> bool:
+        """A step-rate input that the window slides over (neither hop nor global)."""
+        return not self.hop and not self.is_global
 
 
 @dataclass(frozen=True)
@@ -88,8 +96,13 @@ class Spec:
 
     @property
     def window(self) -> int | None:
-        """The window the spec states (None: inferred)."""
-        return self.inputs[0].window
+        """The window the spec states (None: inferred); sequence inputs share it."""
+        return next((node.window for node in self.inputs if node.window is not None), None)
+
+    @property
+    def signal(self) -> Input:
+        """The first sequence input: the modelled signal, whose steps every other input is aligned to."""
+        return next(node for node in self.inputs if node.sequence)
 
     def layer(self, name: str) -> Layer:
         return next(layer for layer in self.layers if layer.name == name)
@@ -120,7 +133,8 @@ def _read_mapping(node: Node, fields: dict[str, Field], what: str, out: list) ->
 
 
 _TOP = {"name": Field(STRING, None, "Model name and output file stem; default: the file's stem."),
-        INPUT: Field(ANY, ..., "The model input."),
+        INPUT: Field(ANY, None, "The model input (`{channels: C, window: W}`), named `input`."),
+        "inputs": Field(ANY, None, "Several model inputs, in the order the models take them (replaces `input`)."),
         "layers": Field(ANY, ..., "The per-step layers, in order."),
         "output": Field(STRING, None, "Name of the output layer; default: the last layer."),
         "same_padding": Field(choice("exact"), None, "`exact`: compile Keras's per-window 'same' padding and "
@@ -179,8 +193,7 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
     if top is None:
         return None, out
     entries = root.value
-    input_node = entries.get(INPUT)
-    input_values = _read_mapping(input_node, input_kind.FIELDS, f"`{INPUT}`", out) if input_node is not None else None
+    inputs, input_node = _read_inputs(root, out)
     layers_node = entries.get("layers")
     layers: list[Layer] = []
     if layers_node is not None:
@@ -189,7 +202,7 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
         else:
             taken = {n.value["name"].value for n in layers_node.value
                      if isinstance(n.value, dict) and "name" in n.value and isinstance(n.value["name"].value, str)}
-            previous = INPUT
+            previous = inputs[0].name if inputs else INPUT
             for index, node in enumerate(layers_node.value):
                 read = _read_layer(index, node, out)
                 if read is None:
@@ -215,19 +228,95 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
     spans = {INPUT: input_node.where if input_node is not None else root.span,
              "output": entries["output"].span if "output" in entries else (layers[-1].span if layers else root.span),
              "layers": layers_node.where if layers_node is not None else root.span}
-    if input_values is not None:
-        for key in input_kind.FIELDS:
-            if key in input_node.value:
-                spans[key] = input_node.value[key].span
-    if any(d.is_error for d in out) or input_values is None or not layers:
+    for node in inputs or ():
+        for key in ("channels", "window"):
+            if isinstance(node.source.value, dict) and key in node.source.value and key not in spans:
+                spans[key] = node.source.value[key].span
+    if any(d.is_error for d in out) or not inputs or not layers:
         return None, out
-    inputs = (Input(INPUT, input_values["channels"], input_values["window"], input_node),)
     ordered = _check_graph(inputs, layers, output, spans["output"], out)
     if ordered is None:
         return None, out
     spec = Spec(name=name, path=path, inputs=inputs, layers=ordered, output=output, text=text, spans=spans,
                 same_padding=top.get("same_padding"))
     return spec, out
+
+
+def _read_inputs(root: Node, out: list) -> tuple[tuple[Input, ...] | None, Node | None]:
+    """`input:` (one sequence input named `input`) or `inputs:` (a list), checked."""
+    entries = root.value
+    one, many = entries.get(INPUT), entries.get("inputs")
+    if one is not None and many is not None:
+        out.append(Diagnostic("E111", many.where, "the spec has both `input` and `inputs`",
+                              "Keep `inputs:` (a list of named inputs) and move `input:` into it."))
+        return None, one
+    if one is None and many is None:
+        out.append(Diagnostic("E112", root.span, "the spec is missing the required field `input` (or `inputs`)",
+                              "Add `input: {channels: 1}`, or `inputs: [{name: audio, channels: 1}, ...]`."))
+        return None, None
+    if one is not None:
+        values = _read_mapping(one, input_kind.FIELDS, f"`{INPUT}`", out)
+        return (None if values is None else (Input(INPUT, values["channels"], values["window"], one),)), one
+    if not isinstance(many.value, list) or not many.value:
+        wrong(many, "inputs", "a non-empty list of inputs", out,
+              "`inputs: [{name: audio, channels: 1}, {name: mel, channels: 80, hop: 256}]`.")
+        return None, many
+    inputs, seen = [], {}
+    for index, node in enumerate(many.value):
+        values = _read_mapping(node, input_kind.LIST_FIELDS, f"inputs[{index}]", out)
+        if values is None or values["name"] is None:
+            continue
+        made = _input_from(values, node, index, out)
+        if made is None:
+            continue
+        if made.name in seen:
+            out.append(Diagnostic("E115", node.value["name"].span, f"duplicate input name `{made.name}`",
+                                  "Give each input a unique `name`."))
+            continue
+        seen[made.name] = made
+        inputs.append(made)
+    if len(inputs) < len(many.value):
+        return None, many
+    if not any(node.sequence for node in inputs):
+        out.append(Diagnostic("E114", many.where, "no input is a sequence: every input has `hop` or `global`",
+                              "Add the modelled signal: `- {name: audio, channels: 1}`."))
+        return None, many
+    windows = {node.window for node in inputs if node.window is not None}
+    if len(windows) > 1:
+        late = [node for node in inputs if node.window is not None][-1]
+        out.append(Diagnostic("E114", late.source.value["window"].span, "sequence inputs share one window; "
+                              f"the inputs state {', '.join(map(str, sorted(windows)))}",
+                              "State `window` once, on the modelled signal."))
+        return None, many
+    return tuple(inputs), many
+
+
+def _input_from(values: dict, node: Node, index: int, out: list) -> Input | None:
+    name, channels, categories = values["name"], values["channels"], values["categories"]
+    at = node.value
+    if not NAME.fullmatch(name):
+        out.append(Diagnostic("E114", at["name"].span, f"an input name must be letters, digits, '_', '.' and '-' "
+                              f"(not starting with '.'); received {name!r}", "`name: mel`."))
+        return None
+    if channels is None and categories is None:
+        out.append(Diagnostic("E112", node.span, f"input `{name}` needs `channels` (or `categories` for integers)",
+                              "`channels: 80`, or `categories: 256` for integer levels."))
+        return None
+    if channels is not None and categories is not None:
+        out.append(Diagnostic("E114", at["channels"].span, f"input `{name}` has both `channels` and `categories`",
+                              "An integer input has `categories: K` only (its one-hot vectors have K channels)."))
+        return None
+    if values["hop"] is not None and values["global"]:
+        out.append(Diagnostic("E114", at["hop"].span, f"input `{name}` has both `hop` and `global: true`",
+                              "A global input is one vector per sequence; a hop input one frame per `hop` steps."))
+        return None
+    if values["window"] is not None and (values["hop"] is not None or values["global"]):
+        out.append(Diagnostic("E114", at["window"].span, f"`window` on the {'hop' if values['hop'] else 'global'} "
+                              f"input `{name}`: the window is the sequence inputs'",
+                              "State `window` on the modelled signal."))
+        return None
+    return Input(name, categories or channels, values["window"], node, values["hop"], bool(values["global"]),
+                 categories)
 
 
 def _check_graph(inputs: tuple[Input, ...], layers: list[Layer], output: str, output_span: Span,

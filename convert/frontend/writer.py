@@ -34,20 +34,34 @@ def layer_line(layer: Layer, previous: str) -> str:
 def spec_text(spec: Spec, layers: list[Layer] | None = None, header: str = "") -> str:
     """The YAML text of `spec` (with `layers` in place of its own, when given), headed by comment lines."""
     layers = list(spec.layers if layers is None else layers)
-    node = spec.inputs[0]
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    window = f", window: {node.window}" if node.window is not None else ""
     lines.append(f"name: {_value(spec.name)}")
     if spec.same_padding is not None:
         lines.append(f"same_padding: {spec.same_padding}")
-    lines += [f"input: {{channels: {node.channels}{window}}}", "layers:"]
-    previous = node.name
+    lines += _input_lines(spec) + ["layers:"]
+    previous = spec.inputs[0].name
     for layer in layers:
         lines.append(layer_line(layer, previous))
         previous = layer.name
     if spec.output != layers[-1].name:
         lines.append(f"output: {_value(spec.output)}")
     return "\n".join(lines) + "\n"
+
+
+def _input_lines(spec: Spec) -> list[str]:
+    """`input: {...}` for one input named `input`, else `inputs:` with one line per input."""
+    nodes = spec.inputs
+    if len(nodes) == 1 and nodes[0].name == "input" and nodes[0].sequence and not nodes[0].categories:
+        window = f", window: {nodes[0].window}" if nodes[0].window is not None else ""
+        return [f"input: {{channels: {nodes[0].channels}{window}}}"]
+    lines = ["inputs:"]
+    for node in nodes:
+        items = [("name", node.name),
+                 ("categories", node.categories) if node.categories else ("channels", node.channels)]
+        items += [(key, value) for key, value in (("window", node.window), ("hop", node.hop)) if value is not None]
+        items += [("global", True)] if node.is_global else []
+        lines.append("  - {" + ", ".join(f"{key}: {_value(value)}" for key, value in items) + "}")
+    return lines
 
 
 def canonical_sha256(analysis) -> str:
@@ -57,6 +71,7 @@ def canonical_sha256(analysis) -> str:
     import hashlib
 
     spec = analysis.spec
-    node = dataclasses.replace(spec.inputs[0], window=analysis.window)
-    text = spec_text(dataclasses.replace(spec, inputs=(node,), path=""))
+    nodes = tuple(dataclasses.replace(node, window=analysis.window if node is spec.signal else None)
+                  for node in spec.inputs)
+    text = spec_text(dataclasses.replace(spec, inputs=nodes, path=""))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

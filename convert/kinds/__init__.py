@@ -16,6 +16,7 @@ from convert.kinds.conv import Conv1D
 from convert.kinds.dense import Dense
 from convert.kinds.depthwise import DepthwiseConv1D, SeparableConv1D
 from convert.kinds.dropout import Dropout, SpatialDropout1D
+from convert.kinds.embedding import Embedding
 from convert.kinds.flatten import Flatten
 from convert.kinds.global_pool import GlobalAveragePooling1D, GlobalMaxPooling1D
 from convert.kinds.merge import Add, Concatenate, Multiply
@@ -56,5 +57,5 @@ def kind_of(type_name: str) -> Kind:
 for _kind in (Conv1D(), MaxPooling1D(), AveragePooling1D(), Flatten(), Dense(), Add(), Multiply(), Concatenate(),
               Activation(), BatchNormalization(), LayerNormalization(), Dropout(), SpatialDropout1D(),
               GlobalAveragePooling1D(), GlobalMaxPooling1D(), DepthwiseConv1D(), SeparableConv1D(), Rescaling(),
-              ZeroPadding1D()):
+              ZeroPadding1D(), Embedding()):
     register(_kind)

@@ -23,6 +23,7 @@ class Meta(NamedTuple):
     channels: int  # 0 for a Flatten's n * c, known once the window is
     grid: int
     flat: bool = False
+    categories: int = 0  # a categorical input's K: integers an Embedding reads (others read K one-hot channels)
 
 
 class Tensor(NamedTuple):
@@ -98,6 +99,7 @@ class Kind:
     practice_type: str | None = None  # what `explain` calls the practice layer; default: the type
     weighted = False
     elementwise = False  # maps each value on its own, so it commutes with Flatten (see `applies_elementwise`)
+    reads_integers = False  # reads a categorical input's integers (Embedding), not their one-hot vectors
 
     @property
     def fields(self) -> dict[str, Field]:

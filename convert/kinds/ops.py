@@ -243,6 +243,16 @@ class Pad(Op):
     name = "pad"
 
 
+class Expand(Op):
+    """An input brought to the step rate (convert.input_layers: a hop input's frames repeated, a global
+    vector broadcast). The stream is given each input's value at the current step, so it passes it on."""
+
+    name = "expand"
+
+    def stream(self, layer, ins, taps, step):
+        return {layer.name: ins[0]}
+
+
 class Crop(Op):
     """Exact warm-up's right-alignment of unpadded branches (Cropping1D)."""
 
@@ -250,4 +260,5 @@ class Crop(Op):
 
 
 OPS: dict[str, Op] = {op.name: op for op in (Conv(), Pool(), Depthwise(), Separable(), Edge(), Windows(), Call(),
-                                              Unwindows(), Pointwise(), Merge(), Pad(), Crop())}
+                                              Unwindows(), Pointwise(), Merge(), Pad(), Crop(),
+                                              Expand())}

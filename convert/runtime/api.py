@@ -143,11 +143,23 @@ def _shape_text(weights: dict) -> str:
     return ", ".join(f"{name} {tuple(shape)}" for name, shape in weights.items())
 
 
-def _read(source: keras.Model, entries: list, side: str, channels: int) -> list[list[np.ndarray]]:
+def _check_inputs(source: keras.Model, nodes) -> None:
+    """The model takes the spec's inputs: as many, each with its channels (an integer input none)."""
+    found = [tuple(tensor.shape[1:]) for tensor in source.inputs]
+    if len(found) != len(nodes):
+        raise WeightMismatch(f"the spec has {len(nodes)} input(s) ({', '.join(n.name for n in nodes)}); "
+                             f"the model takes {len(found)}")
+    for node, shape in zip(nodes, found):
+        rank = (0 if node.is_global else 1) + (0 if node.categories else 1)
+        if len(shape) != rank or not (node.categories or shape[-1] == node.channels):
+            what = "integers (no channel axis)" if node.categories else f"{node.channels} channel(s)"
+            found_text = shape[-1] if len(shape) == rank else f"shape {('batch',) + shape}"
+            raise WeightMismatch(f"input `{node.name}`: expected {what}; found {found_text}")
+
+
+def _read(source: keras.Model, entries: list, side: str, nodes) -> list[list[np.ndarray]]:
     """Each map entry's weights from `source`, checked against the map: the first mismatch is an error."""
-    found_channels = source.input_shape[-1]
-    if found_channels != channels:
-        raise WeightMismatch(f"input: expected {channels} channel(s); found {found_channels}")
+    _check_inputs(source, nodes)
     out = []
     for entry in entries:
         want = entry[side]
@@ -176,12 +188,12 @@ def practice_weights(model: keras.Model, spec) -> dict[str, list[np.ndarray]]:
     """A practice model's weights by layer name, checked against the spec's weight map."""
     analysis = load(spec)
     entries = weight_map(analysis)["layers"]
-    values = _read(model, entries, "practice", analysis.spec.inputs[0].channels)
+    values = _read(model, entries, "practice", analysis.spec.inputs)
     return {entry["practice"]["name"]: v for entry, v in zip(entries, values)}
 
 
-def _move(source: keras.Model, target: keras.Model, entries: list, frm: str, to: str, channels: int) -> None:
-    for entry, values in zip(entries, _read(source, entries, frm, channels)):
+def _move(source: keras.Model, target: keras.Model, entries: list, frm: str, to: str, nodes) -> None:
+    for entry, values in zip(entries, _read(source, entries, frm, nodes)):
         put = entry[to]
         target.get_layer(put["name"]).set_weights(
             [np.reshape(v, shape) for v, shape in zip(values, put["weights"].values())])
@@ -191,7 +203,7 @@ def to_step(practice: keras.Model, spec) -> keras.Model:
     """The per-step model holding a practice model's weights."""
     analysis = load(spec)
     step = per_step_model(analysis)
-    _move(practice, step, weight_map(analysis)["layers"], "practice", "per_step", analysis.spec.inputs[0].channels)
+    _move(practice, step, weight_map(analysis)["layers"], "practice", "per_step", analysis.spec.inputs)
     return step
 
 
@@ -199,5 +211,5 @@ def from_step(step: keras.Model, spec, warmup: str = "causal") -> keras.Model:
     """The practice model holding a per-step model's weights."""
     analysis = load(spec)
     practice = practice_model(analysis, warmup)
-    _move(step, practice, weight_map(analysis, warmup)["layers"], "per_step", "practice", analysis.spec.inputs[0].channels)
+    _move(step, practice, weight_map(analysis, warmup)["layers"], "per_step", "practice", analysis.spec.inputs)
     return practice
