@@ -44,18 +44,20 @@ class Builder:
         layers other than an Embedding that read it."""
         spec, used = self.analysis.spec, [p for p in self.analysis.plans if p.used]
         signal = spec.signal.name
-        for node in spec.inputs:
+        padded: dict[str, str] = {}  # a global input is the same at every position, the padding's included
+        for node in sorted(spec.inputs, key=lambda node: node.is_global):
             name = node.name
             if node.is_global:
-                args, ins = ((), (name, signal)) if practice else ((("length", self.analysis.window),), (name,))
+                args, ins = ((), (name, padded[signal])) if practice else ((("length", self.analysis.window),), (name,))
                 name = self.add(f"{node.name}_broadcast", "Broadcast1D", args, ins, module=INPUT_LAYERS, op="expand")
             elif node.hop and practice:
                 name = self.add(f"{node.name}_steps", "HopRepeat1D", (("hop", node.hop),), (name, signal),
                                 module=INPUT_LAYERS, op="expand")
-            if pad and node.categories:
-                name = self.add("warmup_padding", "PadSteps1D", (("steps", pad),), (name,), module=INPUT_LAYERS, op="pad")
-            elif pad:
-                name = self.add("warmup_padding", "ZeroPadding1D", (("padding", (pad, 0)),), (name,), op="pad")
+            if pad and not node.is_global:  # integers (no channel axis) are padded with category 0
+                name = self.add("warmup_padding", "PadSteps1D", (("steps", pad),), (name,), module=INPUT_LAYERS,
+                                op="pad") if node.categories else \
+                    self.add("warmup_padding", "ZeroPadding1D", (("padding", (pad, 0)),), (name,), op="pad")
+            padded[node.name] = name
             if node.categories:
                 self.categories[node.name] = name
                 if any(node.name in p.layer.inputs and not p.layer.kind.reads_integers for p in used):

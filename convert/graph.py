@@ -65,6 +65,8 @@ class Graph:
         """One step of a practice tensor, without the batch: (channels,), or (slots, channels)."""
         if self.shapes is not None:
             return tuple(self.shapes[name])
+        while name not in self.analysis.tensors:  # an input brought to the step rate: the input's channels
+            name = self.layer(name).inputs[0]
         return (self.analysis.tensors[name].practice_channels,)
 
     def layer(self, name: str) -> GraphLayer:

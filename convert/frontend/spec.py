@@ -232,6 +232,10 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
         for key in ("channels", "window"):
             if isinstance(node.source.value, dict) and key in node.source.value and key not in spans:
                 spans[key] = node.source.value[key].span
+    if inputs and top.get("same_padding") and (len(inputs) > 1 or inputs[0].categories):
+        out.append(Diagnostic("E114", entries["same_padding"].span, "`same_padding: exact` takes one float input; "
+                              f"this spec has {'several inputs' if len(inputs) > 1 else 'a categorical input'}",
+                              "Use 'valid' padding (remove `same_padding`), or one `input:` of float channels."))
     if any(d.is_error for d in out) or not inputs or not layers:
         return None, out
     ordered = _check_graph(inputs, layers, output, spans["output"], out)

@@ -223,7 +223,8 @@ class Pointwise(Op):
     calls_layer = True
 
     def stream(self, layer, ins, taps, step):
-        return {layer.name: step.keras_layer(layer.name)(ins[0][:, None, :], training=False)[:, 0, :]}
+        """The step as a sequence of one position ((batch, 1, ...)), and back; integers have no channel axis."""
+        return {layer.name: step.keras_layer(layer.name)(ins[0][:, None], training=False)[:, 0]}
 
 
 class Merge(Op):

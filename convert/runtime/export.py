@@ -18,15 +18,27 @@ def tensor_name(ring: str) -> str:
                              for c in ring)
 
 
-def step_function(stream, batch_size: int = 1):
-    """A concrete function `step(x, t, *rings) -> (y, t + 1, *rings)` with explicit state."""
-    shapes = stream.ring_shapes(batch_size)
-    signature = [tf.TensorSpec((batch_size, stream.channels), tf.float32, name="x"),
-                 tf.TensorSpec((), tf.int32, name="t")]
-    signature += [tf.TensorSpec(shapes[n], tf.float32, name=tensor_name(n)) for n in stream.ring_names]
+def input_name(node, several: bool) -> str:
+    """The step's argument for an input: `x` for a model of one input, else `x_` and its name as `tensor_name`."""
+    return "x" if not several else "x_" + tensor_name(node.name).removeprefix("ring_")
 
-    def step(x, t, *rings):
-        y, rings = stream._step(x, t, rings, in_place=False)  # traced without XLA: a plain scatter
+
+def step_function(stream, batch_size: int = 1):
+    """A concrete function `step(x..., t, *rings) -> (y, t + 1, *rings)` with explicit state: one x per
+    input, in spec order, each its value at the step ((batch, C), or (batch,) integers; a hop input's
+    frame for the step, a global input's vector)."""
+    shapes = stream.ring_shapes(batch_size)
+    several = len(stream.nodes) > 1
+    signature = [tf.TensorSpec((batch_size,) + (() if node.categories else (node.channels,)),
+                               tf.int32 if node.categories else tf.float32, name=input_name(node, several))
+                 for node in stream.nodes]
+    signature += [tf.TensorSpec((), tf.int32, name="t")]
+    signature += [tf.TensorSpec(shapes[n], tf.float32, name=tensor_name(n)) for n in stream.ring_names]
+    count = len(stream.nodes)
+
+    def step(*args):
+        xs, t, rings = args[:count], args[count], args[count + 1:]
+        y, rings = stream._step(xs, t, rings, in_place=False)  # traced without XLA: a plain scatter
         return {"y": y, "t": t + 1, **{tensor_name(n): r for n, r in zip(stream.ring_names, rings)}}
 
     return tf.function(step, input_signature=signature)

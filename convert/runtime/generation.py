@@ -1,5 +1,18 @@
 """Autoregressive generation on a StreamingModel: each output fed back as the next input, in one compiled
-loop per chunk of steps."""
+loop per chunk of steps, with the other inputs (conditioning) read at every step.
+
+What is fed back is decided from the spec (`output_kind`), never guessed from shapes alone. The fed-back
+input is the spec's signal (its first sequence input):
+
+- "mu-law": a softmax over K levels and a one-channel float signal: a level is sampled and fed back as its
+  mu-law sample (mu = K - 1);
+- "one-hot": a softmax over K levels and a K-channel float signal: the sampled level's one-hot vector;
+- "level": a softmax over K levels and a categorical signal of K categories: the sampled level itself;
+- "regression": any other activation, as many units as the float signal's channels: the output as is.
+
+`log_softmax` outputs are sampled like softmax ones. Levels are sampled from log-probabilities / T with
+the largest subtracted, so a temperature near 0 tends to the most likely level, never to level 0.
+"""
 
 from __future__ import annotations
 
@@ -7,82 +20,169 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.compiler.tf2xla.python import xla
 
-from convert.runtime.mulaw import MU, mu_law_decode
+from convert.runtime import conditioning
+from convert.runtime.mulaw import mu_law_decode
+
+DISTRIBUTIONS = ("softmax", "log_softmax")
+SUPPORTED = ("generate feeds back: a softmax (or log_softmax) over K levels into a one-channel signal (as "
+             "mu-law samples), a K-channel signal (as one-hot vectors) or a categorical signal of K categories "
+             "(as levels); or, with another activation, as many units as the signal's channels (regression)")
 
 
 def output_kind(analysis) -> str:
-    """'mu-law' for a 256-way softmax over one channel, 'regression' when units == channels."""
+    """How the output is fed back to the signal: 'mu-law', 'one-hot', 'level' or 'regression'."""
     spec = analysis.spec
-    units, channels = analysis.tensors[spec.output].channels, spec.inputs[0].channels
-    last = spec.layer(spec.output)
-    if units == MU + 1 and channels == 1 and last.config.get("activation") == "softmax":
-        return "mu-law"
-    if units == channels:
+    signal = spec.signal
+    units = analysis.tensors[spec.output].channels
+    activation = spec.layer(spec.output).config.get("activation")
+    if activation in DISTRIBUTIONS and units >= 2:
+        if signal.categories == units:
+            return "level"
+        if not signal.categories and signal.channels == units:
+            return "one-hot"
+        if not signal.categories and signal.channels == 1:
+            return "mu-law"
+    elif not signal.categories and units == signal.channels:
         return "regression"
-    raise ValueError(f"cannot feed the output back: it has {units} units for {channels} input "
-                     "channel(s); generation needs a 256-way softmax over one channel (mu-law) or units == channels")
+    have = (f"a {activation or 'linear'} output of {units} unit(s) and a signal `{signal.name}` of "
+            + (f"{signal.categories} categories" if signal.categories else f"{signal.channels} channel(s)"))
+    raise ValueError(f"cannot feed the output back: {have}; {SUPPORTED}")
 
 
-def generate(stream, steps: int, first=None, seed: int = 0, temperature: float = 1.0, progress=None) -> np.ndarray:
-    """Autoregressive samples (batch, steps, C), starting from the stream's current state with input
-    `first` (batch, C; default zeros). The same seed and state give the same samples; `progress(n)` is
-    told of every chunk done."""
+def silence(stream) -> np.ndarray:
+    """The default first input: zeros, or for levels the level of a zero sample."""
+    node = stream.nodes[stream.signal]
+    if node.categories:
+        return np.full((stream.batch_size,), node.categories // 2, np.int32)
+    return np.zeros((stream.batch_size, node.channels), np.float32)
+
+
+def generate(stream, steps: int, first=None, seed: int = 0, temperature: float = 1.0, progress=None,
+             conditions=None) -> np.ndarray:
+    """Autoregressive samples, starting from the stream's current state with the signal's value `first`
+    at the current step (default `silence`): (batch, steps, C) samples for mu-law and regression outputs,
+    (batch, steps) integer levels for one-hot and level outputs. `conditions` gives every other input as
+    the practice model takes it, from the sequence's first step (a dict by name, or a list in spec order
+    without the signal). The same seed, state and conditions give the same samples; `progress(n)` is told
+    of every chunk done."""
     kind = output_kind(stream.analysis)
     if not (temperature > 0 and np.isfinite(temperature)):
         raise ValueError(f"`temperature` must be a positive finite number; received {temperature}")
     if not 0 <= seed < 2**63:
         raise ValueError(f"`seed` must be in [0, 2**63); received {seed}")
-    x = stream._check(np.zeros((stream.batch_size, stream.channels)) if first is None else first, 2)
+    if stream._state is None:
+        stream._check(None)  # says to reset with the global inputs
+    start = int(stream._state[0]) - stream.origin  # the sequence's step of the first output computed
+    conds = check_conditions(stream, conditions, start + steps)
+    x = _first(stream, first)
     loop = _loop(stream, kind)
     # every bit of the seed counts: it picks a 64-bit key, and the step count moves through its counter
     key, counter = (int(w) for w in np.random.SeedSequence(seed).generate_state(2, dtype=np.uint32))
     pieces, done = [], 0
     while done < steps:
         n = min(stream.chunk, steps - done)
+        part = conditioning.step_rate(stream.nodes, [v[:, start + done:start + done + n] if node.sequence and v is
+                                                     not None else v for node, v in zip(stream.nodes, conds)],
+                                      start + done, n, skip=stream.signal)
+        chunks = tuple(tf.constant(np.concatenate([p, np.zeros((stream.chunk - n,) + p.shape[1:], p.dtype)]))
+                       for p in part if p is not None)
         t, rings = stream._state
         words = [key, (counter + done) % 2**32]
-        samples, x, t, rings = loop(x, t, rings, tf.constant(n),
+        samples, x, t, rings = loop(x, chunks, t, rings, tf.constant(n),
                                     tf.constant([w - 2**32 if w >= 2**31 else w for w in words], tf.int32),
                                     tf.constant(temperature, tf.float32))
         stream._state = (t, rings)
-        piece = np.transpose(samples.numpy()[:n], [1, 0, 2])
+        piece = np.moveaxis(samples.numpy()[:n], 0, 1)
         if not np.all(np.isfinite(piece)):  # never fed back further, never written
-            bad = int(np.argmax(~np.all(np.isfinite(piece), axis=(0, 2))))
+            bad = int(np.argmax(~np.all(np.isfinite(piece.reshape(piece.shape[0], n, -1)), axis=(0, 2))))
             raise ValueError(f"the model produced NaN or infinity at generated step {done + bad:,}; generation stopped")
         pieces.append(piece)
         done += n
         if progress:
             progress(n)
-    return np.concatenate(pieces, axis=1) if pieces else np.zeros((stream.batch_size, 0, stream.channels), np.float32)
+    shape = (stream.batch_size, 0) + (() if kind in ("one-hot", "level") else (stream.channels,))
+    return np.concatenate(pieces, axis=1) if pieces else np.zeros(shape, np.float32)
+
+
+def check_conditions(stream, conditions, last_step: int) -> list:
+    """Every input but the signal, checked and long enough for outputs up to step `last_step` - 1 (frames
+    and sequences covering steps 0 .. last_step); None in the signal's place."""
+    others = [node for i, node in enumerate(stream.nodes) if i != stream.signal]
+    if not others:
+        if conditions:
+            raise conditioning.ConditionError(f"the spec has no input besides the signal `{stream.nodes[0].name}`; "
+                                              "it takes no conditions")
+        return [None]
+    if conditions is None:
+        raise conditioning.ConditionError(f"generation needs the input(s) {', '.join(n.name for n in others)} "
+                                          "besides the signal")
+    given = conditioning.as_list(others, conditions)
+    out = []
+    for i, node in enumerate(stream.nodes):
+        if i == stream.signal:
+            out.append(None)
+            continue
+        value = conditioning.check(node, given.pop(0), stream.batch_size)
+        if node.hop:
+            conditioning.check_frames(node, value, last_step)
+        elif node.sequence and value.shape[1] < last_step:
+            raise conditioning.ConditionError(f"input `{node.name}` has {value.shape[1]:,} steps; generating to step "
+                                              f"{last_step:,} needs {last_step:,}")
+        out.append(value)
+    return out
+
+
+def _first(stream, first):
+    value = silence(stream) if first is None else first
+    node = stream.nodes[stream.signal]
+    return tf.constant(conditioning.check(conditioning.at_step(node), value, stream.batch_size, f"`first` (signal `{node.name}`)"))
+
+
+def sample_logits(logits, u, temperature):
+    """Inverse-CDF sampling of a level from (batch, levels) log-probabilities (or logits) with one uniform
+    number u in [0, 1) per row: the first level whose cumulative weight passes u of the total. Weights are
+    exp(logits / T) with the largest subtracted, so a temperature near 0 tends to the most likely level
+    instead of underflowing to nothing; a level of probability 0 (log -inf) is never drawn."""
+    logits = logits / temperature
+    weights = tf.exp(logits - tf.reduce_max(logits, axis=-1, keepdims=True))
+    cdf = tf.cumsum(weights, axis=-1)
+    return tf.minimum(tf.reduce_sum(tf.cast(cdf <= u * cdf[:, -1:], tf.int32), axis=-1), tf.shape(logits)[-1] - 1)
 
 
 def sample_level(probabilities, u, temperature):
-    """Inverse-CDF sampling of a level from (batch, levels) probabilities with one uniform number u in [0, 1)
-    per row: the first level whose cumulative weight passes u of the total. Weights are p ** (1 / T) taken
-    in log space with the largest subtracted, so a temperature near 0 tends to the most likely level
-    instead of underflowing to nothing; a level of probability 0 is never drawn."""
-    logits = tf.math.log(probabilities) / temperature
-    weights = tf.exp(logits - tf.reduce_max(logits, axis=-1, keepdims=True))
-    cdf = tf.cumsum(weights, axis=-1)
-    return tf.minimum(tf.reduce_sum(tf.cast(cdf <= u * cdf[:, -1:], tf.int32), axis=-1), MU)
+    """`sample_logits` of (batch, levels) probabilities."""
+    return sample_logits(tf.math.log(probabilities), u, temperature)
 
 
 def _loop(stream, kind: str):
     """The compiled generation loop for one output kind, built once per stream."""
     if kind not in stream._generate_graphs:
-        batch, channels = stream.batch_size, stream.channels
+        batch, node = stream.batch_size, stream.nodes[stream.signal]
+        softmax = stream.analysis.spec.layer(stream.analysis.spec.output).config.get("activation") == "softmax"
+        levels = stream.units
+        sample_shape = () if kind in ("one-hot", "level") else (stream.channels,)
 
-        def loop(x, t, rings, steps, seed, temperature):
-            samples = tf.zeros((stream.chunk, batch, channels))
+        def loop(x, chunks, t, rings, steps, seed, temperature):
+            samples = tf.zeros((stream.chunk, batch) + sample_shape, tf.int32 if sample_shape == () else tf.float32)
 
             def body(i, x, t, rings, samples):
-                y, rings = stream._step(x, t, rings)
-                if kind == "mu-law":
-                    u = tf.random.stateless_uniform((batch, 1), seed + tf.stack([0, i]))
-                    x = mu_law_decode(sample_level(y, u, temperature))[:, None]
+                given = iter(chunks)
+                xs = [x if j == stream.signal else next(given)[i] for j in range(len(stream.nodes))]
+                y, rings = stream._step(xs, t, rings)
+                if kind == "regression":
+                    x = sample = y
                 else:
-                    x = y
-                return i + 1, x, t + 1, rings, xla.dynamic_update_slice(samples, x[None], tf.stack([i, 0, 0]))
+                    u = tf.random.stateless_uniform((batch, 1), seed + tf.stack([0, i]))
+                    level = sample_logits(tf.math.log(y) if softmax else y, u, temperature)
+                    sample = level
+                    if kind == "mu-law":
+                        x = sample = mu_law_decode(level, levels - 1)[:, None]
+                    elif kind == "one-hot":
+                        x = tf.one_hot(level, node.channels, dtype=tf.float32)
+                    else:
+                        x = level
+                start = tf.stack([i] + [0] * (len(samples.shape) - 1))
+                return i + 1, x, t + 1, rings, xla.dynamic_update_slice(samples, sample[None], start)
 
             _, x, t, rings, samples = tf.while_loop(lambda i, *_: i < steps, body, (0, x, t, rings, samples))
             return samples, x, t, rings

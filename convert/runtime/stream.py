@@ -11,6 +11,11 @@ reproduces the practice model at every step, warm-up included. Each op's one-ste
     y = stream.run(x)                  # (batch, T, C) -> (batch, T, units), state carried on
     stream.reset(batch_size=1)
     y_t = stream.step(x_t)             # (batch, C) -> (batch, units)
+
+With several inputs, `run` takes what the practice model takes (a list in spec order, or a dict by name;
+a hop input's frames and a global input's vector cover the sequence from the stream's step 0), and `step`
+each input's value at the step: (batch, C), (batch,) integers, a hop input's frame for the step (the
+output at t sees frame (t+1) // hop), a global input's vector.
     saved = stream.get_state()         # {ring name: (batch, steps, channels)} + {"t": ...}
     stream.set_state(saved)
 
@@ -27,7 +32,7 @@ from tensorflow.compiler.tf2xla.python import xla
 from convert.graph import Graph, GraphLayer
 from convert.kinds.ops import OPS, UnknownOp
 from convert.lower import WARMUPS, lower
-from convert.runtime import api
+from convert.runtime import api, conditioning
 
 CHUNK = 1024  # steps per compiled loop call: one XLA program serves every length
 
@@ -49,7 +54,9 @@ class StreamingModel:
             if layer.op not in OPS:
                 raise UnknownOp(f"{layer.name}: no practice op {layer.op!r} to stream")
         self.model = model
-        self.channels = self.analysis.spec.inputs[0].channels
+        self.nodes = self.analysis.spec.inputs
+        self.signal = self.nodes.index(self.analysis.spec.signal)  # the fed-back input in generation
+        self.channels = self.nodes[self.signal].channels
         self.units = self.analysis.tensors[self.analysis.spec.output].channels
         self._weights = api.practice_weights(model, self.analysis)
         self._groups, self._group_of = _fuse(self.graph, self._weights)
@@ -60,7 +67,9 @@ class StreamingModel:
         self._state: tuple | None = None
         self._constants = {name: [tf.constant(v) for v in values] for name, values in self._weights.items()}
         self._generate_graphs: dict = {}
-        self.reset()
+        self.batch_size, self.origin = 1, 0
+        if not (self.warmup == "exact" and any(node.is_global for node in self.nodes)):
+            self.reset()  # otherwise the warm-up needs the global inputs: reset(batch_size, globals=...)
 
     # ---- what the ops' streaming rules ask for ----
 
@@ -82,10 +91,11 @@ class StreamingModel:
 
     # ---- the step, traced once ----
 
-    def _step(self, x, t, rings, in_place: bool = True):
-        """x (batch, C), t (), rings (tuple in ring_names order) -> y (batch, units), rings."""
+    def _step(self, xs, t, rings, in_place: bool = True):
+        """xs (each input's value at the step, in spec order), t (), rings (tuple in ring_names order)
+        -> y (batch, units), rings."""
         rings = dict(zip(self.ring_names, rings))
-        values = {self.analysis.spec.inputs[0].name: x}
+        values = {node.name: x for node, x in zip(self.nodes, xs)}
         self.t = t  # the step being computed, for rules that depend on it (per-window evaluation's warm-up)
         written = set()
         for layer in self.graph.layers:
@@ -108,14 +118,15 @@ class StreamingModel:
         return tf.gather(rings[layer.inputs[0]], (t - tf.constant(delays, tf.int32)) % length)
 
     def _run(self, xs, steps, t, rings):
-        """The step in a loop inside the graph over the first `steps` rows of xs (CHUNK, batch, C).
+        """The step in a loop inside the graph over the first `steps` rows of xs (each input's
+        (CHUNK, batch, ...) at the step rate).
 
         Buffers have the fixed chunk size and the trip count is a tensor, so XLA compiles one program
         for every sequence length."""
-        outputs = tf.zeros((xs.shape[0], xs.shape[1], self.units))
+        outputs = tf.zeros((xs[0].shape[0], xs[0].shape[1], self.units))
 
         def body(i, t, rings, outputs):
-            y, rings = self._step(xs[i], t, rings)
+            y, rings = self._step([x[i] for x in xs], t, rings)
             return i + 1, t + 1, rings, xla.dynamic_update_slice(outputs, y[None], tf.stack([i, 0, 0]))
 
         _, t, rings, outputs = tf.while_loop(lambda i, *_: i < steps, body, (0, t, rings, outputs))
@@ -123,35 +134,52 @@ class StreamingModel:
 
     # ---- the public interface ----
 
-    def reset(self, batch_size: int = 1) -> None:
-        """Zero state (causal warm-up); in exact warm-up, the state an all-zero history of W-1 steps leaves."""
+    def reset(self, batch_size: int = 1, globals: dict | None = None) -> None:
+        """Zero state (causal warm-up); in exact warm-up, the state an all-zero history of W-1 steps leaves
+        (a global input, the same at every step, is then given by name in `globals`)."""
         shapes = self.ring_shapes(batch_size)
         self._state = (tf.constant(0, tf.int32), tuple(tf.zeros(shapes[n], tf.float32) for n in self.ring_names))
         self.batch_size = batch_size
+        self.origin = 0  # the stream's step of the sequence's first step
         if self.warmup == "exact" and self.analysis.window > 1:
-            self.run(np.zeros((batch_size, self.analysis.window - 1, self.channels), np.float32))
+            steps, given = self.analysis.window - 1, dict(globals or {})
+            missing = [node.name for node in self.nodes if node.is_global and node.name not in given]
+            if missing:
+                raise conditioning.ConditionError(f"exact warm-up sees the global input(s) {', '.join(missing)} "
+                                                  "from the first step: pass reset(globals={name: array})")
+            zeros = [given[node.name] if node.is_global else np.zeros(
+                conditioning.expected_shape(node, batch_size, steps, steps // node.hop + 1 if node.hop else 0),
+                np.int32 if node.categories else np.float32) for node in self.nodes]
+            self.run(zeros)
+            self.origin = steps  # the warm-up's steps come before the sequence's step 0
 
     def step(self, x_t) -> np.ndarray:
-        """One time step: (batch, C) -> (batch, units)."""
-        x_t = self._check(x_t, 2)
+        """One time step: each input's value at the step -> (batch, units)."""
+        xs = [tf.constant(value) for value in self._check(x_t, step=True)]
         t, rings = self._state
-        y, rings = self._step_graph(x_t, t, rings)
+        y, rings = self._step_graph(xs, t, rings)
         self._state = (t + 1, rings)
         return y.numpy()
 
     def run(self, x) -> np.ndarray:
-        """(batch, T, C) -> (batch, T, units), one step at a time inside the graph; the state carries on."""
-        x = self._check(x, 3).numpy()
+        """What the practice model takes -> (batch, T, units), one step at a time inside the graph; the
+        state carries on."""
+        arrays = self._check(x)
+        steps = arrays[self.signal].shape[1]
+        start = int(self._state[0]) - self.origin
+        for node, value in zip(self.nodes, arrays):
+            if node.hop and steps:
+                conditioning.check_frames(node, value, start + steps - 1)
         pieces = []
-        for start in range(0, x.shape[1], CHUNK):
-            part = np.transpose(x[:, start:start + CHUNK], [1, 0, 2])
-            steps = part.shape[0]
-            padded = np.zeros((CHUNK,) + part.shape[1:], np.float32)
-            padded[:steps] = part
+        for first in range(0, steps, CHUNK):
+            n = min(CHUNK, steps - first)
+            part = conditioning.step_rate(self.nodes, [v if node.is_global or node.hop else v[:, first:first + n]
+                                                       for node, v in zip(self.nodes, arrays)], start + first, n)
+            padded = [np.concatenate([p, np.zeros((CHUNK - n,) + p.shape[1:], p.dtype)]) for p in part]
             t, rings = self._state
-            ys, t, rings = self._run_graph(tf.constant(padded), tf.constant(steps), t, rings)
+            ys, t, rings = self._run_graph([tf.constant(p) for p in padded], tf.constant(n), t, rings)
             self._state = (t, rings)
-            pieces.append(np.transpose(ys.numpy()[:steps], [1, 0, 2]))
+            pieces.append(np.transpose(ys.numpy()[:n], [1, 0, 2]))
         return np.concatenate(pieces, axis=1) if pieces else np.zeros((self.batch_size, 0, self.units), np.float32)
 
     def get_state(self) -> dict[str, np.ndarray]:
@@ -177,16 +205,27 @@ class StreamingModel:
             ring = np.zeros((length, batch, *step), np.float32)
             ring[[(t - length + 1 + j) % length for j in range(length - 1)]] = np.moveaxis(history, 1, 0)
             rings.append(tf.constant(ring))
+        self.origin = self.analysis.window - 1 if self.warmup == "exact" else 0
         self.batch_size = rings[0].shape[1] if rings else self.batch_size
         self._state = (tf.constant(t, tf.int32), tuple(rings))
 
-    def _check(self, x, ndim: int) -> tf.Tensor:
-        x = np.asarray(x, np.float32)
-        if x.ndim != ndim or x.shape[-1] != self.channels or x.shape[0] != self.batch_size:
-            want = "(batch, C)" if ndim == 2 else "(batch, T, C)"
-            raise ValueError(f"expected {want} with batch {self.batch_size} and C = {self.channels}; "
-                             f"received shape {x.shape} (call reset(batch_size) to change the batch)")
-        return tf.constant(x)
+    def _check(self, x, step: bool = False) -> list[np.ndarray]:
+        """Each input's array, checked (`step`: its value at one step, as a global input's vector)."""
+        if self._state is None:
+            raise conditioning.ConditionError("exact warm-up sees the global inputs from the first step: call "
+                                              "reset(batch_size, globals={name: array}) first")
+        arrays = conditioning.as_list(self.nodes, x)
+        out = []
+        for node, value in zip(self.nodes, arrays):
+            at_step = node if not step else conditioning.at_step(node)
+            try:
+                out.append(conditioning.check(at_step, value, self.batch_size))
+            except conditioning.ConditionError as error:
+                raise conditioning.ConditionError(f"{error} (call reset(batch_size) to change the batch)"
+                                                  if "batch" in str(error) else str(error)) from None
+        if not step and len({v.shape[1] for node, v in zip(self.nodes, out) if node.sequence}) > 1:
+            raise conditioning.ConditionError("the sequence inputs have different lengths")
+        return out
 
     # ---- generation and export (convert.runtime.generation, convert.runtime.export) ----
 
@@ -196,11 +235,13 @@ class StreamingModel:
 
         return output_kind(self.analysis)
 
-    def generate(self, steps: int, first=None, seed: int = 0, temperature: float = 1.0, progress=None) -> np.ndarray:
-        """Autoregressive samples (batch, steps, C); see `convert.runtime.generation.generate`."""
+    def generate(self, steps: int, first=None, seed: int = 0, temperature: float = 1.0, progress=None,
+                 conditions=None) -> np.ndarray:
+        """Autoregressive samples (batch, steps, C), or levels (batch, steps); see
+        `convert.runtime.generation.generate`."""
         from convert.runtime.generation import generate
 
-        return generate(self, steps, first, seed, temperature, progress)
+        return generate(self, steps, first, seed, temperature, progress, conditions)
 
     def step_function(self, batch_size: int = 1):
         from convert.runtime.export import step_function
