@@ -307,18 +307,26 @@ def load(path: str) -> dict:
 def per_step_over_sequence(spec: dict, weights: dict, x, window: int) -> np.ndarray:
     """Evaluate every window of x (B, T, C) ending at t = W-1 .. T-1: returns (B, T-W+1, units). With
     several inputs, x is the list of the models' arrays (see `step_rate`)."""
+    signal = (list(x) if isinstance(x, (list, tuple)) else [x])[signal_index(spec)]
+    ends = list(range(window - 1, signal.shape[1]))
+    return evaluate(spec, weights, windows_ending(spec, x, ends, window)).reshape(signal.shape[0], len(ends), -1)
+
+
+def windows_ending(spec: dict, x, ends, window: int, pad: int = 0) -> dict:
+    """Each input's windows ending at steps `ends` of the sequence (after `pad` zeros, category 0, in front of
+    every step-rate input: the exact warm-up), batch-major: {name: (B * len(ends), W, ...)}; a global
+    input's vector repeated per window."""
     values = step_rate(spec, x)
-    nodes = inputs_of(spec)
-    batch, steps = next(values[n["name"]].shape[:2] for n in nodes if not n.get("global"))
-    windows = {}
-    for node in nodes:
+    out = {}
+    for node in inputs_of(spec):
         value = values[node["name"]]
         if node.get("global"):
-            windows[node["name"]] = np.repeat(value, steps - window + 1, axis=0)
-        else:
-            cut = np.stack([value[:, t - window + 1: t + 1] for t in range(window - 1, steps)], axis=1)
-            windows[node["name"]] = cut.reshape((-1, window) + cut.shape[3:])
-    return evaluate(spec, weights, windows).reshape(batch, steps - window + 1, -1)
+            out[node["name"]] = np.repeat(value, len(ends), axis=0)
+            continue
+        value = np.concatenate([np.zeros((value.shape[0], pad) + value.shape[2:], value.dtype), value], axis=1)
+        cut = np.stack([value[:, pad + t - window + 1: pad + t + 1] for t in ends], axis=1)
+        out[node["name"]] = cut.reshape((-1, window) + cut.shape[3:])
+    return out
 
 
 def _reads(layer: dict, position: int, in_width: int, out_width: int, in_grid: int, grid: int) -> list[int]:
@@ -406,3 +414,65 @@ def practice_influence(spec: dict, window: int, last: int) -> set[tuple[str, str
                     if t - back >= 0:
                         edges.add((layer["name"], source, t - back, t))
     return edges
+
+
+def random_inputs(spec: dict, steps: int, batch: int = 2, seed: int = 0):
+    """Random arrays as the practice model takes them, `steps` long: one array for a spec of one input,
+    else a list in spec order (frames covering the steps for a hop input, one vector per sequence for a
+    global one, integers for a categorical one)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for node in inputs_of(spec):
+        middle = () if node.get("global") else (steps // node["hop"] + 1,) if node.get("hop") else (steps,)
+        if node.get("categories"):
+            out.append(rng.integers(0, node["categories"], size=(batch,) + middle).astype(np.int32))
+        else:
+            out.append(rng.normal(size=(batch,) + middle + (node["channels"],)).astype(np.float32))
+    return out[0] if len(out) == 1 else out
+
+
+def signal_index(spec: dict) -> int:
+    """The first sequence input: the one generation feeds back."""
+    return next(i for i, node in enumerate(inputs_of(spec)) if not node.get("hop") and not node.get("global"))
+
+
+def changed(spec: dict, x, step: int, amount: float = 10.0):
+    """A copy of the inputs with the signal changed at `step` (a float signal by `amount`, categories moved on)."""
+    arrays = [np.array(a) for a in (x if isinstance(x, list) else [x])]
+    node, value = inputs_of(spec)[signal_index(spec)], arrays[signal_index(spec)]
+    if node.get("categories"):
+        value[:, step] = (value[:, step] + 1 + int(abs(amount))) % node["categories"]
+    else:
+        value[:, step] += amount
+    return arrays if isinstance(x, list) else arrays[0]
+
+
+def with_window(spec: dict, window: int | None) -> dict:
+    """The spec with the window stated on its signal (removed when None)."""
+    spec = dict(spec)
+    key = "inputs" if "inputs" in spec else "input"
+    nodes = [dict(n) for n in (spec["inputs"] if key == "inputs" else [spec["input"]])]
+    target = nodes[signal_index(spec)]
+    target.pop("window", None)
+    if window is not None:
+        target["window"] = window
+    spec[key] = nodes if key == "inputs" else nodes[0]
+    return spec
+
+
+def at_step(spec: dict, x, t: int):
+    """Each input's value at step t, as a stream's `step` takes it (a hop input's frame for the step)."""
+    values = step_rate(spec, x)
+    out = [values[n["name"]] if n.get("global") else values[n["name"]][:, t] for n in inputs_of(spec)]
+    return out if len(out) > 1 else out[0]
+
+
+def part(spec: dict, x, start: int, stop: int):
+    """Steps start..stop-1 of the step-rate inputs; frames and global vectors whole (the stream reads them
+    from the sequence's first step)."""
+    out = [v if n.get("hop") or n.get("global") else v[:, start:stop] for n, v in zip(inputs_of(spec), _listed(x))]
+    return out if len(out) > 1 else out[0]
+
+
+def _listed(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import compiled, relative_error, weights_of
-from evaluator import evaluate, load, per_step_over_sequence  # noqa: F401
+from evaluator import evaluate, inputs_of, load, per_step_over_sequence, random_inputs, windows_ending  # noqa: F401
 
 pytest.importorskip("keras")
 
@@ -17,13 +17,15 @@ def assert_per_step_contract(spec_path, spec: dict, practice, seed: int = 0) -> 
     from convert import api
 
     analysis = api.load(spec_path)
-    window, channels = analysis.window, spec["input"]["channels"]
-    rng = np.random.default_rng(seed)
+    window = analysis.window
 
     step = api.to_step(practice, analysis)
-    windows = rng.normal(size=(6, window, channels)).astype(np.float32)
-    got = np.asarray(step(windows))
-    assert got.shape == (6, analysis.tensors[analysis.spec.output].channels)
+    x = random_inputs(spec, window + 5, seed=seed)
+    ends = [window - 1, window + 1, window + 4]
+    windows = windows_ending(spec, x, ends, window)
+    ordered = [windows[node["name"]] for node in inputs_of(spec)]
+    got = np.asarray(step(ordered if len(ordered) > 1 else ordered[0]))
+    assert got.shape == (2 * len(ends), analysis.tensors[analysis.spec.output].channels)
     assert relative_error(got, evaluate(spec, weights_of(practice), windows)) < 1e-5
 
     again = api.from_step(step, analysis)
@@ -31,15 +33,14 @@ def assert_per_step_contract(spec_path, spec: dict, practice, seed: int = 0) -> 
         np.testing.assert_array_equal(a, b)  # bit for bit
 
     exact = api.from_step(step, analysis, warmup="exact")
-    x = rng.normal(size=(2, window + 5, channels)).astype(np.float32)
-    padded = np.concatenate([np.zeros((2, window - 1, channels), np.float32), x], axis=1)
     got = np.asarray(exact(x))
-    assert got.shape[:2] == x.shape[:2]
+    length = got.shape[1]
+    assert got.shape[0] == 2 and length == window + 5
     # every step for small windows; for large ones the first and last 8 and 24 between (warm-up included)
-    steps = np.arange(x.shape[1])
+    steps = np.arange(length)
     if len(steps) > 64:
         steps = np.unique(np.concatenate([steps[:8], steps[-8:], np.linspace(0, len(steps) - 1, 24).astype(int)]))
-    windows = np.stack([padded[:, t: t + window] for t in steps], axis=1).reshape(-1, window, channels)
+    windows = windows_ending(spec, x, list(steps), window, pad=window - 1)
     want = evaluate(spec, weights_of(practice), windows).reshape(2, len(steps), -1)
     assert relative_error(got[:, steps], want) < 1e-5
 

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, compiled, randomize, relative_error
+from evaluator import at_step, load, part, random_inputs
 from strategies import spec_dicts
 
 tf = pytest.importorskip("tensorflow")
@@ -28,8 +29,8 @@ def stream_of(path: str):
     return _streams[path]
 
 
-def _x(stream, steps: int, batch: int = 2, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).normal(size=(batch, steps, stream.channels)).astype(np.float32)
+def _x(stream, steps: int, batch: int = 2, seed: int = 0):
+    return random_inputs(load(stream.analysis.spec.path), steps, batch, seed)
 
 
 def test_run_equals_the_practice_model_at_every_step(bundled_spec):
@@ -42,18 +43,19 @@ def test_run_equals_the_practice_model_at_every_step(bundled_spec):
 
 def test_step_matches_run_and_state_resumes_exactly(bundled_spec):
     stream = stream_of(bundled_spec)
+    spec = load(bundled_spec)
     x = _x(stream, 40, seed=1)
     stream.reset(2)
     whole = stream.run(x)
     stream.reset(2)
-    stepped = np.stack([stream.step(x[:, t]) for t in range(8)], axis=1)
+    stepped = np.stack([stream.step(at_step(spec, x, t)) for t in range(8)], axis=1)
     np.testing.assert_allclose(stepped, whole[:, :8], rtol=1e-6, atol=1e-6)
-    stream.run(x[:, 8:20])
+    stream.run(part(spec, x, 8, 20))
     saved = stream.get_state()
-    rest = stream.run(x[:, 20:])
+    rest = stream.run(part(spec, x, 20, 40))
     stream.reset(2)
     stream.set_state(saved)
-    np.testing.assert_array_equal(stream.run(x[:, 20:]), rest)
+    np.testing.assert_array_equal(stream.run(part(spec, x, 20, 40)), rest)
     np.testing.assert_allclose(rest, whole[:, 20:], rtol=1e-5, atol=1e-6)
 
 
@@ -171,7 +173,7 @@ def test_generated_specs_stream_exactly(spec, seed, tmp_path):
     randomize(model, seed)
     stream = StreamingModel(model, analysis)
     stream.reset(2)
-    x = np.random.default_rng(seed).normal(size=(2, analysis.window + 12, spec["input"]["channels"])).astype(np.float32)
+    x = random_inputs(spec, analysis.window + 12, 2, seed)
     assert relative_error(stream.run(x), np.asarray(model(x), np.float64)) < 1e-5
 
 

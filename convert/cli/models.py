@@ -124,36 +124,29 @@ def _stream(spec: str, model_path: str, warmup: str):
         raise click.ClickException(str(error)) from None
 
 
-def _read_prime(path: str, channels: int):
-    import numpy as np
-
-    from convert.runtime.audio import read_samples
-
-    try:
-        samples = read_samples(path)
-    except (OSError, ValueError) as error:
-        raise click.ClickException(f"cannot read the prime {path}: {error}") from None
-    samples = samples.reshape(len(samples), -1) if samples.ndim <= 2 else samples
-    if samples.shape[1] != channels or len(samples) == 0:
-        raise click.ClickException(f"the prime {path} has shape {samples.shape}; expected (steps, {channels})")
-    return np.asarray(samples, np.float32)
-
-
 @click.command()
 @click.argument("spec", type=click.Path())
 @click.argument("model", type=click.Path())
 @click.option("--steps", required=True, type=click.IntRange(1), help="Samples to generate.")
-@click.option("--prime", type=click.Path(dir_okay=False), help="A .npy or .wav file whose samples start the stream.")
+@click.option("--prime", type=click.Path(dir_okay=False),
+              help="A .npy or .wav file whose samples (or integer levels) start the stream.")
+@click.option("--condition", "conditions", multiple=True, metavar="NAME=FILE.npy",
+              help="A conditioning input's values, as the practice model takes them without the batch axis: "
+                   "a hop input's frames (F, C), from the first step on; a global input's vector (C,) or "
+                   "integer; repeat for each input.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1), help="Seed of the sampling.")
 @click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Softmax temperature for a mu-law output.")
+              help="Softmax temperature for a sampled output (levels).")
 @click.option("--sample-rate", default=16000, show_default=True, type=click.IntRange(1, 2**32 - 1),
               help="For a .wav output.")
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="OUT.npy or OUT.wav.")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
+              help="OUT.npy (samples, or integer levels) or OUT.wav (levels written as their mu-law samples).")
 @WARMUP
-def generate(spec: str, model: str, steps: int, prime: str | None, seed: int, temperature: float, sample_rate: int,
-             out: str, warmup: str) -> None:
-    """Generate STEPS samples autoregressively with the practice MODEL of SPEC, streaming."""
+def generate(spec: str, model: str, steps: int, prime: str | None, conditions: tuple[str, ...], seed: int,
+             temperature: float, sample_rate: int, out: str, warmup: str) -> None:
+    """Generate STEPS samples autoregressively with the practice MODEL of SPEC, streaming. What is fed back
+    follows from the spec: a softmax over levels as mu-law samples, one-hot vectors or integer levels; a
+    regression output as it is."""
     if not out.lower().endswith((".npy", ".wav")):
         raise click.UsageError(f"the output must end in .npy or .wav; received {out}")
     if not math.isfinite(temperature):
@@ -162,22 +155,32 @@ def generate(spec: str, model: str, steps: int, prime: str | None, seed: int, te
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):  # known now, not after generating
         raise click.UsageError(f"-o: {folder} is not a folder causalc can write into")
     stream = _stream(spec, model, warmup)
+    from convert.cli.conditions import read_conditions, read_prime
     from convert.runtime.audio import MAX_SAMPLES
 
     if steps * stream.channels > MAX_SAMPLES:
         raise click.BadParameter(f"{steps:,} steps of {stream.channels} channel(s) pass causalc's limit of "
                                  f"{MAX_SAMPLES:,} generated values", param_hint="--steps")
     try:
-        stream.output_kind
+        kind = stream.output_kind
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    if out.lower().endswith(".wav") and stream.channels != 1:
+    if out.lower().endswith(".wav") and kind not in ("level", "one-hot") and stream.channels != 1:
         raise click.UsageError(f"a .wav output needs one channel; the spec has {stream.channels}")
+    samples = read_prime(prime, stream) if prime else None
+    last = (len(samples) if samples is not None else 1) - 1 + steps  # the last step generated
+    given = read_conditions(stream, conditions, last)
+    globals_ = {node.name: given[node.name] for node in stream.nodes if node.is_global}
     first = None
-    if prime:
-        samples = _read_prime(prime, stream.channels)
-        stream.run(samples[None, :-1])
-        first = samples[None, -1]
+    try:
+        stream.reset(1, globals=globals_)
+        if samples is not None:
+            arrays = [samples[None, :-1] if i == stream.signal else given[node.name]
+                      for i, node in enumerate(stream.nodes)]
+            stream.run(arrays if len(arrays) > 1 else arrays[0])
+            first = samples[None, -1]
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
     from rich.progress import Progress
 
     from convert.runtime.audio import write_samples
@@ -185,17 +188,21 @@ def generate(spec: str, model: str, steps: int, prime: str | None, seed: int, te
     with Progress(transient=True) as progress:
         task = progress.add_task("generating", total=steps)
         try:
-            samples = stream.generate(steps, first=first, seed=seed, temperature=temperature,
-                                      progress=lambda n: progress.advance(task, n))[0]
+            result = stream.generate(steps, first=first, seed=seed, temperature=temperature,
+                                     progress=lambda n: progress.advance(task, n), conditions=given)[0]
         except ValueError as error:
             raise click.ClickException(f"{error}; nothing written") from None
+    if out.lower().endswith(".wav") and kind in ("level", "one-hot"):
+        from convert.runtime.mulaw import mu_law_decode
+
+        result = mu_law_decode(result, stream.units - 1).numpy()
     _, writer = _keras_tools()
     try:
         with writer.atomic_files(os.path.dirname(out)) as new:
-            write_samples(new(out), samples, sample_rate)
+            write_samples(new(out), result, sample_rate)
     except OSError as error:
         raise cannot_write(error, out) from None
-    click.echo(f"wrote {out}: {steps} samples ({stream.output_kind} output)")
+    click.echo(f"wrote {out}: {steps} samples ({kind} output)")
 
 
 @click.command(name="export-step")

@@ -10,9 +10,10 @@ import numpy as np
 MAX_SAMPLES = 100_000_000  # values in a prime file (400 MB as float32)
 
 
-def read_samples(path: str) -> np.ndarray:
-    """Samples as float32, (steps,) or (steps, channels); .wav is scaled to [-1, 1]. Any file that is not
-    such samples (empty, another format, truncated, too large, not finite) is a ValueError saying why."""
+def read_samples(path: str, ranks: tuple[int, ...] = (1, 2)) -> np.ndarray:
+    """Samples as float32, (steps,) or (steps, channels) (a .npy of another rank in `ranks`); .wav is scaled
+    to [-1, 1]. Any file that is not such samples (empty, another format, truncated, too large, not finite)
+    is a ValueError saying why."""
     from convert.frontend.source import read_bytes
 
     data = read_bytes(path, 16 + 4 * MAX_SAMPLES + 2**20)  # regular files only, bounded
@@ -20,7 +21,7 @@ def read_samples(path: str) -> np.ndarray:
         raise ValueError(f"larger than causalc reads for a prime ({MAX_SAMPLES:,} samples)")
     if not data:
         raise ValueError("the file is empty")
-    samples = _wav(data) if path.lower().endswith(".wav") else _npy(data)
+    samples = _wav(data) if path.lower().endswith(".wav") else _npy(data, ranks)
     if samples.size == 0:
         raise ValueError("the file holds no samples")
     if not np.all(np.isfinite(samples)):
@@ -48,7 +49,7 @@ def _wav(data: bytes) -> np.ndarray:
     return (np.frombuffer(raw, "<i2").reshape(-1, channels) / 32768.0).astype(np.float32)
 
 
-def _npy(data: bytes) -> np.ndarray:
+def _npy(data: bytes, ranks: tuple[int, ...] = (1, 2)) -> np.ndarray:
     if not data.startswith(b"\x93NUMPY"):
         raise ValueError("not a .npy file (an .npz archive, text or another format?)")
     try:
@@ -58,8 +59,10 @@ def _npy(data: bytes) -> np.ndarray:
         shape, _, dtype = read_header(handle)
     except Exception as error:  # NumPy's header parser fails in many ways (SyntaxError, TokenError, ...)
         raise ValueError(f"not a .npy file causalc can read ({type(error).__name__})") from None
-    if len(shape) not in (1, 2) or not np.issubdtype(dtype, np.number) or dtype.hasobject:
-        raise ValueError(f"expected a numeric array of shape (steps,) or (steps, channels); found {dtype} {shape}")
+    if len(shape) not in ranks or not np.issubdtype(dtype, np.number) or dtype.hasobject:
+        names = {0: "()", 1: "(channels,)"} if 0 in ranks else {1: "(steps,)", 2: "(steps, channels)"}
+        expected = " or ".join(names[r] for r in ranks)
+        raise ValueError(f"expected a numeric array of shape {expected}; found {dtype} {shape}")
     if int(np.prod(shape, dtype=object)) > MAX_SAMPLES:
         raise ValueError(f"the array claims {int(np.prod(shape, dtype=object)):,} values; causalc reads up to "
                          f"{MAX_SAMPLES:,}")
@@ -70,10 +73,12 @@ def _npy(data: bytes) -> np.ndarray:
 
 
 def write_samples(path: str, samples: np.ndarray, sample_rate: int = 16000) -> None:
-    """(steps, channels) samples to .npy as they are, or to one-channel 16-bit PCM .wav (clipped to [-1, 1])."""
+    """(steps, channels) samples (or integer levels) to .npy as they are, or to one-channel 16-bit PCM .wav
+    (clipped to [-1, 1])."""
     if not path.lower().endswith(".wav"):
+        integers = np.issubdtype(np.asarray(samples).dtype, np.integer)
         with open(path, "wb") as handle:
-            np.save(handle, np.asarray(samples, np.float32))
+            np.save(handle, np.asarray(samples, np.int32 if integers else np.float32))
         return
     pcm = np.round(np.clip(np.asarray(samples, np.float64).reshape(-1), -1.0, 1.0) * 32767).astype("<i2")
     with wave.open(path, "wb") as handle:

@@ -69,7 +69,8 @@ def check(node, value, batch: int | None = None, what: str = "") -> np.ndarray:
         if value.dtype.kind == "f" and (not np.all(np.isfinite(value)) or np.any(value != np.rint(value))):
             raise ConditionError(f"{label}: integer categories expected; received non-integer values")
         if value.dtype.kind not in "iuf" or (value.size and (value.min() < 0 or value.max() >= node.categories)):
-            low, high = (value.min(), value.max()) if value.size and value.dtype.kind in "iuf" else ("?", "?")
+            low, high = (f"{value.min():g}", f"{value.max():g}") if value.size and value.dtype.kind in "iuf" \
+                else ("?", "?")
             raise ConditionError(f"{label}: categories must lie in 0..{node.categories - 1}; received "
                                  f"values from {low} to {high}")
         return value.astype(np.int32)

@@ -4,8 +4,8 @@ loop per chunk of steps, with the other inputs (conditioning) read at every step
 What is fed back is decided from the spec (`output_kind`), never guessed from shapes alone. The fed-back
 input is the spec's signal (its first sequence input):
 
-- "mu-law": a softmax over K levels and a one-channel float signal: a level is sampled and fed back as its
-  mu-law sample (mu = K - 1);
+- "mu-law": a softmax over K = 2**b levels (b >= 4, as mu-law quantisers have) and a one-channel float
+  signal: a level is sampled and fed back as its mu-law sample (mu = K - 1);
 - "one-hot": a softmax over K levels and a K-channel float signal: the sampled level's one-hot vector;
 - "level": a softmax over K levels and a categorical signal of K categories: the sampled level itself;
 - "regression": any other activation, as many units as the float signal's channels: the output as is.
@@ -25,7 +25,7 @@ from convert.runtime.mulaw import mu_law_decode
 
 DISTRIBUTIONS = ("softmax", "log_softmax")
 SUPPORTED = ("generate feeds back: a softmax (or log_softmax) over K levels into a one-channel signal (as "
-             "mu-law samples), a K-channel signal (as one-hot vectors) or a categorical signal of K categories "
+             "mu-law samples; K a power of two from 16), a K-channel signal (as one-hot vectors) or a categorical signal of K categories "
              "(as levels); or, with another activation, as many units as the signal's channels (regression)")
 
 
@@ -40,7 +40,7 @@ def output_kind(analysis) -> str:
             return "level"
         if not signal.categories and signal.channels == units:
             return "one-hot"
-        if not signal.categories and signal.channels == 1:
+        if not signal.categories and signal.channels == 1 and units >= 16 and units & (units - 1) == 0:
             return "mu-law"
     elif not signal.categories and units == signal.channels:
         return "regression"

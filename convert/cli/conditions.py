@@ -1,0 +1,87 @@
+"""`causalc generate`'s inputs besides the fed-back signal: `--condition NAME=FILE.npy` read and checked,
+and the prime read in the signal's form (samples, or integer levels)."""
+
+from __future__ import annotations
+
+import click
+
+
+def read_conditions(stream, pairs: tuple[str, ...], last_step: int) -> dict | None:
+    """{input name: array with a batch of 1} for every input but the signal, each checked for shape, type and
+    length (frames covering steps 0 .. last_step); a clear error for a missing, unknown, repeated or
+    misshapen one."""
+    from convert.runtime import conditioning
+    from convert.runtime.audio import read_samples
+
+    others = [node for i, node in enumerate(stream.nodes) if i != stream.signal]
+    by_name = {node.name: node for node in others}
+    given: dict = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"expected NAME=FILE.npy; received {pair!r}", param_hint="--condition")
+        if name not in by_name:
+            known = ", ".join(by_name) or "none: the spec has only the signal"
+            signal = stream.nodes[stream.signal].name
+            why = f"`{name}` is the fed-back signal (use --prime)" if name == signal else f"no input is named `{name}`"
+            raise click.BadParameter(f"{why}; the conditioning inputs are: {known}", param_hint="--condition")
+        if name in given:
+            raise click.BadParameter(f"`{name}` is given twice", param_hint="--condition")
+        if not path.lower().endswith(".npy"):
+            raise click.BadParameter(f"{path}: conditioning is read from .npy files", param_hint="--condition")
+        node = by_name[name]
+        try:
+            value = read_samples(path, ranks=(0, 1) if node.is_global else (1, 2))
+        except (OSError, ValueError) as error:
+            raise click.ClickException(f"cannot read the condition {name}={path}: {error}") from None
+        if not node.categories and not node.is_global and value.ndim == 1 and node.channels == 1:
+            value = value[:, None]
+        try:
+            value = conditioning.check(node, value[None], 1, f"the condition {name}={path}")
+            if node.hop:
+                conditioning.check_frames(node, value, last_step, f"the condition {name}={path}")
+            elif node.sequence and value.shape[1] < last_step:
+                raise conditioning.ConditionError(f"the condition {name}={path} has {value.shape[1]:,} steps; "
+                                                  f"generating to step {last_step:,} needs {last_step:,}")
+        except conditioning.ConditionError as error:
+            shape = conditioning.expected_shape(node, 1)[1:]
+            raise click.ClickException(f"{error} (the file holds {_shape_text(shape)}, no batch axis)") from None
+        given[name] = value
+    missing = [name for name in by_name if name not in given]
+    if missing:
+        raise click.UsageError("the spec's inputs " + ", ".join(f"`{n}`" for n in missing) + " need values: "
+                               + " ".join(f"--condition {n}=FILE.npy" for n in missing))
+    return given or None
+
+
+def _shape_text(shape: tuple) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")" if shape else "one integer"
+
+
+def read_prime(path: str, stream):
+    """The prime in the signal's form: (steps, C) samples, or (steps,) integer levels (a .wav as mu-law)."""
+    import numpy as np
+
+    from convert.runtime import conditioning
+    from convert.runtime.audio import read_samples
+    from convert.runtime.mulaw import mu_law_encode
+
+    node = stream.nodes[stream.signal]
+    try:
+        samples = read_samples(path)
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"cannot read the prime {path}: {error}") from None
+    if node.categories:
+        if path.lower().endswith(".wav"):
+            samples = mu_law_encode(samples.mean(axis=1), node.categories - 1)
+        if samples.ndim != 1:
+            raise click.ClickException(f"the prime {path} has shape {samples.shape}; expected (steps,) integer "
+                                       f"levels of `{node.name}`")
+        try:
+            return conditioning.check(node, samples[None], 1, f"the prime {path}")[0]
+        except conditioning.ConditionError as error:
+            raise click.ClickException(str(error)) from None
+    samples = samples.reshape(len(samples), -1)
+    if samples.shape[1] != node.channels or len(samples) == 0:
+        raise click.ClickException(f"the prime {path} has shape {samples.shape}; expected (steps, {node.channels})")
+    return np.asarray(samples, np.float32)
