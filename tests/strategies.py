@@ -24,11 +24,17 @@ POOLS = ["MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D"]
 
 
 @st.composite
-def spec_dicts(draw, max_layers: int = 7, same: bool = False) -> dict:
+def spec_dicts(draw, max_layers: int = 7, same: bool = False, conditioned: bool = False) -> dict:
     """A spec as a dict (window not stated); every layer is named and takes explicit inputs. With `same`,
     the spec says `same_padding: exact`, about half the convolutions and pools pad 'same' and ZeroPadding1D
-    layers appear."""
+    layers appear. With `conditioned`, `inputs:` lists the signal (perhaps categorical) and one to three
+    conditioning inputs (hop frames, global vectors or ids, categorical sequences), read one-hot or through
+    an Embedding anywhere in the graph, and merged into it before the head."""
     channels = draw(st.integers(1, 3))
+    nodes = [{"name": "input", "channels": channels}]
+    if conditioned and draw(st.booleans()):
+        channels = draw(st.integers(2, 5))
+        nodes = [{"name": "input", "categories": channels}]
     tensors = [("input", channels, 1)]  # (name, channels, grid)
     layers = []
 
@@ -36,6 +42,37 @@ def spec_dicts(draw, max_layers: int = 7, same: bool = False) -> dict:
         # prefer recent tensors so chains grow deep, but reach back for skips
         index = draw(st.integers(0, len(tensors) - 1) | st.just(len(tensors) - 1))
         return tensors[index]
+
+    extra = []  # conditioning tensors, merged before the head
+    for index in range(draw(st.integers(1, 3)) if conditioned else 0):
+        kind = draw(st.sampled_from(["hop", "global", "global-id", "categories"]))
+        name = f"c{index}"
+        if kind in ("global-id", "categories"):
+            node = {"name": name, "categories": draw(st.integers(2, 4))}
+            node.update({"global": True} if kind == "global-id" else {})
+            width = node["categories"]
+        else:
+            width = draw(st.integers(1, 3))
+            node = {"name": name, "channels": width}
+            node.update({"hop": draw(st.integers(1, 5))} if kind == "hop" else {"global": True})
+        nodes.append(node)
+        extra.append((name, width, 1))
+    embedded = []
+    for name, width, grid in [tensors[0]] + extra:
+        node = next(n for n in nodes if n["name"] == name)
+        if node.get("categories") and draw(st.booleans()):
+            dim = draw(st.integers(1, 3))
+            layer = {"type": "Embedding", "inputs": name, "input_dim": node["categories"] + draw(st.integers(0, 1)),
+                     "output_dim": dim, "name": f"l{len(layers)}"}
+            layers.append(layer)
+            embedded.append((name, (layer["name"], dim, grid)))
+    for name, tensor in embedded:  # the embedded tensor replaces the input where layers read it
+        if name == "input":
+            tensors.append(tensor)
+        else:
+            extra[[e[0] for e in extra].index(name)] = tensor
+    if conditioned:
+        tensors.extend(extra)  # the body may read the conditioning too
 
     def stride_for(grid):
         stride = draw(st.sampled_from([1, 1, 2, 2, 3]))
@@ -160,9 +197,11 @@ def spec_dicts(draw, max_layers: int = 7, same: bool = False) -> dict:
             pooled = pool(src, size=2, stride=2)
             convolved = conv(src, kernel=3, stride=1)
             merge(pooled, [convolved], kinds=("Concatenate",))
+    for tensor in extra:  # every conditioning input reaches the output
+        merge(tensors[-1], [tensor], kinds=("Add", "Concatenate"))
     head = draw(st.sampled_from(["none", "none", "flatten", "flatten2", "flatten-then", "two-heads", "two-heads", "global"]))
     if head == "none":
-        return _spec(channels, layers, same)
+        return _spec(nodes, layers, same)
 
     def flatten_head(src, units):
         flat = add({"type": "Flatten", "inputs": src[0]}, 0, src[2])
@@ -180,7 +219,7 @@ def spec_dicts(draw, max_layers: int = 7, same: bool = False) -> dict:
         if draw(st.booleans()):
             add({"type": "Dense", "inputs": pooled[0], "units": draw(st.integers(1, 3)), "activation": activation()},
                 0, src[2])
-        return _spec(channels, layers, same)
+        return _spec(nodes, layers, same)
     out = flatten_head(tensors[-1], draw(st.integers(1, 3)))
     if head == "flatten2":
         out = add({"type": "Dense", "inputs": out[0], "units": 2}, 2, out[2])
@@ -195,9 +234,12 @@ def spec_dicts(draw, max_layers: int = 7, same: bool = False) -> dict:
     elif head == "two-heads":  # a merge of flattened tensors
         other = flatten_head(draw(st.sampled_from(body)), out[1])
         out = merge(out, [other])
-    return _spec(channels, layers, same)
+    return _spec(nodes, layers, same)
 
 
-def _spec(channels: int, layers: list, same: bool) -> dict:
-    spec = {"name": "generated", "input": {"channels": channels}, "layers": layers}
+def _spec(nodes: list, layers: list, same: bool) -> dict:
+    if len(nodes) == 1 and "channels" in nodes[0]:
+        spec = {"name": "generated", "input": {"channels": nodes[0]["channels"]}, "layers": layers}
+    else:
+        spec = {"name": "generated", "inputs": nodes, "layers": layers}
     return {"same_padding": "exact", **spec} if same else spec

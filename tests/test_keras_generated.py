@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import randomize, relative_error, weights_of
-from evaluator import fits, per_step_over_sequence
+from evaluator import fits, per_step_over_sequence, random_inputs, with_window
 from strategies import spec_dicts
 from test_keras_per_step import assert_per_step_contract
 
@@ -38,17 +38,16 @@ def _check(spec: dict, tmp_path, choice: int, seed: int, start: int = 1) -> None
         or fitting_windows(checked.analysis.spec, limit=6)
     window = windows[choice % len(windows)]
     if window != checked.analysis.window:  # also exercise larger windows that fit
-        spec = {**spec, "input": {**spec["input"], "window": window}}
+        spec = with_window(spec, window)
         path.write_text(yaml.safe_dump(spec, sort_keys=False))
         checked = check(str(path))
         assert checked.ok, checked.diagnostics
     model = build_model(lower(checked.analysis))
     randomize(model, seed)
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(2, window + 9, spec["input"]["channels"])).astype(np.float32)
+    x = random_inputs(spec, window + 9, seed=seed)
     got = np.asarray(model(x))
     want = per_step_over_sequence(spec, weights_of(model), x, window)
-    assert got.shape[:2] == x.shape[:2]
+    assert got.shape[:2] == (2, window + 9)
     assert relative_error(got[:, window - 1:], want) < 1e-5
     assert_per_step_contract(str(path), spec, model, seed)
 
@@ -57,6 +56,22 @@ def _check(spec: dict, tmp_path, choice: int, seed: int, start: int = 1) -> None
                                                                         HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(spec=spec_dicts(), choice=st.integers(0, 5), seed=st.integers(0, 2**16))
 def test_generated_specs_match_the_evaluator(spec, choice, seed, tmp_path):
+    _check(spec, tmp_path, choice, seed)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                        HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(spec=spec_dicts(conditioned=True), choice=st.integers(0, 5), seed=st.integers(0, 2**16))
+def test_generated_conditioned_specs_match_the_evaluator(spec, choice, seed, tmp_path):
+    """Several inputs of every kind (hop frames, global vectors and ids, categorical sequences and signals,
+    one-hot or embedded) wherever the graph reads them."""
+    _check(spec, tmp_path, choice, seed)
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(spec=spec_dicts(max_layers=12, conditioned=True), choice=st.integers(0, 5), seed=st.integers(0, 2**16))
+def test_many_generated_conditioned_specs_match_the_evaluator(spec, choice, seed, tmp_path):
     _check(spec, tmp_path, choice, seed)
 
 

@@ -94,8 +94,10 @@ def fold_batchnorm_command(spec: str, model: str, out_dir: str, warmup: str) -> 
     except (api.ModelFileError, api.WeightMismatch) as error:
         raise click.ClickException(f"{model} does not fit {spec}: {error}"
                                    if isinstance(error, api.WeightMismatch) else str(error)) from None
-    channels = analysis.spec.inputs[0].channels
-    x = np.random.default_rng(0).normal(size=(2, analysis.window + 64, channels)).astype(np.float32)
+    from convert.runtime.conditioning import random_arrays
+
+    x = random_arrays(analysis.spec.inputs, analysis.window + 64)
+    x = x[0] if len(x) == 1 else x
     want, got = np.asarray(source(x), np.float64), np.asarray(folded(x), np.float64)
     error = float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-30))
     if error > 1e-5:  # folding is exact up to float32 rounding; anything more is a bug, never written
@@ -239,6 +241,11 @@ def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, win
           plot: str | None) -> None:
     """Measure the practice model against the per-step method: training, inference, memory, analysis."""
     analysis = _analysis_or_exit(spec)
+    node = analysis.spec.inputs[0]
+    if len(analysis.spec.inputs) > 1 or node.categories:
+        raise click.ClickException(f"bench measures specs of one float input; {analysis.spec.name} has "
+                                   f"{'several inputs' if len(analysis.spec.inputs) > 1 else 'a categorical input'} "
+                                   "(benchmarks/streaming.py measures conditioned streaming)")
     _keras_tools()
     from rich.console import Console
 

@@ -112,3 +112,14 @@ def check_frames(node, value: np.ndarray, last_step: int, label: str = "") -> No
     if value.shape[1] < need:
         raise ConditionError(f"{label or f'input `{node.name}`'} has {value.shape[1]:,} frame(s); steps 0 to "
                              f"{last_step:,} need {need:,} (one frame per {node.hop} steps)")
+
+
+def random_arrays(nodes, steps: int, batch: int = 2, seed: int = 0) -> list:
+    """Random arrays as the practice model takes them, `steps` long (frames covering them, vectors, levels)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for node in nodes:
+        shape = expected_shape(node, batch, steps, steps // node.hop + 1 if node.hop else 0)
+        out.append(rng.integers(0, node.categories, size=shape).astype(np.int32) if node.categories
+                   else rng.normal(size=shape).astype(np.float32))
+    return out
