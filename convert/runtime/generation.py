@@ -165,10 +165,13 @@ def _loop(stream, kind: str):
         def loop(x, chunks, t, rings, steps, seed, temperature):
             samples = tf.zeros((stream.chunk, batch) + sample_shape, tf.int32 if sample_shape == () else tf.float32)
 
+            others = [node.name for j, node in enumerate(stream.nodes) if j != stream.signal]
+            known = stream._precompute(dict(zip(others, chunks)))
+
             def body(i, x, t, rings, samples):
                 given = iter(chunks)
                 xs = [x if j == stream.signal else next(given)[i] for j in range(len(stream.nodes))]
-                y, rings = stream._step(xs, t, rings)
+                y, rings = stream._step(xs, t, rings, known={k: v[i] for k, v in known.items()})
                 if kind == "regression":
                     x = sample = y
                 else:
