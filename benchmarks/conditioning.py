@@ -25,6 +25,9 @@ import yaml  # noqa: E402
 from convert import api  # noqa: E402
 from convert.runtime.stream import StreamingModel  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from streaming import randomize  # noqa: E402
+
 SPEC = "specs/vocoder.yaml"
 
 
@@ -51,12 +54,8 @@ def unconditioned(spec: dict) -> dict:
 
 def rate(path: str, samples: int, repeats: int, batch: int) -> tuple[float, int]:
     model = api.practice_model(path)
+    randomize(model)
     rng = np.random.default_rng(0)
-    for layer in model.layers:
-        values = [rng.normal(0, 1 / np.sqrt(np.prod(w.shape[:-1]) if w.ndim > 1 else 4), w.shape).astype("float32")
-                  for w in layer.get_weights()]
-        if values:
-            layer.set_weights(values)
     stream = StreamingModel(model, path)
     conditions = None
     if len(stream.nodes) > 1:

@@ -117,6 +117,23 @@ MUTANTS = [
      "return ops.pad(steps, [[0, 0], [0, self.window - 1], [0, 0]])", "per-window outputs shifted by the warm-up"),
     ("convert/edge_layers.py", "total = run * float(self.run_length) + (0.0 if total is None else total)",
      "total = run + (0.0 if total is None else total)", "a global average weighs its interior run as one position"),
+    ("convert/input_layers.py", "steps = ops.arange(1, ops.shape(signal)[1] + 1, dtype=\"int32\") // self.hop",
+     "steps = ops.arange(0, ops.shape(signal)[1], dtype=\"int32\") // self.hop",
+     "the practice model's hop frames lag one step (frame t // hop)"),
+    ("convert/runtime/conditioning.py", "frames = np.minimum((np.arange(start, start + steps) + 1) // node.hop, value.shape[1] - 1)",
+     "frames = np.minimum(np.arange(start, start + steps) // node.hop, value.shape[1] - 1)",
+     "the stream's hop frames lag one step"),
+    ("convert/builders.py", "args, ins = ((), (name, padded[signal])) if practice",
+     "args, ins = ((), (name, signal)) if practice", "exact warm-up broadcasts a global input over the unpadded signal"),
+    ("convert/builders.py", "if any(node.name in p.layer.inputs and not p.layer.kind.reads_integers for p in used):",
+     "if any(node.name in p.layer.inputs for p in used):", "an Embedding reads one-hot vectors, not integers"),
+    ("convert/runtime/stream.py", "start = int(self._state[0]) - self.origin",
+     "start = int(self._state[0])", "the stream counts exact warm-up steps as sequence steps (frames shift)"),
+    ("convert/runtime/generation.py", "                        x = tf.one_hot(level, node.channels, dtype=tf.float32)",
+     "                        x = tf.one_hot(level - 1, node.channels, dtype=tf.float32)",
+     "one-hot feedback is off by one level"),
+    ("convert/runtime/stream.py", "and (not op.windowed or op.delays(layer) == (0,))):",
+     "):", "windowed conditioning layers are precomputed without their history"),
 ]
 COPIED = ("convert", "tests", "specs", "README.md", "pyproject.toml")
 
