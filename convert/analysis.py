@@ -129,6 +129,11 @@ def _structure(spec: Spec, out: list[Diagnostic]) -> _Structure | None:
         if layer.name not in used:
             out.append(Diagnostic("W300", layer.key_at("type"), f"layer `{layer.name}` does not contribute to the "
                                   f"output `{spec.output}`", "Wire it into the output or delete it."))
+    for node in spec.inputs:
+        if node.name not in used and node.source is not None and len(spec.inputs) > 1:
+            out.append(Diagnostic("W300", node.source.span, f"input `{node.name}` does not contribute to the "
+                                  f"output `{spec.output}`", "Read it in a layer that reaches the output, or "
+                                  "delete it (every model would still take it)."))
     return _Structure(meta, frozenset(used))
 
 

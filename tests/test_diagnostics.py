@@ -14,6 +14,7 @@ OK_HEAD = "input: {channels: 1, window: 8}\nlayers:\n"
 # (code, spec text, line, text the column points at: None where any column on the line will do)
 CASES = [
     ("E100", "input: {channels: 1\nlayers: [", 2, None),
+    ('W300', 'inputs:\n  - {name: a, channels: 1}\n  - {name: m, channels: 2, hop: 4}\nlayers:\n  - {type: Dense, inputs: a, units: 1}\n', 3, '{name: m'),
     ('E111', 'input: {channels: 1}\ninputs:\n  - {name: a, channels: 1}\nlayers:\n  - {type: Dense, units: 1}\n', 2, 'inputs'),
     ('E110', 'inputs: {name: a, channels: 1}\nlayers:\n  - {type: Dense, units: 1}\n', 1, '{name'),
     ('E112', 'inputs:\n  - {name: a}\nlayers:\n  - {type: Dense, units: 1}\n', 2, '{name'),

@@ -160,7 +160,8 @@ def spec_from_config(config: dict, source: str) -> tuple[str, dict]:
     sequential = config["class_name"] == "Sequential"
     inputs = [e for e in entries if e.get("class_name") == "InputLayer"]
     if len(inputs) > 1:
-        raise ModelImportError("the model has several inputs; a spec has one (conditioning inputs are not yet supported)")
+        raise ModelImportError("the model has several inputs; `causalc import` reads models of one float input "
+                               "(write `inputs:` by hand: README, \"Several inputs: conditioning\")")
     first = inputs[0]["config"] if inputs else (entries[0].get("config") or {}) if entries else {}
     shape = first.get("batch_shape") or first.get("batch_input_shape") or model.get("build_input_shape")
     if not shape or len(shape) != 3 or shape[1] is None or shape[2] is None:
