@@ -144,7 +144,8 @@ class StreamingModel:
         out = []
         for layer in self.graph.layers:
             op = OPS[layer.op]
-            if (set(layer.inputs) <= ready and op.name in ("conv", "depthwise", "separable", "pointwise", "merge", "expand")
+            reads = layer.inputs[:1] if op.name == "expand" else layer.inputs  # an expansion's second: a length
+            if (set(reads) <= ready and op.name in ("conv", "depthwise", "separable", "pointwise", "merge", "expand")
                     and (not op.windowed or op.delays(layer) == (0,))):
                 ready.add(layer.name)
                 out.append(layer)
@@ -158,7 +159,7 @@ class StreamingModel:
         values = {name: tf.reshape(x, (-1,) + tuple(x.shape[2:])) for name, x in chunks.items()}
         for layer in self._conditioning:  # steps and batch as one batch of rows
             op = OPS[layer.op]
-            ins = [values[name] for name in layer.inputs]
+            ins = [values[name] for name in (layer.inputs[:1] if op.name == "expand" else layer.inputs)]
             values.update(op.stream(layer, ins, ins[0][None] if op.windowed else None, self))
         return {layer.name: tf.reshape(values[layer.name], (steps, batch) + tuple(values[layer.name].shape[1:]))
                 for layer in self._conditioning}
