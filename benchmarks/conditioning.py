@@ -93,7 +93,7 @@ def main() -> None:
             without, macs_without = rate(plain, args.samples, args.repeats, batch)
             print(f"{batch:>5}  {with_:12,.0f}  {without:13,.0f}  {without / with_:5.2f}x")
         print(f"multiply-adds per step: {macs_with:,} conditioned (its 1x1 projections of the conditioning included; "
-          "the stream computes them per chunk, before its loop), "
+              "the stream computes them per chunk, before its loop), "
               f"{macs_without:,} unconditioned")
 
 
