@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from conftest import ROOT, compiled, relative_error, weights_of
 from evaluator import at_step, inputs_of, load, part, per_step_over_sequence, random_inputs, step_rate
 from test_keras_per_step import assert_per_step_contract
+from test_keras_stream import assert_export_matches_the_stream
 
 tf = pytest.importorskip("tensorflow")
 CONDITIONED = os.path.join(ROOT, "tests", "specs", "conditioned.yaml")
@@ -104,30 +105,10 @@ def test_exact_warmup_stream_needs_the_global_inputs():
 
 
 def test_exported_step_takes_the_conditioning_as_inputs(tmp_path):
-    from convert.runtime.export import input_name, tensor_name
     from convert.runtime.stream import StreamingModel
 
-    spec = load(CONDITIONED)
     _, model = compiled(CONDITIONED)
-    stream = StreamingModel(model, CONDITIONED)
-    written = stream.export(str(tmp_path), batch_size=1)
-    serving = tf.saved_model.load(written["saved_model"]).signatures["serving_default"]
-    runner = tf.lite.Interpreter(model_path=written["tflite"]).get_signature_runner()
-    shapes = stream.ring_shapes(1)
-    state = {"t": np.array(0, np.int32), **{tensor_name(n): np.zeros(shapes[n], np.float32) for n in stream.ring_names}}
-    lite = dict(state)
-    x = random_inputs(spec, 40, batch=1, seed=6)
-    stream.reset(1)
-    for t in range(40):
-        values = at_step(spec, x, t)
-        feed = {input_name(node, True): v for node, v in zip(stream.nodes, values)}
-        want = stream.step(values)
-        out = serving(**{k: tf.constant(v) for k, v in {**feed, **state}.items()})
-        lite_out = runner(**feed, **lite)
-        np.testing.assert_allclose(out["y"].numpy(), want, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(lite_out["y"], want, rtol=1e-4, atol=1e-5)
-        state = {k: out[k].numpy() for k in state}
-        lite = {k: lite_out[k] for k in lite}
+    assert_export_matches_the_stream(StreamingModel(model, CONDITIONED), tmp_path, steps=40)
 
 
 def test_regression_generation_feeds_back_exactly_with_conditioning():

@@ -106,21 +106,30 @@ def test_mu_law_sampling_is_seeded():
                                   os.path.join(ROOT, "tests", "specs", "kinds.yaml")],  # layers with weights the step calls
                          ids=["pooling", "kinds"])
 def test_export_runs_without_causalc(tmp_path, path):
-    from convert.runtime.export import tensor_name as _tensor_name
+    assert_export_matches_the_stream(stream_of(path), tmp_path, steps=25)
 
-    stream = stream_of(path)
-    written = stream.export(str(tmp_path), batch_size=1)
+
+def assert_export_matches_the_stream(stream, folder, steps: int) -> None:
+    """The exported step (SavedModel and TFLite), fed each input's value at each step and its own state
+    back, gives the stream's outputs step by step."""
+    from convert.runtime.export import input_name, tensor_name
+
+    spec = load(stream.analysis.spec.path)
+    written = stream.export(str(folder), batch_size=1)
     serving = tf.saved_model.load(written["saved_model"]).signatures["serving_default"]
     runner = tf.lite.Interpreter(model_path=written["tflite"]).get_signature_runner()
     shapes = stream.ring_shapes(1)
-    state = {"t": np.array(0, np.int32), **{_tensor_name(n): np.zeros(shapes[n], np.float32) for n in stream.ring_names}}
+    state = {"t": np.array(0, np.int32), **{tensor_name(n): np.zeros(shapes[n], np.float32) for n in stream.ring_names}}
     lite_state = dict(state)
     stream.reset(1)
-    x = _x(stream, 25, batch=1, seed=4)
-    for t in range(25):
-        want = stream.step(x[:, t])
-        out = serving(x=tf.constant(x[:, t]), **{k: tf.constant(v) for k, v in state.items()})
-        lite = runner(x=x[:, t], **lite_state)
+    x = _x(stream, steps, batch=1, seed=4)
+    several = len(stream.nodes) > 1
+    for t in range(steps):
+        values = at_step(spec, x, t)
+        feed = {input_name(node, several): v for node, v in zip(stream.nodes, values if several else [values])}
+        want = stream.step(values)
+        out = serving(**{k: tf.constant(v) for k, v in {**feed, **state}.items()})
+        lite = runner(**feed, **lite_state)
         np.testing.assert_allclose(out["y"].numpy(), want, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(lite["y"], want, rtol=1e-4, atol=1e-5)
         state = {k: out[k].numpy() for k in state}

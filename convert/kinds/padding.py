@@ -4,7 +4,7 @@ where its zeros become edge positions of the practice model; see `convert.edges`
 from __future__ import annotations
 
 from convert.frontend.diagnostics import Diagnostic
-from convert.kinds.base import Kind, Meta
+from convert.kinds.base import Kind
 from convert.kinds.fields import INT_MAX, Field, Reader, wrong
 
 LIMIT = INT_MAX
