@@ -227,3 +227,28 @@ def test_two_workers_match_one_process(tmp_path):
         assert abs(one_losses[step] - two_losses[step]) < 1e-4
     for a, b in zip(_weights(tmp_path / "one.keras"), _weights(tmp_path / "w0.keras")):
         assert np.max(np.abs(a - b)) <= 1e-4 * max(1.0, float(np.max(np.abs(a))))
+
+
+@pytest.mark.slow
+def test_workers_resuming_from_different_steps_stop_together(tmp_path):
+    """Worker 0 finds a checkpoint and worker 1 (another -o folder) none: both say so instead of running
+    collectives that no longer pair up."""
+    data = _signal(tmp_path / "train.npy")
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    common = [STRIDED, data, "--steps", "2000", "--batch-size", "8", "--checkpoint-every", "5"]
+    process = _start(["train", *common, "-o", str(tmp_path / "a" / "m.keras")], stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "a" / "m.keras.checkpoint.npz").exists():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    cluster = f"127.0.0.1:{_free_port()},127.0.0.1:{_free_port()}"
+    workers = [_start(["train", *common, "-o", str(tmp_path / folder / "m.keras"), "--resume", "--cluster", cluster,
+                       "--worker-index", str(i), "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                      text=True) for i, folder in enumerate("ab")]
+    for worker in workers:
+        _, err = worker.communicate(timeout=240)
+        assert worker.returncode == 1 and "would resume from different steps" in err, err
+    assert not (tmp_path / "a" / "m.keras").exists() and not (tmp_path / "b" / "m.keras").exists()

@@ -111,6 +111,10 @@ def train(spec, data, out, steps, batch_size, length, lr, seed, validation, chec
             trainer.restore(values)
         except training.TrainingError as error:
             raise click.ClickException(str(error)) from None
+    if not trainer.agree(first):
+        raise click.ClickException(f"the workers would resume from different steps (this one from {first}): with "
+                                   "--resume, every worker reads the checkpoint worker 0 writes, so give -o a path "
+                                   "all workers share; nothing written")
     try:
         _loop(trainer, first, steps, losses, checks, checkpoint_every, checkpoint, ident, log, rank, watchdog)
     except training.worker_failure() as error:  # a worker gone mid-run: its collective times out or fails

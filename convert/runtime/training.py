@@ -206,6 +206,21 @@ class Trainer:
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
         return float(total) / self.count
 
+    def agree(self, value: int) -> bool:
+        """Whether every worker holds the same `value` (the step it resumes from): one all-reduce of
+        (v, v**2, 1), equal everywhere iff n * sum(v**2) == sum(v)**2."""
+        if self.strategy is None:
+            return True
+        tf = self.tf
+
+        def gather():  # the tensor made in the replica, as the strategy's all-reduce wants
+            mine = tf.constant([float(value), float(value) ** 2, 1.0], tf.float64)
+            return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, mine)
+
+        summed = tf.function(lambda: self.strategy.run(gather))()
+        total, squares, count = self.strategy.experimental_local_results(summed)[0].numpy()
+        return count * squares == total * total
+
     def validation_loss(self, data: Data, crops: int = 16) -> float:
         """The mean loss over fixed crops of the validation data (the same crops at every evaluation)."""
         picked = data.crops(2**31 - 1, 0, crops)
