@@ -182,7 +182,7 @@ def test_a_worker_that_meets_nobody_gives_up_in_time(tmp_path):
 @pytest.mark.slow
 def test_resume_after_sigkill_continues_exactly(tmp_path):
     data = _signal(tmp_path / "train.npy")
-    common = [STRIDED, data, "--steps", "60", "--batch-size", "8", "--checkpoint-every", "10"]
+    common = [STRIDED, data, "--steps", "150", "--batch-size", "8", "--checkpoint-every", "10"]
     whole = _run(["train", *common, "-o", str(tmp_path / "whole.keras"), "--log", str(tmp_path / "whole.jsonl")])
     assert whole.returncode == 0, whole.stderr
     log = tmp_path / "cut.jsonl"
@@ -196,7 +196,7 @@ def test_resume_after_sigkill_continues_exactly(tmp_path):
     process.wait()
     assert not (tmp_path / "cut.keras").exists() and (tmp_path / "cut.keras.checkpoint.npz").exists()
     killed_at = len(log.read_text().splitlines())
-    assert 20 <= killed_at < 60
+    assert 20 <= killed_at < 150
     again = _run(["train", *common, "-o", str(tmp_path / "cut.keras"), "--log", str(log)])
     assert again.returncode == 1 and "--resume" in again.stderr  # never overwritten by accident
     resumed = _run(["train", *common, "-o", str(tmp_path / "cut.keras"), "--log", str(log), "--resume"])
