@@ -167,7 +167,8 @@ def test_generate_command(tmp_path):
 
 @settings(max_examples=int(os.environ.get("CAUSALC_STREAM_EXAMPLES", "15")), deadline=None,
           suppress_health_check=list(HealthCheck))
-@given(spec=spec_dicts(max_layers=5), seed=st.integers(0, 2**16))
+@given(spec=st.booleans().flatmap(lambda conditioned: spec_dicts(max_layers=5, conditioned=conditioned)),
+       seed=st.integers(0, 2**16))
 def test_generated_specs_stream_exactly(spec, seed, tmp_path):
     from convert import api
     from convert.pipeline import check
