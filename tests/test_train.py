@@ -138,6 +138,34 @@ def test_a_conditioned_spec_trains_from_npz(tmp_path):
                                        "-o", str(tmp_path / "bad.keras"), "--steps", "3"])
     assert result.exit_code == 1 and "`mel` has 3 frame(s); steps 0 to 1,999 need 8" in result.output
     assert not (tmp_path / "bad.keras").exists()
+    result = CliRunner().invoke(main, ["train", os.path.join(ROOT, "specs", "vocoder.yaml"), str(tmp_path / "none.npz"),
+                                       "-o", str(tmp_path / "bad.keras"), "--steps", "3"])
+    assert result.exit_code == 1 and "cannot read" in result.output and "none.npz" in result.output
+    assert not (tmp_path / "bad.keras").exists()
+
+
+def test_log_softmax_loss_is_read_from_the_spec_not_the_last_keras_layer(tmp_path):
+    """In exact warm-up with a window past the receptive field, the practice model ends in a crop: the loss
+    still treats the output as log-probabilities, as the spec says."""
+    from convert import api
+    from convert.pipeline import check
+    from convert.runtime import training
+
+    path = tmp_path / "log.yaml"
+    path.write_text("input: {channels: 1, window: 12}\nlayers:\n  - {type: Conv1D, name: a, filters: 1, kernel_size: 3}\n"
+                    "  - {type: MaxPool1D, name: b, inputs: input}\n  - {type: Concatenate, name: both, inputs: [b, a]}\n"
+                    "  - {type: Flatten, name: flat}\n  - {type: Dense, name: out, units: 16, activation: log_softmax}\n")
+    analysis = check(str(path)).analysis
+    assert analysis.receptive_field < analysis.window
+    signal = _signal(tmp_path / "s.npy", 200)
+    data = training.Data(analysis, [signal], 40)
+    model = api.practice_model(analysis, "exact")
+    assert model.layers[-1].name == "warmup_crop"
+    trainer = training.Trainer(model, data, 2, 1e-9, seed=1)
+    inputs, targets, weights = data.batch(data.crops(1, 0, 2))
+    logp = np.take_along_axis(np.asarray(model(inputs[0]), np.float64), targets[..., None], -1)[..., 0]
+    want = float(-(logp * weights).sum() / weights.sum())
+    assert abs(trainer.step(0) - want) < 1e-4 * max(1.0, abs(want))
 
 
 def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path):

@@ -43,6 +43,7 @@ class Data:
         self.nodes, self.window, self.length = analysis.spec.inputs, analysis.window, length
         self.signal = self.nodes.index(analysis.spec.signal)
         self.kind = output_kind(analysis)
+        self.log_probabilities = analysis.spec.layer(analysis.spec.output).config.get("activation") == "log_softmax"
         self.units = analysis.tensors[analysis.spec.output].channels
         self.align = math.lcm(*[node.hop for node in self.nodes if node.hop] or [1])  # crops start on frames
         self.sequences = []
@@ -119,13 +120,13 @@ class Data:
 
 
 def _npz(path: str, nodes) -> list:
+    import io
+    import zipfile
+
     from convert.frontend.source import read_bytes
 
     try:
         data = read_bytes(path, 2**31)
-        import io
-        import zipfile
-
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             names = set(archive.files)
             missing = [node.name for node in nodes if node.name not in names]
@@ -162,9 +163,7 @@ class Trainer:
         self.optimizer = keras.optimizers.Adam(lr)
         self.optimizer.build(model.trainable_variables)
         self.count = float(batch * (data.length - data.window + 1))  # predicted steps in a global batch
-        regression = data.kind == "regression"
-        log = model.get_layer(model.layers[-1].name).get_config().get("activation") == "log_softmax" \
-            if not regression else False
+        regression, log = data.kind == "regression", data.log_probabilities
 
         def local_sum(inputs, targets, weights):
             out = model(inputs if len(inputs) > 1 else inputs[0], training=True)
