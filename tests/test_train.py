@@ -46,6 +46,15 @@ def _free_port() -> int:
         return handle.getsockname()[1]
 
 
+def _kill_when(process: subprocess.Popen, ready) -> None:
+    """SIGKILL the process as soon as `ready()` holds (at most two minutes from now)."""
+    deadline = time.time() + 120
+    while time.time() < deadline and not ready():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 def _weights(path):
     from convert import api
 
@@ -216,12 +225,8 @@ def test_resume_after_sigkill_continues_exactly(tmp_path):
     log = tmp_path / "cut.jsonl"
     process = _start(["train", *common, "-o", str(tmp_path / "cut.keras"), "--log", str(log)],
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (os.path.exists(tmp_path / "cut.keras.checkpoint.npz")
-                                          and log.exists() and len(log.read_text().splitlines()) >= 25):
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    _kill_when(process, lambda: (tmp_path / "cut.keras.checkpoint.npz").exists() and log.exists()
+               and len(log.read_text().splitlines()) >= 25)
     assert not (tmp_path / "cut.keras").exists() and (tmp_path / "cut.keras.checkpoint.npz").exists()
     killed_at = len(log.read_text().splitlines())
     assert 20 <= killed_at < 150
@@ -267,11 +272,7 @@ def test_workers_resuming_from_different_steps_stop_together(tmp_path):
     common = [STRIDED, data, "--steps", "2000", "--batch-size", "8", "--checkpoint-every", "5"]
     process = _start(["train", *common, "-o", str(tmp_path / "a" / "m.keras")], stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (tmp_path / "a" / "m.keras.checkpoint.npz").exists():
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    _kill_when(process, (tmp_path / "a" / "m.keras.checkpoint.npz").exists)
     cluster = f"127.0.0.1:{_free_port()},127.0.0.1:{_free_port()}"
     workers = [_start(["train", *common, "-o", str(tmp_path / folder / "m.keras"), "--resume", "--cluster", cluster,
                        "--worker-index", str(i), "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

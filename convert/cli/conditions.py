@@ -37,12 +37,7 @@ def read_conditions(stream, pairs: tuple[str, ...], last_step: int) -> dict | No
         if not node.categories and not node.is_global and value.ndim == 1 and node.channels == 1:
             value = value[:, None]
         try:
-            value = conditioning.check(node, value[None], 1, f"the condition {name}={path}")
-            if node.hop:
-                conditioning.check_frames(node, value, last_step, f"the condition {name}={path}")
-            elif node.sequence and value.shape[1] < last_step:
-                raise conditioning.ConditionError(f"the condition {name}={path} has {value.shape[1]:,} steps; "
-                                                  f"generating to step {last_step:,} needs {last_step:,}")
+            value = conditioning.check_condition(node, value[None], 1, last_step, f"the condition {name}={path}")
         except conditioning.ConditionError as error:
             shape = conditioning.expected_shape(node, 1)[1:]
             raise click.ClickException(f"{error} (the file holds {_shape_text(shape)}, no batch axis)") from None

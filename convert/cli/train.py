@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import time
 
 import click
 
@@ -92,7 +93,7 @@ def train(spec, data, out, steps, batch_size, length, lr, seed, validation, chec
         checks = [training.Data(analysis, [path], length) for path in validation]
     except training.TrainingError as error:
         raise click.ClickException(f"{error}; nothing written") from None
-    watchdog = _watchdog(timeout, workers) if hosts else None  # until the first step's sum has come back
+    watchdog = _Watchdog(timeout, workers) if hosts else None  # until the first step's sum has come back
     strategy = _strategy(hosts, rank, timeout) if hosts else None
     api, writer = _keras_tools()
     training.set_seed(seed)
@@ -138,7 +139,7 @@ def _loop(trainer, first, steps, losses, checks, every, checkpoint, ident, log, 
 
     from convert.runtime import training
 
-    started, done = training.now(), 0
+    started, done = time.perf_counter(), 0
     with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   transient=True, disable=rank != 0) as progress:
         task = progress.add_task("", total=steps, completed=first)
@@ -149,7 +150,7 @@ def _loop(trainer, first, steps, losses, checks, every, checkpoint, ident, log, 
                 watchdog = None
             losses.append(loss)
             done += 1
-            elapsed = training.now() - started
+            elapsed = time.perf_counter() - started
             rate = training.predictions_per_second(trainer, elapsed, done)
             record = {"step": step, "loss": loss, "predictions_per_second": rate, "seconds": elapsed}
             if (step + 1) % every == 0 or step + 1 == steps:
@@ -202,7 +203,3 @@ class _Watchdog:
             self.process.stdin.close()
             self.process.stdin = None
             self.process.wait()
-
-
-def _watchdog(timeout: float, workers: int) -> _Watchdog:
-    return _Watchdog(timeout, workers)

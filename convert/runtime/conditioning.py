@@ -114,6 +114,19 @@ def check_frames(node, value: np.ndarray, last_step: int, label: str = "") -> No
                              f"{last_step:,} need {need:,} (one frame per {node.hop} steps)")
 
 
+def check_condition(node, value, batch: int, last_step: int, label: str = "") -> np.ndarray:
+    """A conditioning input's array (`check`) that covers steps 0 .. last_step: a hop input's frames, or a
+    sequence input's last_step steps (the output at last_step - 1 is the last one computed)."""
+    label = label or f"input `{node.name}`"
+    value = check(node, value, batch, label)
+    if node.hop:
+        check_frames(node, value, last_step, label)
+    elif node.sequence and value.shape[1] < last_step:
+        raise ConditionError(f"{label} has {value.shape[1]:,} steps; generating to step {last_step:,} needs "
+                             f"{last_step:,}")
+    return value
+
+
 def random_arrays(nodes, steps: int, batch: int = 2, seed: int = 0) -> list:
     """Random arrays as the practice model takes them, `steps` long (frames covering them, vectors, levels)."""
     rng = np.random.default_rng(seed)

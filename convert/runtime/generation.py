@@ -45,8 +45,7 @@ def generate(stream, steps: int, first=None, seed: int = 0, temperature: float =
         raise ValueError(f"`temperature` must be a positive finite number; received {temperature}")
     if not 0 <= seed < 2**63:
         raise ValueError(f"`seed` must be in [0, 2**63); received {seed}")
-    if stream._state is None:
-        stream._check(None)  # says to reset with the global inputs
+    stream._require_state()
     start = int(stream._state[0]) - stream.origin  # the sequence's step of the first output computed
     conds = check_conditions(stream, conditions, start + steps)
     x = _first(stream, first)
@@ -97,20 +96,15 @@ def check_conditions(stream, conditions, last_step: int) -> list:
         if i == stream.signal:
             out.append(None)
             continue
-        value = conditioning.check(node, given.pop(0), stream.batch_size)
-        if node.hop:
-            conditioning.check_frames(node, value, last_step)
-        elif node.sequence and value.shape[1] < last_step:
-            raise conditioning.ConditionError(f"input `{node.name}` has {value.shape[1]:,} steps; generating to step "
-                                              f"{last_step:,} needs {last_step:,}")
-        out.append(value)
+        out.append(conditioning.check_condition(node, given.pop(0), stream.batch_size, last_step))
     return out
 
 
 def _first(stream, first):
     value = silence(stream) if first is None else first
     node = stream.nodes[stream.signal]
-    return tf.constant(conditioning.check(conditioning.at_step(node), value, stream.batch_size, f"`first` (signal `{node.name}`)"))
+    label = f"`first` (signal `{node.name}`)"
+    return tf.constant(conditioning.check(conditioning.at_step(node), value, stream.batch_size, label))
 
 
 def sample_logits(logits, u, temperature):

@@ -144,8 +144,7 @@ class StreamingModel:
         out = []
         for layer in self.graph.layers:
             op = OPS[layer.op]
-            reads = layer.inputs[:1] if op.name == "expand" else layer.inputs  # an expansion's second: a length
-            if (set(reads) <= ready and op.name in ("conv", "depthwise", "separable", "pointwise", "merge", "expand")
+            if (set(_reads(layer)) <= ready and op.name in ("conv", "depthwise", "separable", "pointwise", "merge", "expand")
                     and (not op.windowed or op.delays(layer) == (0,))):
                 ready.add(layer.name)
                 out.append(layer)
@@ -159,7 +158,7 @@ class StreamingModel:
         values = {name: tf.reshape(x, (-1,) + tuple(x.shape[2:])) for name, x in chunks.items()}
         for layer in self._conditioning:  # steps and batch as one batch of rows
             op = OPS[layer.op]
-            ins = [values[name] for name in (layer.inputs[:1] if op.name == "expand" else layer.inputs)]
+            ins = [values[name] for name in _reads(layer)]
             values.update(op.stream(layer, ins, ins[0][None] if op.windowed else None, self))
         return {layer.name: tf.reshape(values[layer.name], (steps, batch) + tuple(values[layer.name].shape[1:]))
                 for layer in self._conditioning}
@@ -241,11 +240,15 @@ class StreamingModel:
         self.batch_size = rings[0].shape[1] if rings else self.batch_size
         self._state = (tf.constant(t, tf.int32), tuple(rings))
 
-    def _check(self, x, step: bool = False) -> list[np.ndarray]:
-        """Each input's array, checked (`step`: its value at one step, as a global input's vector)."""
+    def _require_state(self) -> None:
+        """A stream in exact warm-up with global inputs has no state until reset is given them."""
         if self._state is None:
             raise conditioning.ConditionError("exact warm-up sees the global inputs from the first step: call "
                                               "reset(batch_size, globals={name: array}) first")
+
+    def _check(self, x, step: bool = False) -> list[np.ndarray]:
+        """Each input's array, checked (`step`: its value at one step, as a global input's vector)."""
+        self._require_state()
         arrays = conditioning.as_list(self.nodes, x)
         out = []
         for node, value in zip(self.nodes, arrays):
@@ -284,6 +287,12 @@ class StreamingModel:
         from convert.runtime.export import export
 
         return export(self, folder, batch_size, tflite)
+
+
+def _reads(layer: GraphLayer) -> tuple[str, ...]:
+    """The tensors whose values a layer's step reads: an input's expansion reads the input alone (its second
+    input, the signal, only gives the practice model its length)."""
+    return layer.inputs[:1] if layer.op == "expand" else layer.inputs
 
 
 def check_warmup(model: keras.Model, analysis, warmup: str) -> str:

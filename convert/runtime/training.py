@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import os
-import time
 
 import numpy as np
 
@@ -292,7 +291,3 @@ def worker_failure():
 
 def predictions_per_second(trainer: Trainer, seconds: float, steps: int) -> float:
     return steps * trainer.count / max(seconds, 1e-9)
-
-
-def now() -> float:
-    return time.perf_counter()
