@@ -13,7 +13,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -26,7 +25,7 @@ from convert import api  # noqa: E402
 from convert.runtime.stream import StreamingModel  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from streaming import randomize  # noqa: E402
+from streaming import randomize, streaming_rate  # noqa: E402
 
 SPEC = "specs/vocoder.yaml"
 
@@ -62,15 +61,7 @@ def rate(path: str, samples: int, repeats: int, batch: int) -> tuple[float, int]
         frames = samples // 256 + 2
         conditions = {"mel": rng.normal(size=(batch, frames, 80)).astype(np.float32),
                       "speaker": rng.integers(0, 4, size=batch).astype(np.int32)}
-    stream.reset(batch)
-    stream.generate(2048, conditions=conditions)  # compile
-    rates = []
-    for r in range(repeats):
-        stream.reset(batch)
-        start = time.perf_counter()
-        stream.generate(samples, seed=r, conditions=conditions)
-        rates.append(batch * samples / (time.perf_counter() - start))
-    return float(np.median(rates)), stream.analysis.macs
+    return streaming_rate(stream, samples, repeats, batch, conditions), stream.analysis.macs
 
 
 def main() -> None:

@@ -31,15 +31,16 @@ def randomize(model, seed: int = 0) -> None:
             layer.set_weights(values)
 
 
-def streaming_rate(stream: StreamingModel, samples: int, repeats: int) -> float:
-    stream.reset(1)
-    stream.generate(2048, seed=0)  # compile
+def streaming_rate(stream: StreamingModel, samples: int, repeats: int, batch: int = 1, conditions=None) -> float:
+    """Median samples/s over all `batch` streams of `generate`, after a run that compiles it."""
+    stream.reset(batch)
+    stream.generate(2048, seed=0, conditions=conditions)  # compile
     rates = []
     for r in range(repeats):
-        stream.reset(1)
+        stream.reset(batch)
         start = time.perf_counter()
-        stream.generate(samples, seed=r)
-        rates.append(samples / (time.perf_counter() - start))
+        stream.generate(samples, seed=r, conditions=conditions)
+        rates.append(batch * samples / (time.perf_counter() - start))
     return float(np.median(rates))
 
 
