@@ -41,7 +41,7 @@ def step_function(stream, batch_size: int = 1):
         y, rings = stream._step(xs, t, rings, in_place=False)  # traced without XLA: a plain scatter
         return {"y": y, "t": t + 1, **{tensor_name(n): r for n, r in zip(stream.ring_names, rings)}}
 
-    return tf.function(step, input_signature=signature)
+    return tf.function(step, input_signature=signature, autograph=False)
 
 
 def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dict[str, str]:
@@ -76,7 +76,7 @@ def _frozen(function):
     frozen = convert_variables_to_constants_v2(concrete)
     names = sorted(concrete.structured_outputs)  # a dict's outputs come flattened in key order
 
-    @tf.function(input_signature=function.input_signature)
+    @tf.function(input_signature=function.input_signature, autograph=False)
     def step(*args):
         return dict(zip(names, frozen(*args)))
 

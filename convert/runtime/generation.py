@@ -159,5 +159,5 @@ def _loop(stream, kind: str):
             _, x, t, rings, samples = tf.while_loop(lambda i, *_: i < steps, body, (0, x, t, rings, samples))
             return samples, x, t, rings
 
-        stream._generate_graphs[kind] = tf.function(loop, jit_compile=True)
+        stream._generate_graphs[kind] = tf.function(loop, jit_compile=True, autograph=False)
     return stream._generate_graphs[kind]

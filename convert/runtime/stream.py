@@ -44,6 +44,9 @@ class StreamingModel:
     chunk = CHUNK
 
     def __init__(self, model, spec, warmup: str = "causal"):
+        if keras.backend.backend() != "tensorflow":  # the step is a TensorFlow graph calling the model's layers
+            raise RuntimeError(f"the stream runs on TensorFlow; Keras's backend here is {keras.backend.backend()} "
+                               "(KERAS_BACKEND): stream, generate and export with KERAS_BACKEND=tensorflow")
         if not isinstance(model, keras.Model):
             model = api.load_model(model)
         self.analysis = api.load(spec)
@@ -63,8 +66,8 @@ class StreamingModel:
         self._rings = plan_rings(self.graph)  # input tensor -> ring length
         self._conditioning = self._conditioning_layers()
         self.ring_names = tuple(sorted(self._rings))
-        self._step_graph = tf.function(self._step, jit_compile=True)
-        self._run_graph = tf.function(self._run, jit_compile=True)
+        self._step_graph = tf.function(self._step, jit_compile=True, autograph=False)
+        self._run_graph = tf.function(self._run, jit_compile=True, autograph=False)
         self._state: tuple | None = None
         self._constants = {name: [tf.constant(v) for v in values] for name, values in self._weights.items()}
         self._generate_graphs: dict = {}
