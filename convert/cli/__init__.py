@@ -12,7 +12,7 @@ import sys
 import click
 
 from convert import limits
-from convert.cli import checking, models
+from convert.cli import checking, export, models
 from convert.cli.train import train
 from convert.cli.common import EXIT_PROBLEMS, _use_color  # noqa: F401  (tests patch the colour decision)
 
@@ -32,7 +32,7 @@ def main(max_parameters: int | None, max_step_values: int | None) -> None:
 
 
 for _command in (checking.lint, checking.explain, models.compile_command, models.to_step_command,
-                 models.from_step_command, models.fold_batchnorm_command, models.generate, models.export_step,
+                 models.from_step_command, models.fold_batchnorm_command, models.generate, export.export, models.export_step,
                  models.bench, checking.schema, checking.import_command, checking.draw, train):
     main.add_command(_command)
 

@@ -80,7 +80,7 @@ def fold_batchnorm_command(spec: str, model: str, out_dir: str, warmup: str) -> 
     import numpy as np
 
     analysis = _analysis_or_exit(spec)
-    api, writer = _keras_tools()
+    api, writer = _keras_tools(tensorflow=True)
     from convert.runtime.fold import fold_batchnorm
 
     from convert.runtime.stream import check_warmup
@@ -116,7 +116,7 @@ def fold_batchnorm_command(spec: str, model: str, out_dir: str, warmup: str) -> 
 
 def _stream(spec: str, model_path: str, warmup: str):
     analysis = _analysis_or_exit(spec)
-    api, _ = _keras_tools()
+    api, _ = _keras_tools(tensorflow=True)
     from convert.runtime.stream import StreamingModel
 
     try:
@@ -211,13 +211,19 @@ def generate(spec: str, model: str, steps: int, prime: str | None, conditions: t
 @click.argument("spec", type=click.Path())
 @click.argument("model", type=click.Path())
 @click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["saved_model", "onnx"]), default="saved_model", show_default=True,
+              help="saved_model: OUT_DIR/saved_model (and step.tflite); onnx: OUT_DIR/step.onnx, checked with ONNX Runtime.")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(1))
-@click.option("--tflite/--no-tflite", default=True, show_default=True, help="Also write step.tflite.")
+@click.option("--tflite/--no-tflite", default=True, show_default=True, help="Also write step.tflite (saved_model format).")
 @WARMUP
-def export_step(spec: str, model: str, out_dir: str, batch_size: int, tflite: bool, warmup: str) -> None:
+def export_step(spec: str, model: str, out_dir: str, fmt: str, batch_size: int, tflite: bool, warmup: str) -> None:
     """Export the streaming step of MODEL, with its state as explicit inputs and outputs, as a SavedModel
-    (and TFLite) that runs without causalc."""
+    (and TFLite) or as ONNX, that runs without causalc."""
     stream = _stream(spec, model, warmup)
+    if fmt == "onnx":
+        from convert.cli.export import export_step_onnx
+
+        return export_step_onnx(stream, out_dir, batch_size)
     try:
         written = stream.export(out_dir, batch_size, tflite)
     except OSError as error:
@@ -246,7 +252,7 @@ def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, win
         raise click.ClickException(f"bench measures specs of one float input; {analysis.spec.name} has "
                                    f"{'several inputs' if len(analysis.spec.inputs) > 1 else 'a categorical input'} "
                                    "(benchmarks/streaming.py measures conditioned streaming)")
-    _keras_tools()
+    _keras_tools(tensorflow=True)
     from rich.console import Console
 
     from convert.runtime import bench as measure
@@ -270,7 +276,7 @@ def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, win
                 (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
             report["speedup_by_window"] = measure.speedup_by_window(
                 windows, repeats=max(1, repeats // 2), progress=lambda what: status.update(f"plot: {what}"))
-            _, writer = _keras_tools()
+            _, writer = _keras_tools(tensorflow=True)
             try:
                 with writer.atomic_files(os.path.dirname(plot)) as new:
                     measure.plot_speedup(report["speedup_by_window"], new(plot))

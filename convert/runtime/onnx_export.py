@@ -1,0 +1,173 @@
+"""ONNX export: the practice model (dynamic batch and sequence length) and the streaming step with its state
+as explicit inputs and outputs, converted from TensorFlow graphs by tf2onnx and checked with ONNX Runtime.
+
+ONNX names every value once, so the step's updated state cannot take its input's name as the SavedModel's
+does: the step reads `x` (or one `x_NAME` per input), `t` and every `ring_*`, and returns `y`, `t_next` and
+one `ring_*_next` per ring, to be fed back as `t` and `ring_*` at the next step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import tensorflow as tf
+
+from convert.runtime.export import step_function
+
+OPSET = 17  # ONNX Runtime from 1.13 and most other runtimes run it
+ROUNDS = 8  # tf2onnx's optimiser passes, at most (see _bounded_optimiser)
+LIMIT = 2**31 - 2**26  # one protobuf message holds less than 2 GiB; a little is left for the graph itself
+
+
+class OnnxUnavailable(RuntimeError):
+    """The converter is not installed."""
+
+
+class OnnxMismatch(RuntimeError):
+    """ONNX Runtime's result differs from Keras's: the file is not written."""
+
+
+def _converter():
+    try:
+        import tf2onnx
+        import tf2onnx.convert
+        import tf2onnx.optimizer  # noqa: F401  (bounded while converting)
+    except ImportError:
+        raise OnnxUnavailable("ONNX export needs tf2onnx and onnx: pip install 'causalc[onnx]'") from None
+    return tf2onnx
+
+
+def practice_function(model, nodes):
+    """The practice model as a tf.function of its inputs (named as the spec's inputs; batch and length
+    dynamic) returning {"y": (batch, T, units)}."""
+    signature = [tf.TensorSpec(tensor.shape, tensor.dtype, name=node.name) for node, tensor in zip(nodes, model.inputs)]
+
+    @tf.function(input_signature=signature, autograph=False)
+    def practice(*xs):
+        return {"y": model(list(xs) if len(xs) > 1 else xs[0], training=False)}
+
+    return practice
+
+
+def onnx_step_function(stream, batch_size: int = 1):
+    """The step (`convert.runtime.export.step_function`) with its outputs renamed for ONNX: y, t_next, ring_*_next."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    function = step_function(stream, batch_size)
+    concrete = function.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)  # the weights the step captures, as constants
+    names = sorted(concrete.structured_outputs)  # a dict's outputs come flattened in key order
+
+    @tf.function(input_signature=function.input_signature, autograph=False)
+    def step(*args):
+        return {name if name == "y" else name + "_next": value for name, value in zip(names, frozen(*args))}
+
+    return step
+
+
+def convert(function) -> bytes:
+    """The serialised ONNX model of a tf.function with an input signature."""
+    tf2onnx = _converter()
+    with _bounded_optimiser(tf2onnx):
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
+    if proto.ByteSize() > LIMIT:
+        raise OnnxUnavailable(f"the model is {proto.ByteSize() / 2**30:.1f} GiB: over what one ONNX file holds (2 GiB)")
+    return proto.SerializeToString()
+
+
+@contextlib.contextmanager
+def _bounded_optimiser(tf2onnx):
+    """tf2onnx repeats its optimisers until none changes the graph; on some graphs (a concatenation of a
+    tensor and a convolution of it, as in specs/densenet.yaml) its reshape and duplicate-merging passes undo
+    each other forever (tf2onnx 1.17). At most ROUNDS rounds are run; each leaves a valid graph, and the
+    result is checked with ONNX Runtime all the same."""
+    module = tf2onnx.optimizer
+    original = module._get_optimizers
+
+    def bounded():
+        return {name: _bounded(factory) for name, factory in original().items()}
+
+    module._get_optimizers = bounded
+    try:
+        yield
+    finally:
+        module._get_optimizers = original
+
+
+def _bounded(factory):
+    def make():
+        optimiser = factory()
+        run = optimiser.optimize
+
+        def optimize(graph, iteration):
+            graph = run(graph, iteration)
+            if iteration + 1 >= ROUNDS:
+                optimiser.graph_been_opt = False
+            return graph
+
+        optimiser.optimize = optimize
+        return optimiser
+
+    return make
+
+
+def session(content: bytes):
+    """An ONNX Runtime session of a serialised model, or None when ONNX Runtime is not installed."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(content, options, providers=["CPUExecutionProvider"])
+
+
+def _relative(got, want) -> float:
+    """max |got - want| over the whole output, relative to its largest value."""
+    want = np.asarray(want, np.float64)
+    return float(np.max(np.abs(np.asarray(got, np.float64) - want)) / max(float(np.max(np.abs(want))), 1e-30))
+
+
+def check_practice(content: bytes, model, nodes, arrays) -> float | None:
+    """Relative error of ONNX Runtime's practice output against Keras on `arrays` (None without ONNX Runtime)."""
+    runner = session(content)
+    if runner is None:
+        return None
+    got = runner.run(["y"], {node.name: array for node, array in zip(nodes, arrays)})[0]
+    return _relative(got, model(arrays if len(arrays) > 1 else arrays[0], training=False))
+
+
+def check_step(content: bytes, stream, batch_size: int, values, globals: dict | None = None) -> float | None:
+    """Relative error of ONNX Runtime's step against the stream over steps of `values` (one list of each
+    input's value per step), both from the stream's state after `reset(batch_size, globals)` (None without
+    ONNX Runtime)."""
+    from convert.runtime.export import input_name, tensor_name
+
+    runner = session(content)
+    if runner is None:
+        return None
+    stream.reset(batch_size, globals)
+    t, rings = stream._state  # the exported step's own form of the state
+    state = {"t": np.array(int(t), np.int32), **{tensor_name(n): r.numpy() for n, r in zip(stream.ring_names, rings)}}
+    several = len(stream.nodes) > 1
+    got, want, names = [], [], [output.name for output in runner.get_outputs()]
+    for xs in values:
+        want.append(stream.step(xs if several else xs[0]))
+        feed = {input_name(node, several): x for node, x in zip(stream.nodes, xs)}
+        out = dict(zip(names, runner.run(names, {**feed, **state})))
+        got.append(out["y"])
+        state = {name: out[name + "_next"] for name in state}
+    return _relative(np.stack(got), np.stack(want))
+
+
+def random_steps(nodes, steps: int, batch: int, seed: int = 0) -> list[list[np.ndarray]]:
+    """Each input's value at each of `steps` steps, as the step takes them (a global input's the same)."""
+    rng = np.random.default_rng(seed)
+    fixed = {node.name: rng.normal(size=(batch, node.channels)).astype(np.float32) for node in nodes
+             if node.is_global and not node.categories}
+    fixed.update({node.name: rng.integers(0, node.categories, size=(batch,)).astype(np.int32) for node in nodes
+                  if node.is_global and node.categories})
+    return [[fixed[node.name] if node.name in fixed
+             else rng.integers(0, node.categories, size=(batch,)).astype(np.int32) if node.categories
+             else rng.normal(size=(batch, node.channels)).astype(np.float32) for node in nodes] for _ in range(steps)]

@@ -1,0 +1,175 @@
+"""ONNX export, checked with ONNX Runtime: the practice model at every step for any batch and length, and the
+exported step, fed its own state back, equal to the stream step by step for 1,000 steps."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT, SPECS, compiled, relative_error, spec_id
+from evaluator import at_step, load, random_inputs
+
+tf = pytest.importorskip("tensorflow")
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("tf2onnx")
+
+STEPS = 1000
+FAST = [os.path.join(ROOT, "specs", name) for name in ("wavenet.yaml", "vocoder.yaml", "densenet.yaml")]
+_streams: dict = {}
+
+
+def _stream(path: str):
+    from convert.runtime.stream import StreamingModel
+
+    if path not in _streams:
+        _streams[path] = StreamingModel(compiled(path)[1], path)
+    return _streams[path]
+
+
+def _session(content: bytes):
+    return ort.InferenceSession(content, providers=["CPUExecutionProvider"])
+
+
+def _listed(x) -> list:
+    return x if isinstance(x, list) else [x]
+
+
+def assert_practice_matches(path: str) -> None:
+    """The exported practice model takes any batch and length and equals Keras at every step."""
+    from convert.runtime import onnx_export
+
+    _, model = compiled(path)
+    analysis = _stream(path).analysis
+    runner = _session(onnx_export.convert(onnx_export.practice_function(model, analysis.spec.inputs)))
+    assert [i.name for i in runner.get_inputs()] == [node.name for node in analysis.spec.inputs]
+    spec = load(path)
+    for batch, steps, seed in ((1, analysis.window + 3, 0), (3, analysis.window + 700, 1)):
+        x = _listed(random_inputs(spec, steps, batch, seed))
+        got = runner.run(["y"], {node.name: v for node, v in zip(analysis.spec.inputs, x)})[0]
+        want = np.asarray(model(x if len(x) > 1 else x[0]), np.float64)
+        assert got.shape == want.shape == (batch, steps, want.shape[-1])
+        assert relative_error(got, want) < 1e-5
+
+
+def assert_step_matches(path: str, steps: int = STEPS, batch: int = 2) -> None:
+    """The exported step, its state fed back, equals the stream at every step (and so the practice model)."""
+    from convert.runtime import onnx_export
+    from convert.runtime.export import input_name, tensor_name
+
+    stream = _stream(path)
+    runner = _session(onnx_export.convert(onnx_export.onnx_step_function(stream, batch)))
+    shapes = stream.ring_shapes(batch)
+    state = {"t": np.array(0, np.int32), **{tensor_name(n): np.zeros(shapes[n], np.float32) for n in stream.ring_names}}
+    outputs = [o.name for o in runner.get_outputs()]
+    assert sorted(outputs) == sorted(["y"] + [name + "_next" for name in state])
+    spec = load(path)
+    x = random_inputs(spec, steps, batch, seed=5)
+    stream.reset(batch)
+    want = stream.run(x)  # checked against the practice model by test_keras_stream
+    several = len(stream.nodes) > 1
+    got = []
+    for t in range(steps):
+        values = _listed(at_step(spec, x, t))
+        feed = {input_name(node, several): v for node, v in zip(stream.nodes, values)}
+        out = dict(zip(outputs, runner.run(outputs, {**feed, **state})))
+        got.append(out["y"])
+        state = {name: out[name + "_next"] for name in state}
+    assert int(state["t"]) == steps
+    assert relative_error(np.stack(got, axis=1), want) < 1e-5
+
+
+@pytest.mark.parametrize("path", FAST, ids=spec_id)
+def test_practice_model(path):
+    assert_practice_matches(path)
+
+
+@pytest.mark.parametrize("path", FAST[:2], ids=spec_id)
+def test_step_for_a_thousand_steps(path):
+    assert_step_matches(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SPECS, ids=spec_id)
+def test_every_bundled_spec(path):
+    assert_practice_matches(path)
+    assert_step_matches(path)
+
+
+def test_exact_warmup_practice_and_step(tmp_path):
+    """In exact warm-up the practice model pads its input; the step starts from the warm-up's state."""
+    from convert.cli import main
+
+    path = os.path.join(ROOT, "specs", "strided-stack.yaml")
+    runner = CliRunner()
+    assert runner.invoke(main, ["compile", path, "-o", str(tmp_path), "--warmup", "exact"]).exit_code == 0
+    model = str(tmp_path / "strided-stack.keras")
+    result = runner.invoke(main, ["export", path, model, "-o", str(tmp_path / "p.onnx"), "--warmup", "exact"])
+    assert result.exit_code == 0, result.output
+    assert "ONNX Runtime equals Keras" in result.output
+    result = runner.invoke(main, ["export-step", path, model, "-o", str(tmp_path / "s"), "--format", "onnx",
+                                  "--warmup", "exact"])
+    assert result.exit_code == 0, result.output
+    assert "ONNX Runtime equals Keras" in result.output and (tmp_path / "s" / "step.onnx").is_file()
+    import convert.api as causalc
+
+    practice = causalc.load_model(model)
+    x = np.random.default_rng(0).normal(size=(2, 50, 1)).astype(np.float32)
+    got = _session((tmp_path / "p.onnx").read_bytes()).run(["y"], {"input": x})[0]
+    assert relative_error(got, np.asarray(practice(x), np.float64)) < 1e-5
+
+
+def test_export_command_errors_write_nothing(tmp_path):
+    from convert.cli import main
+
+    path = os.path.join(ROOT, "specs", "densenet.yaml")
+    other = os.path.join(ROOT, "specs", "residual.yaml")
+    runner = CliRunner()
+    assert runner.invoke(main, ["compile", other, "-o", str(tmp_path)]).exit_code == 0
+    out = tmp_path / "d.onnx"
+    result = runner.invoke(main, ["export", path, str(tmp_path / "residual.keras"), "-o", str(out)])
+    assert result.exit_code == 1 and "does not fit" in result.output and not out.exists()
+    result = runner.invoke(main, ["export", path, str(tmp_path / "missing.keras"), "-o", str(out)])
+    assert result.exit_code == 1 and "no such file" in result.output and not out.exists()
+    result = runner.invoke(main, ["export", path, str(tmp_path / "residual.keras"), "-o", str(tmp_path / "d.txt")])
+    assert result.exit_code == 2 and "must end in .onnx" in result.output
+
+
+def test_a_differing_runtime_writes_nothing(tmp_path, monkeypatch):
+    """When ONNX Runtime's result differs from Keras's, the command fails and writes nothing."""
+    from convert.cli import main
+    from convert.runtime import onnx_export
+
+    path = os.path.join(ROOT, "specs", "dense-four.yaml")
+    runner = CliRunner()
+    assert runner.invoke(main, ["compile", path, "-o", str(tmp_path)]).exit_code == 0
+    monkeypatch.setattr(onnx_export, "_relative", lambda got, want: 0.5)
+    out = tmp_path / "d.onnx"
+    result = runner.invoke(main, ["export", path, str(tmp_path / "dense-four.keras"), "-o", str(out)])
+    assert result.exit_code == 1 and "differs from Keras's by 5.00e-01" in result.output and not out.exists()
+    result = runner.invoke(main, ["export-step", path, str(tmp_path / "dense-four.keras"), "-o", str(tmp_path / "s"),
+                                  "--format", "onnx"])
+    assert result.exit_code == 1 and "nothing written" in result.output and not (tmp_path / "s" / "step.onnx").exists()
+
+
+def test_without_the_converter_the_command_says_what_to_install(tmp_path, monkeypatch):
+    import builtins
+
+    from convert.cli import main
+
+    path = os.path.join(ROOT, "specs", "dense-four.yaml")
+    runner = CliRunner()
+    assert runner.invoke(main, ["compile", path, "-o", str(tmp_path)]).exit_code == 0
+    real = builtins.__import__
+
+    def absent(name, *args, **kwargs):
+        if name.split(".")[0] == "tf2onnx":
+            raise ImportError(f"No module named {name!r}", name=name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", absent)
+    out = tmp_path / "d.onnx"
+    result = runner.invoke(main, ["export", path, str(tmp_path / "dense-four.keras"), "-o", str(out)])
+    assert result.exit_code == 1 and "pip install 'causalc[onnx]'" in result.output and not out.exists()
