@@ -14,7 +14,7 @@ from conftest import BLOCK_TENSORFLOW, ROOT
 PACKAGE = os.path.join(ROOT, "convert")
 TENSORFLOW_SIDE = ("convert/backends/", "convert/runtime/", "convert/layers.py", "convert/edge_layers.py", "convert/input_layers.py", "convert/api.py", "convert/stream.py",
                    "convert/data.py")
-HEAVY = ("tensorflow", "keras")
+HEAVY = ("tensorflow", "keras", "jax", "tf2onnx", "onnx", "onnxruntime", "ai_edge_litert")
 
 
 def _modules():

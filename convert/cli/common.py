@@ -102,9 +102,10 @@ def _quiet_stderr():
         os.close(saved)
 
 
-def _keras_tools():
-    """The TensorFlow-backed modules, or a message saying what to install; TensorFlow's start-up chatter is
-    not for users (CAUSALC_DEBUG=1 keeps it)."""
+def _keras_tools(tensorflow: bool = False):
+    """The Keras-backed modules, or a message saying what to install; TensorFlow's start-up chatter is not for
+    users (CAUSALC_DEBUG=1 keeps it). Compiling and moving weights run on any Keras backend (KERAS_BACKEND);
+    a command that streams, exports, trains or measures asks for `tensorflow` and is refused on another."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         with contextlib.nullcontext() if os.environ.get("CAUSALC_DEBUG") else _quiet_stderr():
@@ -113,6 +114,18 @@ def _keras_tools():
 
             api.keras.ops.zeros(1)  # the first use initialises the devices (and reports a missing GPU)
     except ImportError as error:
-        raise click.ClickException(f"this command needs TensorFlow ({error.name} is missing): "
-                                   "pip install 'causalc[tensorflow]'") from None
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        if tensorflow or backend == "tensorflow":
+            alternative = "" if tensorflow else ", or on JAX: pip install 'causalc[jax]' and set KERAS_BACKEND=jax"
+            message = f"this command needs TensorFlow ({error.name} is missing): pip install 'causalc[tensorflow]'{alternative}"
+        else:
+            message = f"this command needs Keras with its {backend} backend ({error.name} is missing): " + (
+                "pip install 'causalc[jax]'" if backend == "jax" else "pip install 'causalc[tensorflow]' and unset KERAS_BACKEND")
+        raise click.ClickException(message) from None
+    backend = api.keras.backend.backend()
+    if tensorflow and backend != "tensorflow":
+        command = click.get_current_context().command_path if click.get_current_context(silent=True) else "this command"
+        raise click.ClickException(f"`{command}` runs on TensorFlow; Keras's backend here is {backend} (KERAS_BACKEND="
+                                   f"{os.environ.get('KERAS_BACKEND', backend)}). Run it with KERAS_BACKEND=tensorflow "
+                                   "(pip install 'causalc[tensorflow]'); compile, to-step and from-step run on any backend")
     return api, writer

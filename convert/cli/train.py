@@ -95,7 +95,7 @@ def train(spec, data, out, steps, batch_size, length, lr, seed, validation, chec
         raise click.ClickException(f"{error}; nothing written") from None
     watchdog = _Watchdog(timeout, workers) if hosts else None  # until the first step's sum has come back
     strategy = _strategy(hosts, rank, timeout) if hosts else None
-    api, writer = _keras_tools()
+    api, writer = _keras_tools(tensorflow=True)
     training.set_seed(seed)
     model = api.practice_model(analysis, warmup)
     trainer = training.Trainer(model, train_data, batch_size, lr, seed, strategy, workers, rank)
