@@ -110,14 +110,16 @@ def test_export_runs_without_causalc(tmp_path, path):
 
 
 def assert_export_matches_the_stream(stream, folder, steps: int) -> None:
-    """The exported step (SavedModel and TFLite), fed each input's value at each step and its own state
+    """The exported step (SavedModel, and TFLite run by LiteRT), fed each input's value at each step and its own state
     back, gives the stream's outputs step by step."""
     from convert.runtime.export import input_name, tensor_name
 
     spec = load(stream.analysis.spec.path)
     written = stream.export(str(folder), batch_size=1)
     serving = tf.saved_model.load(written["saved_model"]).signatures["serving_default"]
-    runner = tf.lite.Interpreter(model_path=written["tflite"]).get_signature_runner()
+    from ai_edge_litert.interpreter import Interpreter  # LiteRT: tf.lite.Interpreter is deprecated
+
+    runner = Interpreter(model_path=written["tflite"]).get_signature_runner()
     shapes = stream.ring_shapes(1)
     state = {"t": np.array(0, np.int32), **{tensor_name(n): np.zeros(shapes[n], np.float32) for n in stream.ring_names}}
     lite_state = dict(state)
