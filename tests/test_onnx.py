@@ -8,9 +8,12 @@ import os
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT, SPECS, compiled, relative_error, spec_id
 from evaluator import at_step, load, random_inputs
+from strategies import spec_dicts
 
 tf = pytest.importorskip("tensorflow")
 ort = pytest.importorskip("onnxruntime")
@@ -173,3 +176,64 @@ def test_without_the_converter_the_command_says_what_to_install(tmp_path, monkey
     out = tmp_path / "d.onnx"
     result = runner.invoke(main, ["export", path, str(tmp_path / "dense-four.keras"), "-o", str(out)])
     assert result.exit_code == 1 and "pip install 'causalc[onnx]'" in result.output and not out.exists()
+
+
+def _generated_check(spec: dict, seed: int, folder) -> None:
+    import yaml
+    from hypothesis import assume
+
+    from conftest import randomize
+    from convert import api
+    from convert.pipeline import check
+    from convert.runtime import onnx_export
+    from convert.runtime.stream import StreamingModel
+
+    path = folder / "generated.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    checked = check(str(path))
+    assume(checked.ok)  # only E207 (no window fits), cross-checked against the evaluator in test_keras_generated
+    analysis = checked.analysis
+    model = api.practice_model(analysis)
+    randomize(model, seed)
+    nodes = analysis.spec.inputs
+    runner = _session(onnx_export.convert(onnx_export.practice_function(model, nodes)))
+    x = _listed(random_inputs(spec, analysis.window + 30, 2, seed))
+    got = runner.run(["y"], {node.name: v for node, v in zip(nodes, x)})[0]
+    assert relative_error(got, np.asarray(model(x if len(x) > 1 else x[0]), np.float64)) < 1e-5
+
+    from convert.runtime.export import input_name, tensor_name
+
+    stream = StreamingModel(model, analysis)
+    runner = _session(onnx_export.convert(onnx_export.onnx_step_function(stream, 2)))
+    shapes, outputs = stream.ring_shapes(2), [o.name for o in runner.get_outputs()]
+    state = {"t": np.array(0, np.int32), **{tensor_name(n): np.zeros(shapes[n], np.float32) for n in stream.ring_names}}
+    stream.reset(2)
+    steps = analysis.window + 30
+    want, several, stepped = stream.run(x if len(x) > 1 else x[0]), len(nodes) > 1, []
+    for t in range(steps):
+        values = _listed(at_step(spec, x if len(x) > 1 else x[0], t))
+        out = dict(zip(outputs, runner.run(outputs, {**{input_name(n, several): v for n, v in zip(nodes, values)},
+                                                    **state})))
+        stepped.append(out["y"])
+        state = {name: out[name + "_next"] for name in state}
+    assert relative_error(np.stack(stepped, axis=1), want) < 1e-5
+
+
+GENERATED = st.sampled_from(["plain", "conditioned", "same"]).flatmap(
+    lambda kind: spec_dicts(max_layers=5, conditioned=kind == "conditioned", same=kind == "same"))
+
+
+@settings(max_examples=int(os.environ.get("CAUSALC_ONNX_EXAMPLES", "4")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(spec=GENERATED, seed=st.integers(0, 2**16))
+def test_generated_specs_export_exactly(spec, seed, tmp_path):
+    """Specs hypothesis draws (several inputs, exact 'same' padding): the practice model and the step in
+    ONNX Runtime equal Keras and the stream."""
+    _generated_check(spec, seed, tmp_path)
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(spec=GENERATED, seed=st.integers(0, 2**16))
+def test_many_generated_specs_export_exactly(spec, seed, tmp_path_factory):
+    _generated_check(spec, seed, tmp_path_factory.mktemp("onnx"))

@@ -67,13 +67,48 @@ def onnx_step_function(stream, batch_size: int = 1):
 
 
 def convert(function) -> bytes:
-    """The serialised ONNX model of a tf.function with an input signature."""
+    """The serialised ONNX model of a tf.function with an input signature: its variables frozen into constants,
+    its inputs named as the signature, its outputs as the function's dict keys."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
     tf2onnx = _converter()
+    concrete = function.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False, aggressive_inlining=True)
+    graph = frozen.graph.as_graph_def(add_shapes=True)
+    _compile_anywhere(graph)
+    inputs, outputs = [t.name for t in frozen.inputs], [t.name for t in frozen.outputs]
+    names = {**dict(zip(inputs, (spec.name for spec in function.input_signature))),
+             **{tensor.name: key for key, tensor in concrete.structured_outputs.items()}}
     with _bounded_optimiser(tf2onnx):
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
+        proto, _ = tf2onnx.convert.from_graph_def(graph, input_names=inputs, output_names=outputs, opset=OPSET,
+                                                  tensors_to_rename=names, custom_op_handlers={"Erfc": (_erfc, [])})
     if proto.ByteSize() > LIMIT:
         raise OnnxUnavailable(f"the model is {proto.ByteSize() / 2**30:.1f} GiB: over what one ONNX file holds (2 GiB)")
     return proto.SerializeToString()
+
+
+def _compile_anywhere(graph) -> None:
+    """Drop XLA's must-compile marks (and the no-inlining that comes with them) from the graph's function calls
+    and functions. Keras computes a grouped
+    convolution on the CPU in a function that XLA must compile (TensorFlow's own kernel lacks groups);
+    marked so, the call is never inlined and tf2onnx cannot convert it, while inlined it is a Conv2D with
+    groups, which ONNX's Conv has."""
+    for node in list(graph.node) + [node for function in graph.library.function for node in function.node_def]:
+        node.attr.pop("_XlaMustCompile", None)
+    for function in graph.library.function:
+        for mark in ("_XlaMustCompile", "_noinline"):
+            function.attr.pop(mark, None)
+
+
+def _erfc(ctx, node, name, args) -> None:
+    """erfc(x) = 1 - erf(x): TensorFlow's exact GELU uses Erfc, which tf2onnx does not convert and ONNX lacks."""
+    from onnx import numpy_helper
+
+    erf = ctx.make_node("Erf", [node.input[0]], op_name_scope=node.name)
+    dtype = numpy_helper.helper.tensor_dtype_to_np_dtype(ctx.get_dtype(node.input[0]))
+    one = ctx.make_const(node.name + "/one", np.ones((), dtype))
+    node.type = "Sub"
+    ctx.replace_inputs(node, [one.output[0], erf.output[0]])
 
 
 @contextlib.contextmanager
