@@ -65,6 +65,25 @@ def compiled(path: str):
     return _compiled[path]
 
 
+def generated_model(spec: dict, seed: int, folder):
+    """(analysis, practice model with random weights) of a spec hypothesis drew, written to `folder`; a spec
+    with errors is rejected with hypothesis's `assume` (only E207, no window fits, which test_keras_generated
+    cross-checks against the evaluator)."""
+    import yaml
+    from hypothesis import assume
+
+    from convert import api
+    from convert.pipeline import check
+
+    path = folder / "generated.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    checked = check(str(path))
+    assume(checked.ok)
+    model = api.practice_model(checked.analysis)
+    randomize(model, seed)
+    return checked.analysis, model
+
+
 SCALE_FLOOR = 0.1  # float32 sums of O(1) terms cancelling to a tiny output are still rounded at O(1)
 
 

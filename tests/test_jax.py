@@ -14,10 +14,10 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, SPECS, compiled, relative_error, spec_id, weights_of
+from conftest import ROOT, SPECS, compiled, generated_model, relative_error, spec_id, weights_of
 from evaluator import inputs_of, load, per_step_over_sequence, random_inputs, windows_ending
 
 keras = pytest.importorskip("keras")
@@ -144,19 +144,8 @@ def _generated(kind: str):
 @given(spec=st.sampled_from(["plain", "conditioned", "same"]).flatmap(_generated), seed=st.integers(0, 2**16))
 def test_generated_specs_equal_the_evaluator(spec, seed, tmp_path_factory):
     """Specs hypothesis draws — several inputs, exact 'same' padding, every kind — under JAX."""
-    import yaml
-
-    from conftest import randomize
-    from convert import api
-    from convert.pipeline import check
-
-    path = tmp_path_factory.mktemp("jax") / "generated.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    checked = check(str(path))
-    assume(checked.ok)  # only E207 (no window fits), cross-checked against the evaluator elsewhere
-    window = checked.analysis.window
-    model = api.practice_model(checked.analysis)
-    randomize(model, seed)
+    analysis, model = generated_model(spec, seed, tmp_path_factory.mktemp("jax"))
+    window = analysis.window
     x = random_inputs(spec, window + 9, seed=seed)
     got = np.asarray(model(x))
     want = per_step_over_sequence(spec, weights_of(model), x, window)

@@ -7,12 +7,11 @@ import os
 
 import numpy as np
 import pytest
-import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, compiled, randomize, relative_error
+from conftest import ROOT, compiled, generated_model, randomize, relative_error
 from evaluator import at_step, load, part, random_inputs
 from strategies import spec_dicts
 
@@ -172,17 +171,9 @@ def test_generate_command(tmp_path):
 @given(spec=st.booleans().flatmap(lambda conditioned: spec_dicts(max_layers=5, conditioned=conditioned)),
        seed=st.integers(0, 2**16))
 def test_generated_specs_stream_exactly(spec, seed, tmp_path):
-    from convert import api
-    from convert.pipeline import check
     from convert.runtime.stream import StreamingModel
 
-    path = tmp_path / "generated.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    checked = check(str(path))
-    assume(checked.ok)  # only E207 (no window fits), cross-checked against the evaluator in test_keras_generated
-    analysis = checked.analysis
-    model = api.practice_model(analysis)
-    randomize(model, seed)
+    analysis, model = generated_model(spec, seed, tmp_path)
     stream = StreamingModel(model, analysis)
     stream.reset(2)
     x = random_inputs(spec, analysis.window + 12, 2, seed)

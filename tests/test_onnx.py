@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, SPECS, compiled, relative_error, spec_id
+from conftest import ROOT, SPECS, compiled, generated_model, relative_error, spec_id
 from evaluator import at_step, load, random_inputs
 from strategies import spec_dicts
 
@@ -179,22 +179,10 @@ def test_without_the_converter_the_command_says_what_to_install(tmp_path, monkey
 
 
 def _generated_check(spec: dict, seed: int, folder) -> None:
-    import yaml
-    from hypothesis import assume
-
-    from conftest import randomize
-    from convert import api
-    from convert.pipeline import check
     from convert.runtime import onnx_export
     from convert.runtime.stream import StreamingModel
 
-    path = folder / "generated.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    checked = check(str(path))
-    assume(checked.ok)  # only E207 (no window fits), cross-checked against the evaluator in test_keras_generated
-    analysis = checked.analysis
-    model = api.practice_model(analysis)
-    randomize(model, seed)
+    analysis, model = generated_model(spec, seed, folder)
     nodes = analysis.spec.inputs
     runner = _session(onnx_export.convert(onnx_export.practice_function(model, nodes)))
     x = _listed(random_inputs(spec, analysis.window + 30, 2, seed))
