@@ -225,3 +225,22 @@ def test_generated_specs_export_exactly(spec, seed, tmp_path):
 @given(spec=GENERATED, seed=st.integers(0, 2**16))
 def test_many_generated_specs_export_exactly(spec, seed, tmp_path_factory):
     _generated_check(spec, seed, tmp_path_factory.mktemp("onnx"))
+
+
+def test_an_op_without_an_onnx_form_is_a_clear_error(tmp_path, monkeypatch):
+    """tf2onnx leaves an op it cannot convert in the graph; causalc names it instead of writing a file that
+    would not load (Erfc, exact GELU's, left unconverted here)."""
+    from convert.cli import main
+    from convert.runtime import onnx_export
+
+    spec = tmp_path / "gelu.yaml"
+    spec.write_text("input: {channels: 1}\nlayers:\n  - {type: Conv1D, name: c, filters: 2, kernel_size: 2, "
+                    "activation: gelu}\n")
+    runner = CliRunner()
+    assert runner.invoke(main, ["compile", str(spec), "-o", str(tmp_path)]).exit_code == 0
+    model = str(tmp_path / "gelu.keras")
+    assert runner.invoke(main, ["export", str(spec), model, "-o", str(tmp_path / "ok.onnx")]).exit_code == 0
+    monkeypatch.setattr(onnx_export, "_erfc", lambda ctx, node, name, args: None)
+    result = runner.invoke(main, ["export", str(spec), model, "-o", str(tmp_path / "g.onnx")])
+    assert result.exit_code == 1 and "cannot convert TensorFlow's Erfc" in result.output
+    assert "nothing written" in result.output and not (tmp_path / "g.onnx").exists()

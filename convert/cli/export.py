@@ -19,9 +19,16 @@ def _onnx_tools():
 
     try:
         onnx_export._converter()
-    except onnx_export.OnnxUnavailable as error:
+    except onnx_export.OnnxError as error:
         raise click.ClickException(str(error)) from None
     return onnx_export
+
+
+def _convert(onnx_export, function) -> bytes:
+    try:
+        return onnx_export.convert(function)
+    except onnx_export.OnnxError as error:
+        raise click.ClickException(f"{error}; nothing written") from None
 
 
 def _checked(error: float | None, what: str) -> str:
@@ -70,7 +77,7 @@ def export(spec: str, model: str, fmt: str, out: str, warmup: str) -> None:
         raise click.ClickException(f"{model} does not fit {spec}: {error}"
                                    if isinstance(error, api.WeightMismatch) else str(error)) from None
     nodes = analysis.spec.inputs
-    content = onnx_export.convert(onnx_export.practice_function(practice, nodes))
+    content = _convert(onnx_export, onnx_export.practice_function(practice, nodes))
     arrays = random_arrays(nodes, analysis.window + CHECK_STEPS - 1)
     verdict = _checked(onnx_export.check_practice(content, practice, nodes, arrays), "practice output")
     _write(content, out)
@@ -81,7 +88,7 @@ def export(spec: str, model: str, fmt: str, out: str, warmup: str) -> None:
 def export_step_onnx(stream, out_dir: str, batch_size: int) -> None:
     """`causalc export-step --format onnx`: OUT_DIR/step.onnx."""
     onnx_export = _onnx_tools()
-    content = onnx_export.convert(onnx_export.onnx_step_function(stream, batch_size))
+    content = _convert(onnx_export, onnx_export.onnx_step_function(stream, batch_size))
     if stream._state is None:  # exact warm-up with global inputs: its state needs them
         verdict = "not checked: exact warm-up with global inputs starts from a state they decide"
     else:

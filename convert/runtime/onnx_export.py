@@ -20,12 +20,9 @@ ROUNDS = 8  # tf2onnx's optimiser passes, at most (see _bounded_optimiser)
 LIMIT = 2**31 - 2**26  # one protobuf message holds less than 2 GiB; a little is left for the graph itself
 
 
-class OnnxUnavailable(RuntimeError):
-    """The converter is not installed."""
-
-
-class OnnxMismatch(RuntimeError):
-    """ONNX Runtime's result differs from Keras's: the file is not written."""
+class OnnxError(RuntimeError):
+    """The model cannot be exported to ONNX here: the converter is missing, an op has no ONNX form, or the
+    model is too large for one file."""
 
 
 def _converter():
@@ -34,7 +31,7 @@ def _converter():
         import tf2onnx.convert
         import tf2onnx.optimizer  # noqa: F401  (bounded while converting)
     except ImportError:
-        raise OnnxUnavailable("ONNX export needs tf2onnx and onnx: pip install 'causalc[onnx]'") from None
+        raise OnnxError("ONNX export needs tf2onnx and onnx: pip install 'causalc[onnx]'") from None
     return tf2onnx
 
 
@@ -82,17 +79,22 @@ def convert(function) -> bytes:
     with _bounded_optimiser(tf2onnx):
         proto, _ = tf2onnx.convert.from_graph_def(graph, input_names=inputs, output_names=outputs, opset=OPSET,
                                                   tensors_to_rename=names, custom_op_handlers={"Erfc": (_erfc, [])})
+    import onnx
+
+    unknown = sorted({node.op_type for node in proto.graph.node if node.domain in ("", "ai.onnx")
+                      and not onnx.defs.has(node.op_type)})
+    if unknown:  # tf2onnx leaves what it cannot convert in place, and the file would not load
+        raise OnnxError(f"tf2onnx cannot convert TensorFlow's {', '.join(unknown)} to ONNX (opset {OPSET})")
     if proto.ByteSize() > LIMIT:
-        raise OnnxUnavailable(f"the model is {proto.ByteSize() / 2**30:.1f} GiB: over what one ONNX file holds (2 GiB)")
+        raise OnnxError(f"the model is {proto.ByteSize() / 2**30:.1f} GiB: over what one ONNX file holds (2 GiB)")
     return proto.SerializeToString()
 
 
 def _compile_anywhere(graph) -> None:
-    """Drop XLA's must-compile marks (and the no-inlining that comes with them) from the graph's function calls
-    and functions. Keras computes a grouped
-    convolution on the CPU in a function that XLA must compile (TensorFlow's own kernel lacks groups);
-    marked so, the call is never inlined and tf2onnx cannot convert it, while inlined it is a Conv2D with
-    groups, which ONNX's Conv has."""
+    """Drop XLA's must-compile marks (and the no-inlining that comes with them) from the graph's function
+    calls and functions. Keras computes a grouped convolution on the CPU in a function that XLA must compile
+    (TensorFlow's own kernel lacks groups); marked so, the call is never inlined and tf2onnx cannot convert
+    it, while inlined it is a Conv2D with groups, which ONNX's Conv has."""
     for node in list(graph.node) + [node for function in graph.library.function for node in function.node_def]:
         node.attr.pop("_XlaMustCompile", None)
     for function in graph.library.function:
