@@ -122,15 +122,19 @@ def test_commands_say_when_they_need_tensorflow(tmp_path):
     assert result.exit_code == 0, result.output
     result = runner.invoke(main, ["from-step", path, str(tmp_path / "step.keras"), "-o", str(tmp_path / "back.keras")])
     assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["import", str(tmp_path / "step.keras"), "-o", str(tmp_path / "imported.yaml")])
+    assert result.exit_code == 0, result.output
     for command in (["generate", path, model, "--steps", "4", "-o", str(tmp_path / "g.npy")],
                     ["export-step", path, model, "-o", str(tmp_path / "e")],
-                    ["export", path, model, "-o", str(tmp_path / "p.onnx")]):
+                    ["export", path, model, "-o", str(tmp_path / "p.onnx")],
+                    ["fold-batchnorm", path, model, "-o", str(tmp_path / "f")],
+                    ["bench", path, "--repeats", "1"]):
         result = runner.invoke(main, command)
         assert result.exit_code == 1, (command, result.output)
         assert "needs TensorFlow" in result.output or "runs on TensorFlow" in result.output, result.output
         assert "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
-        "back.keras", "dense-four.keras", "dense-four.map.json", "dense-four.py", "step.keras"]
+        "back.keras", "dense-four.keras", "dense-four.map.json", "dense-four.py", "imported.yaml", "step.keras"]
 
 
 def _generated(kind: str):
