@@ -6,10 +6,12 @@ from __future__ import annotations
 import click
 
 
-def read_conditions(stream, pairs: tuple[str, ...], last_step: int) -> dict | None:
-    """{input name: array with a batch of 1} for every input but the signal, each checked for shape, type and
-    length (frames covering steps 0 .. last_step); a clear error for a missing, unknown, repeated or
-    misshapen one."""
+def read_conditions(stream, pairs: tuple[str, ...], last_step: int, batch: int = 1) -> dict | None:
+    """{input name: array with a batch of `batch`} for every input but the signal, each checked for shape,
+    type and length (frames covering steps 0 .. last_step); a clear error for a missing, unknown, repeated or
+    misshapen one. A file holds one value for every stream, or (with a leading axis of `batch`) one per stream."""
+    import numpy as np
+
     from convert.runtime import conditioning
     from convert.runtime.audio import read_samples
 
@@ -30,17 +32,21 @@ def read_conditions(stream, pairs: tuple[str, ...], last_step: int) -> dict | No
         if not path.lower().endswith(".npy"):
             raise click.BadParameter(f"{path}: conditioning is read from .npy files", param_hint="--condition")
         node = by_name[name]
+        rank = len(conditioning.expected_shape(node, 1)) - 1  # without the batch axis
         try:
-            value = read_samples(path, ranks=(0, 1) if node.is_global else (1, 2))
+            value = read_samples(path, ranks=(0, 1, 2) if node.is_global else (1, 2, 3))
         except (OSError, ValueError) as error:
             raise click.ClickException(f"cannot read the condition {name}={path}: {error}") from None
         if not node.categories and not node.is_global and value.ndim == 1 and node.channels == 1:
             value = value[:, None]
+        per_stream = batch > 1 and value.ndim == rank + 1 and len(value) == batch
+        value = value if per_stream else np.repeat(value[None], batch, axis=0)
         try:
-            value = conditioning.check_condition(node, value[None], 1, last_step, f"the condition {name}={path}")
+            value = conditioning.check_condition(node, value, batch, last_step, f"the condition {name}={path}")
         except conditioning.ConditionError as error:
             shape = conditioning.expected_shape(node, 1)[1:]
-            raise click.ClickException(f"{error} (the file holds {_shape_text(shape)}, no batch axis)") from None
+            each = f", or ({batch}, ...) for one per stream" if batch > 1 else ", no batch axis"
+            raise click.ClickException(f"{error} (the file holds {_shape_text(shape)}{each})") from None
         given[name] = value
     missing = [name for name in by_name if name not in given]
     if missing:
@@ -51,6 +57,19 @@ def read_conditions(stream, pairs: tuple[str, ...], last_step: int) -> dict | No
 
 def _shape_text(shape: tuple) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")" if shape else "one integer"
+
+
+def read_primes(paths: tuple[str, ...], stream, batch: int):
+    """The primes of `batch` streams in the signal's form, (batch, steps, C) samples or (batch, steps) integer
+    levels: one file for every stream, or one per stream, all of one length."""
+    import numpy as np
+
+    primes = [read_prime(path, stream) for path in paths]
+    lengths = {len(prime) for prime in primes}
+    if len(lengths) > 1:
+        raise click.ClickException("the primes of one batch must have one length (the streams advance together); "
+                                   "received " + ", ".join(f"{path}: {len(p)}" for path, p in zip(paths, primes)))
+    return np.stack(primes if len(primes) == batch else primes * batch)
 
 
 def read_prime(path: str, stream):

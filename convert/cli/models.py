@@ -130,38 +130,52 @@ def _stream(spec: str, model_path: str, warmup: str):
 @click.argument("spec", type=click.Path())
 @click.argument("model", type=click.Path())
 @click.option("--steps", required=True, type=click.IntRange(1), help="Samples to generate.")
-@click.option("--prime", type=click.Path(dir_okay=False),
-              help="A .npy or .wav file whose samples (or integer levels) start the stream.")
+@click.option("--batch", default=1, show_default=True, type=click.IntRange(1, 4096),
+              help="Independent streams generated together; stream i is seeded SEED + i.")
+@click.option("--prime", "primes", multiple=True, type=click.Path(dir_okay=False),
+              help="A .npy or .wav file whose samples (or integer levels) start the stream: once for every "
+                   "stream, or once per stream (--batch), all of one length.")
 @click.option("--condition", "conditions", multiple=True, metavar="NAME=FILE.npy",
               help="A conditioning input's values, as the practice model takes them without the batch axis: "
                    "a hop input's frames (F, C), from the first step on; a global input's vector (C,) or "
-                   "integer; repeat for each input.")
+                   "integer; repeat for each input. With --batch N, a leading axis of N gives each stream its own.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1), help="Seed of the sampling.")
 @click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Softmax temperature for a sampled output (levels).")
 @click.option("--sample-rate", default=16000, show_default=True, type=click.IntRange(1, 2**32 - 1),
               help="For a .wav output.")
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
-              help="OUT.npy (samples, or integer levels) or OUT.wav (levels written as their mu-law samples).")
+              help="OUT.npy (samples, or integer levels; with --batch N, all streams in one array) or OUT.wav "
+                   "(levels written as their mu-law samples); `{i}` in the name writes one file per stream.")
 @WARMUP
-def generate(spec: str, model: str, steps: int, prime: str | None, conditions: tuple[str, ...], seed: int,
-             temperature: float, sample_rate: int, out: str, warmup: str) -> None:
+def generate(spec: str, model: str, steps: int, batch: int, primes: tuple[str, ...], conditions: tuple[str, ...],
+             seed: int, temperature: float, sample_rate: int, out: str, warmup: str) -> None:
     """Generate STEPS samples autoregressively with the practice MODEL of SPEC, streaming. What is fed back
     follows from the spec: a softmax over levels as mu-law samples, one-hot vectors or integer levels; a
     regression output as it is."""
     if not out.lower().endswith((".npy", ".wav")):
         raise click.UsageError(f"the output must end in .npy or .wav; received {out}")
+    outs = [out.replace("{i}", str(i)) for i in range(batch)] if "{i}" in out else [out]
+    if len(outs) == 1 and batch > 1 and out.lower().endswith(".wav"):
+        raise click.UsageError(f"a .wav holds one stream: name one file per stream with {{i}} (e.g. "
+                               f"{out[:-4]}-{{i}}.wav), or write all {batch} to one .npy")
+    if len(primes) not in (0, 1, batch):
+        raise click.UsageError(f"--prime: give one file for every stream or one per stream ({batch}); "
+                               f"received {len(primes)}")
+    if seed > 2**63 - batch:
+        raise click.BadParameter(f"stream i is seeded SEED + i, so SEED must be at most 2**63 - {batch}",
+                                 param_hint="--seed")
     if not math.isfinite(temperature):
         raise click.BadParameter(f"must be a finite number; received {temperature}", param_hint="--temperature")
     folder = os.path.dirname(out) or "."
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):  # known now, not after generating
         raise click.UsageError(f"-o: {folder} is not a folder causalc can write into")
     stream = _stream(spec, model, warmup)
-    from convert.cli.conditions import read_conditions, read_prime
+    from convert.cli.conditions import read_conditions, read_primes
     from convert.runtime.audio import MAX_SAMPLES
 
-    if steps * stream.channels > MAX_SAMPLES:
-        raise click.BadParameter(f"{steps:,} steps of {stream.channels} channel(s) pass causalc's limit of "
+    if batch * steps * stream.channels > MAX_SAMPLES:
+        raise click.BadParameter(f"{batch} x {steps:,} steps of {stream.channels} channel(s) pass causalc's limit of "
                                  f"{MAX_SAMPLES:,} generated values", param_hint="--steps")
     try:
         kind = stream.output_kind
@@ -169,18 +183,18 @@ def generate(spec: str, model: str, steps: int, prime: str | None, conditions: t
         raise click.ClickException(str(error)) from None
     if out.lower().endswith(".wav") and kind not in ("level", "one-hot") and stream.channels != 1:
         raise click.UsageError(f"a .wav output needs one channel; the spec has {stream.channels}")
-    samples = read_prime(prime, stream) if prime else None
-    last = (len(samples) if samples is not None else 1) - 1 + steps  # the last step generated
-    given = read_conditions(stream, conditions, last)
+    samples = read_primes(primes, stream, batch) if primes else None
+    last = (samples.shape[1] if samples is not None else 1) - 1 + steps  # the last step generated
+    given = read_conditions(stream, conditions, last, batch)
     globals_ = {node.name: given[node.name] for node in stream.nodes if node.is_global}
     first = None
     try:
-        stream.reset(1, globals=globals_)
+        stream.reset(batch, globals=globals_)
         if samples is not None:
-            arrays = [samples[None, :-1] if i == stream.signal else given[node.name]
+            arrays = [samples[:, :-1] if i == stream.signal else given[node.name]
                       for i, node in enumerate(stream.nodes)]
             stream.run(arrays if len(arrays) > 1 else arrays[0])
-            first = samples[None, -1]
+            first = samples[:, -1]
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     from rich.progress import Progress
@@ -188,10 +202,10 @@ def generate(spec: str, model: str, steps: int, prime: str | None, conditions: t
     from convert.runtime.audio import write_samples
 
     with Progress(transient=True) as progress:
-        task = progress.add_task("generating", total=steps)
+        task = progress.add_task("generating", total=batch * steps)
         try:
             result = stream.generate(steps, first=first, seed=seed, temperature=temperature,
-                                     progress=lambda n: progress.advance(task, n), conditions=given)[0]
+                                     progress=lambda n: progress.advance(task, batch * n), conditions=given)
         except ValueError as error:
             raise click.ClickException(f"{error}; nothing written") from None
     if out.lower().endswith(".wav") and kind in ("level", "one-hot"):
@@ -200,11 +214,14 @@ def generate(spec: str, model: str, steps: int, prime: str | None, conditions: t
         result = mu_law_decode(result, stream.units - 1).numpy()
     _, writer = _keras_tools()
     try:
-        with writer.atomic_files(os.path.dirname(out)) as new:
-            write_samples(new(out), result, sample_rate)
+        with writer.atomic_files(os.path.dirname(out)) as new:  # every stream's file, or none
+            for i, path in enumerate(outs):
+                write_samples(new(path), result[i] if len(outs) > 1 or batch == 1 else result, sample_rate)
     except OSError as error:
         raise cannot_write(error, out) from None
-    click.echo(f"wrote {out}: {steps} samples ({kind} output)")
+    what = f"{steps} samples" if batch == 1 else f"{batch} streams of {steps} samples"
+    click.echo(f"wrote {out if len(outs) == 1 else ', '.join(outs) if batch <= 4 else outs[0] + ' ... ' + outs[-1]}: "
+               f"{what} ({kind} output)")
 
 
 @click.command(name="export-step")

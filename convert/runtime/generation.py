@@ -38,20 +38,20 @@ def generate(stream, steps: int, first=None, seed: int = 0, temperature: float =
     at the current step (default `silence`): (batch, steps, C) samples for mu-law and regression outputs,
     (batch, steps) integer levels for one-hot and level outputs. `conditions` gives every other input as
     the practice model takes it, from the sequence's first step (a dict by name, or a list in spec order
-    without the signal). The same seed, state and conditions give the same samples; `progress(n)` is told
-    of every chunk done."""
+    without the signal). Stream b of the batch draws its levels from its own generator, seeded `seed + b`:
+    the same seed, state and conditions give the same samples, and a stream's draws do not depend on the
+    batch it runs in. `progress(n)` is told of every chunk done."""
     kind = output_kind(stream.analysis)
     if not (temperature > 0 and np.isfinite(temperature)):
         raise ValueError(f"`temperature` must be a positive finite number; received {temperature}")
-    if not 0 <= seed < 2**63:
-        raise ValueError(f"`seed` must be in [0, 2**63); received {seed}")
     stream._require_state()
+    if not 0 <= seed <= 2**63 - stream.batch_size:
+        raise ValueError(f"`seed` must be in [0, 2**63 - batch]; received {seed}")
     start = int(stream._state[0]) - stream.origin  # the sequence's step of the first output computed
     conds = check_conditions(stream, conditions, start + steps)
     x = _first(stream, first)
     loop = _loop(stream, kind)
-    # every bit of the seed counts: it picks a 64-bit key, and the step count moves through its counter
-    key, counter = (int(w) for w in np.random.SeedSequence(seed).generate_state(2, dtype=np.uint32))
+    draws = [np.random.Generator(np.random.PCG64(seed + b)) for b in range(stream.batch_size)]  # one per stream
     pieces, done = [], 0
     while done < steps:
         n = min(stream.chunk, steps - done)
@@ -61,9 +61,10 @@ def generate(stream, steps: int, first=None, seed: int = 0, temperature: float =
         chunks = tuple(tf.constant(np.concatenate([p, np.zeros((stream.chunk - n,) + p.shape[1:], p.dtype)]))
                        for p in part if p is not None)
         t, rings = stream._state
-        words = [key, (counter + done) % 2**32]
-        samples, x, t, rings = loop(x, chunks, t, rings, tf.constant(n),
-                                    tf.constant([w - 2**32 if w >= 2**31 else w for w in words], tf.int32),
+        uniforms = np.zeros((stream.chunk, stream.batch_size, 1), np.float32)
+        if kind != "regression":
+            uniforms[:n, :, 0] = np.stack([draw.random(n, dtype=np.float32) for draw in draws], axis=1)
+        samples, x, t, rings = loop(x, chunks, t, rings, tf.constant(n), tf.constant(uniforms),
                                     tf.constant(temperature, tf.float32))
         stream._state = (t, rings)
         piece = np.moveaxis(samples.numpy()[:n], 0, 1)
@@ -124,14 +125,15 @@ def sample_level(probabilities, u, temperature):
 
 
 def _loop(stream, kind: str):
-    """The compiled generation loop for one output kind, built once per stream."""
-    if kind not in stream._generate_graphs:
+    """The compiled generation loop for one output kind and batch size, built once per stream."""
+    key = (kind, stream.batch_size)  # the batch is part of the loop's shapes: a reset to another needs its own
+    if key not in stream._generate_graphs:
         batch, node = stream.batch_size, stream.nodes[stream.signal]
         softmax = stream.analysis.spec.layer(stream.analysis.spec.output).config.get("activation") == "softmax"
         levels = stream.units
         sample_shape = () if kind in ("one-hot", "level") else (stream.channels,)
 
-        def loop(x, chunks, t, rings, steps, seed, temperature):
+        def loop(x, chunks, t, rings, steps, uniforms, temperature):
             samples = tf.zeros((stream.chunk, batch) + sample_shape, tf.int32 if sample_shape == () else tf.float32)
 
             others = [node.name for j, node in enumerate(stream.nodes) if j != stream.signal]
@@ -144,8 +146,7 @@ def _loop(stream, kind: str):
                 if kind == "regression":
                     x = sample = y
                 else:
-                    u = tf.random.stateless_uniform((batch, 1), seed + tf.stack([0, i]))
-                    level = sample_logits(tf.math.log(y) if softmax else y, u, temperature)
+                    level = sample_logits(tf.math.log(y) if softmax else y, uniforms[i], temperature)
                     sample = level
                     if kind == "mu-law":
                         x = sample = mu_law_decode(level, levels - 1)[:, None]
@@ -159,5 +160,5 @@ def _loop(stream, kind: str):
             _, x, t, rings, samples = tf.while_loop(lambda i, *_: i < steps, body, (0, x, t, rings, samples))
             return samples, x, t, rings
 
-        stream._generate_graphs[kind] = tf.function(loop, jit_compile=True, autograph=False)
-    return stream._generate_graphs[kind]
+        stream._generate_graphs[key] = tf.function(loop, jit_compile=True, autograph=False)
+    return stream._generate_graphs[key]
