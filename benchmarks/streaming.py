@@ -1,8 +1,11 @@
-"""Streaming generation speed: causalc's StreamingModel against the naive method, side by side.
+"""Streaming generation speed: samples/s and GFLOP/s at batch 1 and 64 against the matrix-multiply rate,
+and causalc's StreamingModel against the naive method.
 
-The naive method re-runs the practice model on the last receptive-field window for every new sample.
-Run: `python benchmarks/streaming.py [--spec specs/wavenet.yaml] [--samples 16000]` (TensorFlow needed).
-Figures are samples per second at batch 1, after a warm-up run that compiles the graphs.
+The table: specs/wavenet.yaml and an nv-wavenet-sized network (16 gated blocks, residual 64, skip 256),
+batch 1 and 64, next to a 2048 x 2048 matrix product measured in the same process. GFLOP/s counts two
+operations per multiply-add of the practice model's step. The naive method re-runs the practice model on
+the last receptive-field window for every new sample.
+Run: `python benchmarks/streaming.py [--samples 16000] [--batch-samples 2048] [--naive-samples 200]`.
 """
 
 from __future__ import annotations
@@ -65,18 +68,75 @@ def naive_rate(model, stream: StreamingModel, samples: int) -> float:
     return samples / (time.perf_counter() - start)
 
 
+NETWORKS = {"specs/wavenet.yaml": None,  # 93k parameters
+            "nv-wavenet size": (65536, 64, 256)}  # wavenet_spec: 16 gated blocks, residual 64, skip 256
+
+
+def network(name: str):
+    """(analysis, practice model with random weights) of a network of the table."""
+    from convert.families import wavenet_spec
+
+    if NETWORKS[name] is None:
+        analysis = api.load(name)
+    else:
+        import tempfile
+
+        path = os.path.join(tempfile.mkdtemp(), "nv-wavenet.yaml")
+        with open(path, "w") as handle:
+            handle.write(wavenet_spec(*NETWORKS[name], name="nv-wavenet"))
+        analysis = api.load(path)
+    model = api.practice_model(analysis)
+    randomize(model)
+    return analysis, model
+
+
+def table(samples: int, batch_samples: int, repeats: int, batches=(1, 64)) -> list[dict]:
+    """Samples/s and GFLOP/s of generation for every network and batch, with the matrix-multiply rate
+    measured before and after in the same process."""
+    from convert.runtime.bench import matmul_gflops
+
+    before = matmul_gflops(7)
+    rows = []
+    for name in NETWORKS:
+        analysis, model = network(name)
+        stream = StreamingModel(model, analysis)
+        for batch in batches:
+            rate = streaming_rate(stream, samples if batch == 1 else batch_samples, repeats, batch=batch)
+            rows.append({"network": name, "parameters": analysis.params, "macs_per_step": analysis.macs,
+                         "batch": batch, "samples_per_second": rate, "gflops": 2 * analysis.macs * rate / 1e9})
+    matmul = float(np.median([before, matmul_gflops(7)]))
+    for row in rows:
+        row["share_of_matmul"] = row["gflops"] / matmul
+        row["matmul_gflops"] = matmul
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default="specs/wavenet.yaml")
-    parser.add_argument("--samples", type=int, default=16_000)
-    parser.add_argument("--naive-samples", type=int, default=200)
+    parser.add_argument("--spec", default="specs/wavenet.yaml", help="The network of the naive comparison.")
+    parser.add_argument("--samples", type=int, default=16_000, help="Samples per timed run at batch 1.")
+    parser.add_argument("--batch-samples", type=int, default=2_048, help="Samples per stream per timed run at batch 64.")
+    parser.add_argument("--naive-samples", type=int, default=200, help="0 skips the naive comparison.")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+    print(f"{os.cpu_count()} cores, TensorFlow {tf.__version__}, {threads} intra-op threads; "
+          f"medians of {args.repeats} runs after a compiling one")
+    rows = table(args.samples, args.batch_samples, args.repeats)
+    print(f"matrix multiply 2048^3 in this process: {rows[0]['matmul_gflops']:.1f} GFLOP/s (median of a "
+          "measurement before and one after the table)")
+    print("| network | multiply-adds per step | batch | samples/s (all streams) | GFLOP/s | share of matmul rate |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['network']} ({row['parameters']:,} parameters) | {row['macs_per_step']:,} | {row['batch']} | "
+              f"{row['samples_per_second']:,.0f} | {row['gflops']:.1f} | {row['share_of_matmul']:.0%} |")
+    if not args.naive_samples:
+        return
     model = api.practice_model(args.spec)
     randomize(model)
     stream = StreamingModel(model, args.spec)
     print(f"{args.spec}: window {stream.analysis.window}, receptive field {stream.analysis.receptive_field}, "
-          f"{stream.analysis.params:,} parameters; {os.cpu_count()} cores, TensorFlow {tf.__version__}")
+          f"{stream.analysis.params:,} parameters")
     fast = streaming_rate(stream, args.samples, args.repeats)
     print(f"  streaming (StreamingModel.generate, batch 1): {fast:12,.0f} samples/s ({args.samples:,} samples, "
           f"median of {args.repeats})")
