@@ -121,6 +121,10 @@ def assert_export_matches_the_stream(stream, folder, steps: int) -> None:
     runner = Interpreter(model_path=written["tflite"]).get_signature_runner()
     shapes = stream.ring_shapes(1)
     state = {"t": np.array(0, np.int32), **{tensor_name(n): np.zeros(shapes[n], np.float32) for n in stream.ring_names}}
+    written_state = np.load(written["initial state"])  # causal warm-up: the zero state, as the export says
+    assert sorted(written_state.files) == sorted(state)
+    for name in state:
+        np.testing.assert_array_equal(written_state[name], state[name])
     lite_state = dict(state)
     stream.reset(1)
     x = _x(stream, steps, batch=1, seed=4)

@@ -122,6 +122,17 @@ def test_exact_warmup_practice_and_step(tmp_path):
     x = np.random.default_rng(0).normal(size=(2, 50, 1)).astype(np.float32)
     got = _session((tmp_path / "p.onnx").read_bytes()).run(["y"], {"input": x})[0]
     assert relative_error(got, np.asarray(practice(x), np.float64)) < 1e-5
+    # the step from the state written beside it is the practice model, warm-up steps included
+    state = dict(np.load(tmp_path / "s" / "initial_state.npz"))
+    assert int(state["t"]) == causalc.load(path).window - 1 and any(np.any(v != 0) for v in state.values())
+    step = _session((tmp_path / "s" / "step.onnx").read_bytes())
+    names = [o.name for o in step.get_outputs()]
+    stepped = []
+    for t in range(50):
+        out = dict(zip(names, step.run(names, {"x": x[:1, t], **state})))
+        stepped.append(out["y"])
+        state = {name: out[name + "_next"] for name in state}
+    assert relative_error(np.stack(stepped, axis=1), np.asarray(practice(x[:1]), np.float64)) < 1e-5
 
 
 def test_export_command_errors_write_nothing(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from convert.backends.write import atomic_files
@@ -44,9 +45,36 @@ def step_function(stream, batch_size: int = 1):
     return tf.function(step, input_signature=signature, autograph=False)
 
 
+def initial_state(stream, batch_size: int) -> dict | None:
+    """The state a deployment starts from, as the exported step takes it ({"t": int32, "ring_*": float32}):
+    zeros in causal warm-up, the state W-1 zero steps leave in exact warm-up. None when the stream cannot
+    know it (exact warm-up with global inputs: the warm-up sees them)."""
+    if stream.warmup == "exact" and any(node.is_global for node in stream.nodes):
+        return None
+    saved = stream._state, stream.batch_size, stream.origin  # the stream's own state is left as it was
+    try:
+        stream.reset(batch_size)
+        t, rings = stream._state
+        return {"t": np.array(int(t), np.int32), **{tensor_name(n): r.numpy() for n, r in zip(stream.ring_names, rings)}}
+    finally:
+        stream._state, stream.batch_size, stream.origin = saved
+
+
+def write_initial_state(stream, batch_size: int, folder: str, new) -> str | None:
+    """FOLDER/initial_state.npz (staged by `new`, an atomic_files writer); None when there is none to write."""
+    state = initial_state(stream, batch_size)
+    if state is None:
+        return None
+    path = os.path.join(folder, "initial_state.npz")
+    with open(new(path), "wb") as handle:
+        np.savez(handle, **state)
+    return path
+
+
 def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dict[str, str]:
     """Write the step function with explicit state as a SavedModel (and a .tflite file where the ops
-    allow); a deployment runs it with TensorFlow (or the TFLite interpreter) alone."""
+    allow), with the state to start from (initial_state.npz); a deployment runs it with TensorFlow (or the
+    TFLite interpreter) alone."""
     function = step_function(stream, batch_size)
     module = tf.Module()
     module.step = function
@@ -54,7 +82,7 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dic
     module.layers = [stream.keras_layer(layer.name) for layer in stream.graph.layers if OPS[layer.op].calls_layer]
     saved = os.path.join(folder, "saved_model")
     written = {"saved_model": saved}
-    with atomic_files(folder) as new:  # both staged, then committed together: a failure leaves the old ones
+    with atomic_files(folder) as new:  # all staged, then committed together: a failure leaves the old ones
         tf.saved_model.save(module, new(saved, folder=True),
                             signatures={"serving_default": function.get_concrete_function()})
         if tflite:
@@ -65,6 +93,9 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dic
             with open(new(path), "wb") as handle:
                 handle.write(content)
             written["tflite"] = path
+        state = write_initial_state(stream, batch_size, folder, new)
+        if state:
+            written["initial state"] = state
     return written
 
 

@@ -175,18 +175,17 @@ def check_practice(content: bytes, model, nodes, arrays) -> float | None:
     return _relative(got, model(arrays if len(arrays) > 1 else arrays[0], training=False))
 
 
-def check_step(content: bytes, stream, batch_size: int, values, globals: dict | None = None) -> float | None:
+def check_step(content: bytes, stream, batch_size: int, values) -> float | None:
     """Relative error of ONNX Runtime's step against the stream over steps of `values` (one list of each
-    input's value per step), both from the stream's state after `reset(batch_size, globals)` (None without
-    ONNX Runtime)."""
-    from convert.runtime.export import input_name, tensor_name
+    input's value per step), both from `initial_state` (None without ONNX Runtime, or without an initial
+    state: exact warm-up with global inputs)."""
+    from convert.runtime.export import initial_state, input_name
 
     runner = session(content)
-    if runner is None:
+    state = initial_state(stream, batch_size) if runner is not None else None  # as a deployment starts
+    if state is None:
         return None
-    stream.reset(batch_size, globals)
-    t, rings = stream._state  # the exported step's own form of the state
-    state = {"t": np.array(int(t), np.int32), **{tensor_name(n): r.numpy() for n, r in zip(stream.ring_names, rings)}}
+    stream.reset(batch_size)
     several = len(stream.nodes) > 1
     got, want, names = [], [], [output.name for output in runner.get_outputs()]
     for xs in values:
