@@ -76,7 +76,7 @@ def convert(function) -> bytes:
     inputs, outputs = [t.name for t in frozen.inputs], [t.name for t in frozen.outputs]
     names = {**dict(zip(inputs, (spec.name for spec in function.input_signature))),
              **{tensor.name: key for key, tensor in concrete.structured_outputs.items()}}
-    with _bounded_optimiser(tf2onnx):
+    with _bounded_optimiser(tf2onnx), _quiet_loggers("tensorflow", "tf2onnx"):
         proto, _ = tf2onnx.convert.from_graph_def(graph, input_names=inputs, output_names=outputs, opset=OPSET,
                                                   tensors_to_rename=names, custom_op_handlers={"Erfc": (_erfc, [])})
     import onnx
@@ -111,6 +111,23 @@ def _erfc(ctx, node, name, args) -> None:
     one = ctx.make_const(node.name + "/one", np.ones((), dtype))
     node.type = "Sub"
     ctx.replace_inputs(node, [one.output[0], erf.output[0]])
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names):
+    """Only errors from these Python loggers meanwhile: tf2onnx calls TensorFlow 1 APIs whose deprecation
+    warnings, and its own progress lines, are not for causalc's users."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 @contextlib.contextmanager
