@@ -13,6 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECS = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
 _compiled: dict[str, tuple] = {}
+_streams: dict = {}
 
 BLOCK_TENSORFLOW = """
 import sys
@@ -63,6 +64,22 @@ def compiled(path: str):
         randomize(model, seed=len(_compiled))
         _compiled[path] = (practice, model)
     return _compiled[path]
+
+
+def stream_of(path: str):
+    """The StreamingModel of a spec file's `compiled` model, built once per session."""
+    from convert.runtime.stream import StreamingModel
+
+    if path not in _streams:
+        _streams[path] = StreamingModel(compiled(path)[1], path)
+    return _streams[path]
+
+
+def output_bias(model, bias) -> None:
+    """The `levels` layer reads nothing any more: its kernel zero, its output the activation of `bias`
+    whatever the input (a model set by hand to predict fixed probabilities)."""
+    kernel, old = model.get_layer("levels").get_weights()
+    model.get_layer("levels").set_weights([np.zeros_like(kernel), np.asarray(bias, old.dtype)])
 
 
 def generated_model(spec: dict, seed: int, folder):

@@ -470,9 +470,9 @@ def at_step(spec: dict, x, t: int):
 def part(spec: dict, x, start: int, stop: int):
     """Steps start..stop-1 of the step-rate inputs; frames and global vectors whole (the stream reads them
     from the sequence's first step)."""
-    out = [v if n.get("hop") or n.get("global") else v[:, start:stop] for n, v in zip(inputs_of(spec), _listed(x))]
+    out = [v if n.get("hop") or n.get("global") else v[:, start:stop] for n, v in zip(inputs_of(spec), listed(x))]
     return out if len(out) > 1 else out[0]
 
 
-def _listed(x) -> list:
+def listed(x) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]

@@ -243,3 +243,10 @@ def _spec(nodes: list, layers: list, same: bool) -> dict:
     else:
         spec = {"name": "generated", "inputs": nodes, "layers": layers}
     return {"same_padding": "exact", **spec} if same else spec
+
+
+def spec_dicts_of_every_family(max_layers: int = 7):
+    """`spec_dicts` of one input, of several inputs (conditioned) and with exact 'same' padding, in equal
+    measure."""
+    return st.sampled_from(["plain", "conditioned", "same"]).flatmap(
+        lambda family: spec_dicts(max_layers=max_layers, conditioned=family == "conditioned", same=family == "same"))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, compiled, relative_error, weights_of
+from conftest import ROOT, compiled, relative_error, stream_of, weights_of
 from evaluator import at_step, inputs_of, load, part, per_step_over_sequence, random_inputs, step_rate
 from test_keras_per_step import assert_per_step_contract
 from test_keras_stream import assert_export_matches_the_stream
@@ -105,18 +105,13 @@ def test_exact_warmup_stream_needs_the_global_inputs():
 
 
 def test_exported_step_takes_the_conditioning_as_inputs(tmp_path):
-    from convert.runtime.stream import StreamingModel
-
-    _, model = compiled(CONDITIONED)
-    assert_export_matches_the_stream(StreamingModel(model, CONDITIONED), tmp_path, steps=40)
+    assert_export_matches_the_stream(stream_of(CONDITIONED), tmp_path, steps=40)
 
 
 def test_regression_generation_feeds_back_exactly_with_conditioning():
-    from convert.runtime.stream import StreamingModel
-
     spec = load(CONDITIONED)
     _, model = compiled(CONDITIONED)
-    stream = StreamingModel(model, CONDITIONED)
+    stream = stream_of(CONDITIONED)
     assert stream.output_kind == "regression"
     x = random_inputs(spec, 60, batch=2, seed=7)
     conditions = {n["name"]: v for n, v in zip(inputs_of(spec), x) if n["name"] != "signal"}
@@ -132,10 +127,8 @@ def test_regression_generation_feeds_back_exactly_with_conditioning():
 def test_level_generation_feeds_the_sampled_level_back():
     """A categorical signal: the level sampled at a temperature near 0 is the most likely one at every
     step, and it is what the model reads next (checked by the practice model on the generated sequence)."""
-    from convert.runtime.stream import StreamingModel
-
     _, model = compiled(EMBEDDING)
-    stream = StreamingModel(model, EMBEDDING)
+    stream = stream_of(EMBEDDING)
     assert stream.output_kind == "level"
     stream.reset(2)
     levels = stream.generate(300, first=np.array([128, 3]), temperature=1e-6, seed=1)

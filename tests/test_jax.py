@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from conftest import ROOT, SPECS, compiled, generated_model, relative_error, spec_id, weights_of
 from evaluator import inputs_of, load, per_step_over_sequence, random_inputs, windows_ending
+from strategies import spec_dicts_of_every_family
 
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
@@ -137,15 +138,9 @@ def test_commands_say_when_they_need_tensorflow(tmp_path):
         "back.keras", "dense-four.keras", "dense-four.map.json", "dense-four.py", "imported.yaml", "step.keras"]
 
 
-def _generated(kind: str):
-    from strategies import spec_dicts
-
-    return spec_dicts(max_layers=6, conditioned=kind == "conditioned", same=kind == "same")
-
-
 @settings(max_examples=int(os.environ.get("CAUSALC_JAX_EXAMPLES", "30")), deadline=None,
           suppress_health_check=list(HealthCheck))
-@given(spec=st.sampled_from(["plain", "conditioned", "same"]).flatmap(_generated), seed=st.integers(0, 2**16))
+@given(spec=spec_dicts_of_every_family(max_layers=6), seed=st.integers(0, 2**16))
 def test_generated_specs_equal_the_evaluator(spec, seed, tmp_path_factory):
     """Specs hypothesis draws — several inputs, exact 'same' padding, every kind — under JAX."""
     analysis, model = generated_model(spec, seed, tmp_path_factory.mktemp("jax"))

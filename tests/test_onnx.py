@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, SPECS, compiled, generated_model, relative_error, spec_id
-from evaluator import at_step, load, random_inputs
-from strategies import spec_dicts
+from conftest import ROOT, SPECS, compiled, generated_model, relative_error, spec_id, stream_of
+from evaluator import at_step, listed, load, random_inputs
+from strategies import spec_dicts_of_every_family
 
 tf = pytest.importorskip("tensorflow")
 ort = pytest.importorskip("onnxruntime")
@@ -21,23 +21,8 @@ pytest.importorskip("tf2onnx")
 
 STEPS = 1000
 FAST = [os.path.join(ROOT, "specs", name) for name in ("wavenet.yaml", "vocoder.yaml", "densenet.yaml")]
-_streams: dict = {}
-
-
-def _stream(path: str):
-    from convert.runtime.stream import StreamingModel
-
-    if path not in _streams:
-        _streams[path] = StreamingModel(compiled(path)[1], path)
-    return _streams[path]
-
-
 def _session(content: bytes):
     return ort.InferenceSession(content, providers=["CPUExecutionProvider"])
-
-
-def _listed(x) -> list:
-    return x if isinstance(x, list) else [x]
 
 
 def assert_practice_matches(path: str) -> None:
@@ -45,12 +30,12 @@ def assert_practice_matches(path: str) -> None:
     from convert.runtime import onnx_export
 
     _, model = compiled(path)
-    analysis = _stream(path).analysis
+    analysis = stream_of(path).analysis
     runner = _session(onnx_export.convert(onnx_export.practice_function(model, analysis.spec.inputs)))
     assert [i.name for i in runner.get_inputs()] == [node.name for node in analysis.spec.inputs]
     spec = load(path)
     for batch, steps, seed in ((1, analysis.window + 3, 0), (3, analysis.window + 700, 1)):
-        x = _listed(random_inputs(spec, steps, batch, seed))
+        x = listed(random_inputs(spec, steps, batch, seed))
         got = runner.run(["y"], {node.name: v for node, v in zip(analysis.spec.inputs, x)})[0]
         want = np.asarray(model(x if len(x) > 1 else x[0]), np.float64)
         assert got.shape == want.shape == (batch, steps, want.shape[-1])
@@ -62,7 +47,7 @@ def assert_step_matches(path: str, steps: int = STEPS, batch: int = 2) -> None:
     from convert.runtime import onnx_export
     from convert.runtime.export import input_name, tensor_name
 
-    stream = _stream(path)
+    stream = stream_of(path)
     runner = _session(onnx_export.convert(onnx_export.onnx_step_function(stream, batch)))
     shapes = stream.ring_shapes(batch)
     state = {"t": np.array(0, np.int32), **{tensor_name(n): np.zeros(shapes[n], np.float32) for n in stream.ring_names}}
@@ -75,7 +60,7 @@ def assert_step_matches(path: str, steps: int = STEPS, batch: int = 2) -> None:
     several = len(stream.nodes) > 1
     got = []
     for t in range(steps):
-        values = _listed(at_step(spec, x, t))
+        values = listed(at_step(spec, x, t))
         feed = {input_name(node, several): v for node, v in zip(stream.nodes, values)}
         out = dict(zip(outputs, runner.run(outputs, {**feed, **state})))
         got.append(out["y"])
@@ -196,7 +181,7 @@ def _generated_check(spec: dict, seed: int, folder) -> None:
     analysis, model = generated_model(spec, seed, folder)
     nodes = analysis.spec.inputs
     runner = _session(onnx_export.convert(onnx_export.practice_function(model, nodes)))
-    x = _listed(random_inputs(spec, analysis.window + 30, 2, seed))
+    x = listed(random_inputs(spec, analysis.window + 30, 2, seed))
     got = runner.run(["y"], {node.name: v for node, v in zip(nodes, x)})[0]
     assert relative_error(got, np.asarray(model(x if len(x) > 1 else x[0]), np.float64)) < 1e-5
 
@@ -210,7 +195,7 @@ def _generated_check(spec: dict, seed: int, folder) -> None:
     steps = analysis.window + 30
     want, several, stepped = stream.run(x if len(x) > 1 else x[0]), len(nodes) > 1, []
     for t in range(steps):
-        values = _listed(at_step(spec, x if len(x) > 1 else x[0], t))
+        values = listed(at_step(spec, x if len(x) > 1 else x[0], t))
         out = dict(zip(outputs, runner.run(outputs, {**{input_name(n, several): v for n, v in zip(nodes, values)},
                                                     **state})))
         stepped.append(out["y"])
@@ -218,8 +203,7 @@ def _generated_check(spec: dict, seed: int, folder) -> None:
     assert relative_error(np.stack(stepped, axis=1), want) < 1e-5
 
 
-GENERATED = st.sampled_from(["plain", "conditioned", "same"]).flatmap(
-    lambda kind: spec_dicts(max_layers=5, conditioned=kind == "conditioned", same=kind == "same"))
+GENERATED = spec_dicts_of_every_family(max_layers=5)
 
 
 @settings(max_examples=int(os.environ.get("CAUSALC_ONNX_EXAMPLES", "4")), deadline=None,

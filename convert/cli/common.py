@@ -124,7 +124,8 @@ def _keras_tools(tensorflow: bool = False):
         raise click.ClickException(message) from None
     backend = api.keras.backend.backend()
     if tensorflow and backend != "tensorflow":
-        command = click.get_current_context().command_path if click.get_current_context(silent=True) else "this command"
+        context = click.get_current_context(silent=True)
+        command = context.command_path if context else "this command"
         raise click.ClickException(f"`{command}` runs on TensorFlow; Keras's backend here is {backend} (KERAS_BACKEND="
                                    f"{os.environ.get('KERAS_BACKEND', backend)}). Run it with KERAS_BACKEND=tensorflow "
                                    "(pip install 'causalc[tensorflow]'); compile, to-step and from-step run on any backend")

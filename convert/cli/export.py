@@ -87,28 +87,29 @@ def export(spec: str, model: str, fmt: str, out: str, warmup: str) -> None:
 
 def export_step_onnx(stream, out_dir: str, batch_size: int) -> None:
     """`causalc export-step --format onnx`: OUT_DIR/step.onnx."""
-    from convert.runtime.export import write_initial_state
+    from convert.runtime.export import initial_state, write_initial_state
 
     onnx_export = _onnx_tools()
     content = _convert(onnx_export, onnx_export.onnx_step_function(stream, batch_size))
-    if stream.warmup == "exact" and any(node.is_global for node in stream.nodes):
+    state = initial_state(stream, batch_size)
+    if state is None:
         verdict = "not checked: exact warm-up with global inputs starts from a state they decide"
     else:
         values = onnx_export.random_steps(stream.nodes, CHECK_STEPS, batch_size)
-        verdict = _checked(onnx_export.check_step(content, stream, batch_size, values), "step")
+        verdict = _checked(onnx_export.check_step(content, stream, batch_size, state, values), "step")
     out = os.path.join(out_dir, "step.onnx")
     _, writer = _keras_tools()
     try:
         with writer.atomic_files(out_dir) as new:  # the step and its initial state, or neither
             with open(new(out), "wb") as handle:
                 handle.write(content)
-            state = write_initial_state(stream, batch_size, out_dir, new)
+            written = write_initial_state(state, out_dir, new) if state is not None else None
     except OSError as error:
         raise cannot_write(error, out) from None
     click.echo(f"wrote {out} (ONNX opset {onnx_export.OPSET}, batch {batch_size}; state in t and ring_*, "
                f"updated in t_next and ring_*_next; {verdict})")
-    if state:
-        click.echo(f"wrote {state} (the state to start from)")
+    if written:
+        click.echo(f"wrote {written} (the state to start from)")
     else:
         click.echo("no initial state written: in exact warm-up it depends on the global inputs "
                    "(StreamingModel.reset(batch, globals=...) computes it)")

@@ -60,11 +60,8 @@ def initial_state(stream, batch_size: int) -> dict | None:
         stream._state, stream.batch_size, stream.origin = saved
 
 
-def write_initial_state(stream, batch_size: int, folder: str, new) -> str | None:
-    """FOLDER/initial_state.npz (staged by `new`, an atomic_files writer); None when there is none to write."""
-    state = initial_state(stream, batch_size)
-    if state is None:
-        return None
+def write_initial_state(state: dict, folder: str, new) -> str:
+    """FOLDER/initial_state.npz holding `state` (an `initial_state`), staged by `new` (an atomic_files writer)."""
     path = os.path.join(folder, "initial_state.npz")
     with open(new(path), "wb") as handle:
         np.savez(handle, **state)
@@ -93,9 +90,9 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dic
             with open(new(path), "wb") as handle:
                 handle.write(content)
             written["tflite"] = path
-        state = write_initial_state(stream, batch_size, folder, new)
-        if state:
-            written["initial state"] = state
+        state = initial_state(stream, batch_size)
+        if state is not None:
+            written["initial state"] = write_initial_state(state, folder, new)
     return written
 
 

@@ -49,16 +49,11 @@ def practice_function(model, nodes):
 
 def onnx_step_function(stream, batch_size: int = 1):
     """The step (`convert.runtime.export.step_function`) with its outputs renamed for ONNX: y, t_next, ring_*_next."""
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
     function = step_function(stream, batch_size)
-    concrete = function.get_concrete_function()
-    frozen = convert_variables_to_constants_v2(concrete)  # the weights the step captures, as constants
-    names = sorted(concrete.structured_outputs)  # a dict's outputs come flattened in key order
 
     @tf.function(input_signature=function.input_signature, autograph=False)
     def step(*args):
-        return {name if name == "y" else name + "_next": value for name, value in zip(names, frozen(*args))}
+        return {name if name == "y" else name + "_next": value for name, value in function(*args).items()}
 
     return step
 
@@ -192,15 +187,14 @@ def check_practice(content: bytes, model, nodes, arrays) -> float | None:
     return _relative(got, model(arrays if len(arrays) > 1 else arrays[0], training=False))
 
 
-def check_step(content: bytes, stream, batch_size: int, values) -> float | None:
+def check_step(content: bytes, stream, batch_size: int, state: dict, values) -> float | None:
     """Relative error of ONNX Runtime's step against the stream over steps of `values` (one list of each
-    input's value per step), both from `initial_state` (None without ONNX Runtime, or without an initial
-    state: exact warm-up with global inputs)."""
-    from convert.runtime.export import initial_state, input_name
+    input's value per step), both from `state` (the `initial_state` of `batch_size`: the stream's after a
+    reset); None without ONNX Runtime."""
+    from convert.runtime.export import input_name
 
     runner = session(content)
-    state = initial_state(stream, batch_size) if runner is not None else None  # as a deployment starts
-    if state is None:
+    if runner is None:
         return None
     stream.reset(batch_size)
     several = len(stream.nodes) > 1
