@@ -86,6 +86,24 @@ def test_every_bundled_spec(path):
     assert_step_matches(path)
 
 
+def test_a_one_channel_output_keeps_its_layout(tmp_path):
+    """tf2onnx's reshape pass turned this model's (batch, T, 1) output into (batch, 1, T): it is left out."""
+    from conftest import randomize
+    from convert import api
+    from convert.runtime import onnx_export
+
+    path = tmp_path / "square.yaml"
+    path.write_text("input: {channels: 1}\nlayers:\n  - {type: Conv1D, name: l0, kernel_size: 1, filters: 1, "
+                    "activation: square}\n")
+    analysis = api.load(path)
+    model = api.practice_model(analysis)
+    randomize(model, 0)
+    x = np.random.default_rng(0).normal(size=(2, 8, 1)).astype(np.float32)
+    got = _session(onnx_export.convert(onnx_export.practice_function(model, analysis.spec.inputs))).run(["y"], {"input": x})[0]
+    assert got.shape == (2, 8, 1)
+    assert relative_error(got, np.asarray(model(x), np.float64)) < 1e-5
+
+
 def test_exact_warmup_practice_and_step(tmp_path):
     """In exact warm-up the practice model pads its input; the step starts from the warm-up's state."""
     from convert.cli import main

@@ -125,17 +125,23 @@ def _quiet_loggers(*names):
             logger.setLevel(level)
 
 
+LEFT_OUT = ("reshape_optimizer",)  # tf2onnx 1.17's optimisers that give wrong graphs (see _bounded_optimiser)
+
+
 @contextlib.contextmanager
 def _bounded_optimiser(tf2onnx):
-    """tf2onnx repeats its optimisers until none changes the graph; on some graphs (a concatenation of a
-    tensor and a convolution of it, as in specs/densenet.yaml) its reshape and duplicate-merging passes undo
-    each other forever (tf2onnx 1.17). At most ROUNDS rounds are run; each leaves a valid graph, and the
-    result is checked with ONNX Runtime all the same."""
+    """tf2onnx's optimisers, bounded and without those that give wrong graphs. tf2onnx repeats them until
+    none changes the graph; on some graphs (a concatenation of a tensor and a convolution of it, as in
+    specs/densenet.yaml) its reshape and duplicate-merging passes undo each other forever (tf2onnx 1.17), so
+    at most ROUNDS rounds are run (each leaves a valid graph). Its reshape pass also reshapes a one-channel
+    output to (batch, 1, T) instead of (batch, T, 1) behind an elementwise op (a 1x1 Conv1D of one filter
+    with the `square` activation; found by the generated-spec test): it is left out. Every result is checked
+    with ONNX Runtime all the same."""
     module = tf2onnx.optimizer
     original = module._get_optimizers
 
     def bounded():
-        return {name: _bounded(factory) for name, factory in original().items()}
+        return {name: _bounded(factory) for name, factory in original().items() if name not in LEFT_OUT}
 
     module._get_optimizers = bounded
     try:
