@@ -19,7 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from convert.timing import analysis_times  # noqa: E402
+from convert.bench.timing import analysis_times  # noqa: E402
 
 
 def wall(command: list[str], repeats: int) -> float:

@@ -19,7 +19,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from convert.timing import median_seconds  # noqa: E402
+from convert.bench.timing import median_seconds  # noqa: E402
 
 BATCH, LENGTH, CHANNELS, BLOCKS, REPEATS = 4, 8192, 64, 10, 7
 

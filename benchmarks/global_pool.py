@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from convert import api  # noqa: E402
-from convert.timing import median_seconds  # noqa: E402
+from convert.bench.timing import median_seconds  # noqa: E402
 
 SPEC = """name: gap-{n}
 input: {{channels: 8, window: {window}}}

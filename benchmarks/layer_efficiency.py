@@ -23,9 +23,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from convert import api  # noqa: E402
-from convert.families import wavenet_spec  # noqa: E402
-from convert.runtime.bench import matmul_gflops  # noqa: E402
-from convert.timing import median_seconds  # noqa: E402
+from convert.bench.families import wavenet_spec  # noqa: E402
+from convert.bench.measure import matmul_gflops  # noqa: E402
+from convert.bench.timing import median_seconds  # noqa: E402
 
 BATCH, LENGTH, REPEATS = 4, 8192, 7
 

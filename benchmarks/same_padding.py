@@ -27,8 +27,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from convert import api  # noqa: E402
-from convert.report import explain_data  # noqa: E402
-from convert.timing import median_seconds  # noqa: E402
+from convert.views.explain import explain_data  # noqa: E402
+from convert.bench.timing import median_seconds  # noqa: E402
 
 WANG = """name: fcn-wang
 same_padding: exact

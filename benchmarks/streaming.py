@@ -74,7 +74,7 @@ NETWORKS = {"specs/wavenet.yaml": None,  # 93k parameters
 
 def network(name: str):
     """(analysis, practice model with random weights) of a network of the table."""
-    from convert.families import wavenet_spec
+    from convert.bench.families import wavenet_spec
 
     if NETWORKS[name] is None:
         analysis = api.load(name)
@@ -124,7 +124,7 @@ def matmul_limit(stream: StreamingModel, batch: int, steps: int = 512, repeats: 
 def table(samples: int, batch_samples: int, repeats: int, batches=(1, 64)) -> list[dict]:
     """Samples/s and GFLOP/s of generation for every network and batch, with the matrix-multiply rate
     measured before and after in the same process."""
-    from convert.runtime.bench import matmul_gflops
+    from convert.bench.measure import matmul_gflops
 
     before = matmul_gflops(7)
     rows = []

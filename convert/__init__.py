@@ -26,15 +26,15 @@ class _RegisterWhenKerasLoads:
 
         def exec_then_register(module):
             exec_module(module)
-            import convert.edge_layers  # noqa: F401  (registers the layers; imports convert.layers)
-            import convert.input_layers  # noqa: F401
+            import convert.layers.edges  # noqa: F401  (registers every layer: edges imports convert.layers)
+            import convert.layers.inputs  # noqa: F401
 
         spec.loader.exec_module = exec_then_register
         return spec
 
 
 if "keras" in sys.modules:
-    import convert.edge_layers  # noqa: F401
-    import convert.input_layers  # noqa: F401
+    import convert.layers.edges  # noqa: F401
+    import convert.layers.inputs  # noqa: F401
 elif not any(isinstance(finder, _RegisterWhenKerasLoads) for finder in sys.meta_path):
     sys.meta_path.insert(0, _RegisterWhenKerasLoads())

@@ -1,7 +1,7 @@
 """The public Python API (`import convert.api as causalc`); implemented in `convert.runtime.api`."""
 
-from convert.frontend.diagnostics import SpecError
-from convert.frontend.keras_import import ModelImportError
+from convert.core.diagnostics import SpecError
+from convert.importers.keras import ModelImportError
 from convert.runtime.api import (ModelFileError, WeightMismatch, from_step, import_spec, load, load_model, per_step_model,
                                  practice_model, practice_weights, to_step, weight_map)
 

@@ -24,6 +24,14 @@ class _Absent:
 sys.meta_path.insert(0, _Absent())
 """  # prepended to code run in a subprocess: `import tensorflow` and `import keras` fail as if not installed
 
+# a small spec with a mu-law output, for the commands that generate and write
+MULAW = """name: mulaw
+input: {channels: 1, window: 4}
+layers:
+  - {type: Conv1D, name: c, filters: 8, kernel_size: 2, activation: tanh}
+  - {type: Conv1D, name: out, filters: 256, kernel_size: 3, activation: softmax}
+"""
+
 
 def spec_id(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
@@ -56,7 +64,7 @@ def compiled(path: str):
     """(practice graph, Keras model with random weights) for a spec file, built once per session."""
     if path not in _compiled:
         from convert.backends.keras_model import build_model
-        from convert.lower import lower
+        from convert.lowering import lower
         from convert.pipeline import front_end
 
         practice = lower(front_end(path))

@@ -4,6 +4,7 @@ the tests catch it.
     .venv/bin/python tests/mutants.py            # every mutant; about 15 minutes on two cores
     .venv/bin/python tests/mutants.py 3 17       # only these (numbers as listed)
     .venv/bin/python tests/mutants.py --list
+    .venv/bin/python tests/mutants.py --check    # every mutant still applies (run after moving code)
 
 Each mutant is a one-place edit of the compiler, the weight map, the stream or generation: the kind of
 slip a contributor makes (a dilation not multiplied by the grid, a crop from the wrong end, a ring sized
@@ -38,18 +39,18 @@ MUTANTS = [
      "window inference over-asks at merges"),
     ("convert/kinds/dense.py", "(src.folds[0], src.grid, src.folds[1])", "(src.folds[0], 1, src.folds[1])",
      "a Flatten + Dense head is not dilated by its grid"),
-    ("convert/analysis.py", "out._replace(receptive_field=out.receptive_field + practice.reach)",
+    ("convert/analysis/shapes.py", "out._replace(receptive_field=out.receptive_field + practice.reach)",
      "out._replace(receptive_field=out.receptive_field)", "receptive fields do not grow"),
     ("convert/kinds/base.py", "return (self.kernel - 1) * self.dilation if self.kernel else 0",
      "return self.kernel * self.dilation if self.kernel else 0", "causal padding one tap too long"),
-    ("convert/analysis.py", "(not found and window >= origin + period)", "(not found and window >= origin + 1)",
+    ("convert/analysis/shapes.py", "(not found and window >= origin + period)", "(not found and window >= origin + 1)",
      "window inference gives up after one candidate"),
-    ("convert/analysis.py", "if not geometry.fits(n) and problem is None:",
+    ("convert/analysis/shapes.py", "if not geometry.fits(n) and problem is None:",
      "if False and problem is None:", "misaligned strides are never reported"),
-    ("convert/lower.py", '(("cropping", (extra, 0)),), (output,), op="crop")',
-     '(("cropping", (0, extra)),), (output,), op="crop")', "exact warm-up crops the newest steps"),
-    ("convert/builders.py", "crop = max(fields) - field", "crop = 0", "exact warm-up does not right-align merges"),
-    ("convert/builders.py", "start = source.width - 1 - (merge.out.width - 1) * ratio", "start = 0",
+    ("convert/lowering/builders.py", '(("cropping", (steps, 0)),), (tensor,), op="crop")',
+     '(("cropping", (0, steps)),), (tensor,), op="crop")', "exact warm-up crops the newest steps"),
+    ("convert/lowering/builders.py", "crop = max(fields) - field", "crop = 0", "exact warm-up does not right-align merges"),
+    ("convert/lowering/builders.py", "start = source.width - 1 - (merge.out.width - 1) * ratio", "start = 0",
      "per-step merges align from the oldest position"),
     ("convert/kinds/conv.py", '(("stride", layer.strides), ("start", 0))', '(("stride", 1), ("start", 0))',
      "per-step stride + dilation does not subsample"),
@@ -64,9 +65,8 @@ MUTANTS = [
      "return tuple(i * dilation for i in range(kernel))", "stream taps newest first"),
     ("convert/kinds/ops.py", 'reduce = tf.reduce_max if layer.arg("pool_type") == "max" else tf.reduce_mean',
      'reduce = tf.reduce_mean if layer.arg("pool_type") == "max" else tf.reduce_max', "stream pools swapped"),
-    ("convert/runtime/stream.py", "self.run(np.zeros((batch_size, self.analysis.window - 1, self.channels), np.float32))",
-     "self.run(np.zeros((batch_size, self.analysis.window, self.channels), np.float32))",
-     "exact warm-up stream starts one zero step late"),
+    ("convert/runtime/stream.py", "steps, given = self.analysis.window - 1, dict(globals or {})",
+     "steps, given = self.analysis.window, dict(globals or {})", "exact warm-up stream starts one zero step late"),
     ("convert/runtime/stream.py", "order = [(t - length + 1 + j) % length for j in range(length - 1)]",
      "order = [(t - length + j) % length for j in range(length - 1)]", "saved state off by one step"),
     ("convert/runtime/generation.py", "tf.reduce_sum(tf.cast(cdf <= u * cdf[:, -1:], tf.int32), axis=-1)",
@@ -75,20 +75,20 @@ MUTANTS = [
      "x = tf.sign(y) * (tf.pow(1.0 + mu, tf.abs(y)) - 1.0) / (mu + 1)", "mu_law_decode divides by mu + 1"),
     ("convert/runtime/mulaw.py", "return np.rint((y + 1.0) / 2.0 * mu).astype(np.int64)",
      "return np.floor((y + 1.0) / 2.0 * mu).astype(np.int64)", "mu_law_encode truncates"),
-    ("convert/runtime/generation.py", "                    x = y\n", "                    x = tf.zeros_like(y)\n",
+    ("convert/runtime/generation.py", "                    x = sample = y\n", "                    x, sample = tf.zeros_like(y), y\n",
      "regression generation feeds back zeros"),
     ("convert/runtime/data.py", "return piece[:-1], _target(piece[1:], target)", "return piece[:-1], _target(piece[:-1], target)",
      "training targets not shifted"),
-    ("convert/layers.py", "return inputs[:, self.start::self.stride, :]", "return inputs[:, ::self.stride, :]",
+    ("convert/layers/causal.py", "return inputs[:, self.start::self.stride, :]", "return inputs[:, ::self.stride, :]",
      "Subsample1D ignores its start"),
-    ("convert/layers.py", "return out if pool_type == \"max\" else out / float(pool_size)",
+    ("convert/layers/causal.py", "return out if pool_type == \"max\" else out / float(pool_size)",
      "return out if pool_type == \"max\" else out / float(pool_size + 1)", "average pooling divides by p + 1"),
     ("convert/kinds/flatten.py", "if not user.kind.applies_elementwise(user):", "if False:",
      "a Flatten may feed any layer"),
     ("convert/kinds/merge.py", "if len(set(known)) > 1:", "if False:", "Add of unequal channels accepted"),
     ("convert/kinds/global_pool.py", "return Practice(src.width, src.grid, src.channels,",
      "return Practice(src.width, 1, src.channels,", "a global pool is not dilated by its grid"),
-    ("convert/layers.py", "level = combine(level[:, : -size * step, :], level[:, size * step:, :])",
+    ("convert/layers/causal.py", "level = combine(level[:, : -size * step, :], level[:, size * step:, :])",
      "level = combine(level[:, : -size, :], level[:, size:, :])", "the doubling tree forgets the dilation"),
     ("convert/kinds/ops.py", "return tf.reshape(tf.einsum(\"kbc,kcm->bcm\", taps, kernel), [tf.shape(taps)[1], -1])",
      'return tf.reshape(tf.einsum("kbc,kcm->bmc", taps, kernel), [tf.shape(taps)[1], -1])',
@@ -101,31 +101,31 @@ MUTANTS = [
      'names = ["gamma"] * layer.scale + ["beta"] * layer.center', "the weight map drops batch-norm statistics"),
     ("convert/runtime/fold.py", "    return a, beta - a * mean", "    return a, beta - mean",
      "folding forgets to scale the mean"),
-    ("convert/kinds/ops.py", "(ins[0][:, None, :], training=False)", "(ins[0][:, None, :], training=True)",
+    ("convert/kinds/ops.py", "(ins[0][:, None], training=False)", "(ins[0][:, None], training=True)",
      "the stream runs position-wise layers in training mode"),
     ("convert/kinds/base.py", "return total // 2, total - total // 2", "return total - total // 2, total // 2",
      "'same' padding puts the larger half on the left"),
-    ("convert/edges.py", "all(found[i][1] == found[-1][1] + reach[i] for i in range(kernel))", "True",
+    ("convert/ir/edges.py", "all(found[i][1] == found[-1][1] + reach[i] for i in range(kernel))", "True",
      "a position fed from V at the wrong delays counts as interior"),
-    ("convert/edge_layers.py", "self.counts = [float(sum(i != -1 for i in row)) for row in edge[\"rows\"]]",
-     "self.counts = [float(len(row)) for row in edge[\"rows\"]]", "a 'same' average pool counts its padding"),
-    ("convert/edges.py", "        shares = [o - min(offs) for o in offs]", "        shares = [0 for o in offs]",
+    ("convert/layers/edges.py", "self.counts = [float(sum(i != -1 for i in row)) for row in self.edge[\"rows\"]]",
+     "self.counts = [float(len(row)) for row in self.edge[\"rows\"]]", "a 'same' average pool counts its padding"),
+    ("convert/ir/edges.py", "        shares = [o - min(offs) for o in offs]", "        shares = [0 for o in offs]",
      "a merge of branches at different delays adds their V undelayed"),
-    ("convert/edges.py", "if source is not None and source[0] == V:", "if source is not None:",
+    ("convert/ir/edges.py", "if source is not None and source[0] == V:", "if source is not None:",
      "ZeroPadding1D's zeros take the input's positions"),
-    ("convert/layers.py", "return ops.pad(steps, [[0, 0], [self.window - 1, 0], [0, 0]])",
+    ("convert/layers/causal.py", "return ops.pad(steps, [[0, 0], [self.window - 1, 0], [0, 0]])",
      "return ops.pad(steps, [[0, 0], [0, self.window - 1], [0, 0]])", "per-window outputs shifted by the warm-up"),
-    ("convert/edge_layers.py", "total = run * float(self.run_length) + (0.0 if total is None else total)",
+    ("convert/layers/edges.py", "total = run * float(self.run_length) + (0.0 if total is None else total)",
      "total = run + (0.0 if total is None else total)", "a global average weighs its interior run as one position"),
-    ("convert/input_layers.py", "steps = ops.arange(1, ops.shape(signal)[1] + 1, dtype=\"int32\") // self.hop",
+    ("convert/layers/inputs.py", "steps = ops.arange(1, ops.shape(signal)[1] + 1, dtype=\"int32\") // self.hop",
      "steps = ops.arange(0, ops.shape(signal)[1], dtype=\"int32\") // self.hop",
      "the practice model's hop frames lag one step (frame t // hop)"),
     ("convert/runtime/conditioning.py", "frames = np.minimum((np.arange(start, start + steps) + 1) // node.hop, value.shape[1] - 1)",
      "frames = np.minimum(np.arange(start, start + steps) // node.hop, value.shape[1] - 1)",
      "the stream's hop frames lag one step"),
-    ("convert/builders.py", "args, ins = ((), (name, padded[signal])) if practice",
+    ("convert/lowering/builders.py", "args, ins = ((), (name, padded[signal])) if practice",
      "args, ins = ((), (name, signal)) if practice", "exact warm-up broadcasts a global input over the unpadded signal"),
-    ("convert/builders.py", "if any(node.name in p.layer.inputs and not p.layer.kind.reads_integers for p in used):",
+    ("convert/lowering/builders.py", "if any(node.name in p.layer.inputs and not p.layer.kind.reads_integers for p in used):",
      "if any(node.name in p.layer.inputs for p in used):", "an Embedding reads one-hot vectors, not integers"),
     ("convert/runtime/stream.py", "start = int(self._state[0]) - self.origin",
      "start = int(self._state[0])", "the stream counts exact warm-up steps as sequence steps (frames shift)"),
@@ -166,7 +166,20 @@ def run(number: int) -> tuple[bool, float]:
         return result.returncode != 0, time.perf_counter() - start
 
 
+def check() -> int:
+    """Every mutant's text stands exactly once in its file (after code moves, re-point the mutants)."""
+    wrong = []
+    for number, (path, old, _, _) in enumerate(MUTANTS, 1):
+        text = open(os.path.join(ROOT, path), encoding="utf-8").read() if os.path.exists(os.path.join(ROOT, path)) else ""
+        if text.count(old) != 1:
+            wrong.append(f"mutant {number}: its text occurs {text.count(old)} times in {path}")
+    print("\n".join(wrong) or f"all {len(MUTANTS)} mutants apply")
+    return 1 if wrong else 0
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--check"]:
+        return check()
     if argv == ["--list"]:
         for i, (path, _, _, what) in enumerate(MUTANTS, 1):
             print(f"{i:3}  {path:34} {what}")

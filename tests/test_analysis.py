@@ -181,7 +181,7 @@ def test_analysis_time_grows_linearly_with_layers(tmp_path):
     of three runs each, with a bound that leaves room for a noisy machine."""
     import time
 
-    from convert.families import chain_spec
+    from convert.bench.families import chain_spec
 
     def seconds(layers: int) -> float:
         path = tmp_path / f"chain{layers}.yaml"

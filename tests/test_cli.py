@@ -140,7 +140,7 @@ def test_github_annotations_are_escaped(runner, tmp_path):
 
 
 def test_sarif_has_rules_and_regions(runner, tmp_path):
-    from convert.frontend.codes import RULES
+    from convert.core.codes import RULES
 
     path = write(tmp_path, "bad.yaml", BAD)
     log = json.loads(runner.invoke(main, ["lint", "--format", "sarif", path]).stdout)

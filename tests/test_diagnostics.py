@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from convert.frontend.codes import RULES
+from convert.core.codes import RULES
 from convert.pipeline import check
 
 OK_HEAD = "input: {channels: 1, window: 8}\nlayers:\n"

@@ -25,7 +25,7 @@ def _edges(svg: str) -> set:
 
 @pytest.mark.parametrize("path", SPECS, ids=spec_id)
 def test_drawn_connections_are_those_that_reach_the_output(path, tmp_path):
-    from convert.draw import MAX_POSITIONS, draw, practice_drawing
+    from convert.views.draw import MAX_POSITIONS, draw, practice_drawing
 
     analysis = check(path).analysis
     spec, window = load(path), analysis.window
@@ -39,7 +39,7 @@ def test_drawn_connections_are_those_that_reach_the_output(path, tmp_path):
 
 
 def test_unused_input_steps_are_marked(tmp_path):
-    from convert.draw import per_step_drawing
+    from convert.views.draw import per_step_drawing
 
     path = tmp_path / "skip.yaml"
     path.write_text("input: {channels: 1}\nlayers:\n  - {type: Conv1D, filters: 1, kernel_size: 1, strides: 3}\n"
@@ -50,7 +50,7 @@ def test_unused_input_steps_are_marked(tmp_path):
 
 BLOCKED = BLOCK_TENSORFLOW + """
 from convert.pipeline import check
-from convert.draw import draw
+from convert.views.draw import draw
 for i, path in enumerate(sys.argv[2:]):
     for form in ('per-step', 'practice', 'both') if i == 0 else ('both',):
         draw(check(path).analysis, sys.argv[1] + '/' + path.split('/')[-1] + form + '.svg', form)
@@ -90,7 +90,7 @@ def test_draw_without_matplotlib_says_what_to_install(tmp_path):
 
 
 def test_svg_output_is_deterministic(tmp_path):
-    from convert.draw import draw
+    from convert.views.draw import draw
 
     analysis = check(SPECS[0]).analysis
     draw(analysis, str(tmp_path / "a.svg"))
@@ -102,7 +102,7 @@ def test_readme_pictures_and_tables_are_current():
     """The README's two pictures exist, and the explain tables beside them are what explain prints."""
     import os
 
-    from convert.report import explain_text
+    from convert.views.explain import explain_text
 
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     for stem in ("flatten-head", "pooling"):

@@ -22,9 +22,9 @@ NO_WINDOW_SEARCH = 1025  # windows the evaluator tries on a spec the compiler re
 
 
 def _check(spec: dict, tmp_path, choice: int, seed: int, start: int = 1) -> None:
-    from convert.analysis import _structure, fitting_windows, valid_windows
+    from convert.analysis.shapes import _structure, fitting_windows, valid_windows
     from convert.backends.keras_model import build_model
-    from convert.lower import lower
+    from convert.lowering import lower
     from convert.pipeline import check
 
     path = tmp_path / "generated.yaml"
@@ -94,7 +94,7 @@ def test_generated_same_padding_specs_match_the_evaluator(spec, choice, seed, st
 
 
 def _check_same(spec, tmp_path, choice, seed, start, edges):
-    from convert import lower_same
+    from convert.analysis import same as lower_same
 
     saved = lower_same.PER_WINDOW_BELOW
     lower_same.PER_WINDOW_BELOW = 0.0 if edges else saved

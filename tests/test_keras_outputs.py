@@ -224,3 +224,18 @@ def test_compile_reports_warnings_and_still_compiles(tmp_path):
     result = CliRunner().invoke(main, ["compile", str(spec), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0 and "warning W300" in result.output
     assert (tmp_path / "out" / "warn.keras").exists()
+
+
+@pytest.mark.parametrize("stem", ["conditioned-exact", "kinds-causal", "same-causal", "same-exact"])
+def test_models_saved_by_an_earlier_causalc_still_load_and_agree(stem):
+    """Practice models saved before the package was laid out in rooms (causalc 0.1.0 at 35aae8a; their
+    layers named `convert.layers`, `convert.edge_layers`, `convert.input_layers`) load in safe mode and
+    compute what they computed then, bit for bit."""
+    import keras
+
+    folder = os.path.join(ROOT, "tests", "fixtures", "saved")
+    model = keras.saving.load_model(os.path.join(folder, f"{stem}.keras"))
+    saved = np.load(os.path.join(folder, f"{stem}.npz"))
+    xs = [saved[f"x{i}"] for i in range(len(saved.files) - 1)]
+    got = np.asarray(model(xs if len(xs) > 1 else xs[0]))
+    assert np.array_equal(got, saved["y"])

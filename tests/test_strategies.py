@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from convert.analysis import fitting_windows
+from convert.analysis.shapes import fitting_windows
 from convert.pipeline import check
 from strategies import ACTIVATIONS, POOLS, spec_dicts
 

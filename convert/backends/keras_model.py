@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import keras
 
-from convert.graph import Graph, GraphLayer, Reference
+from convert.ir.graph import Graph, GraphLayer, Reference, resolve
 from convert.kinds import input as input_kind
-
-
-def resolve(reference: Reference):
-    """The object a reference names: a Keras class, one of causalc's, or a registered kind's."""
-    module = sys.modules.get(reference.module) or importlib.import_module(reference.module)
-    return getattr(module, reference.name)
 
 
 def _arguments(layer: GraphLayer) -> dict:

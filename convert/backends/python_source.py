@@ -8,7 +8,8 @@ import re
 
 from convert import __version__
 from convert.frontend.writer import canonical_sha256
-from convert.graph import KERAS, Graph, GraphLayer, Reference
+from convert.ir.edges import EdgeArgument
+from convert.ir.graph import KERAS, Graph, GraphLayer, Reference
 from convert.kinds import input as input_kind
 
 _RESERVED = {"keras", "inputs", "build_practice_model", "build_per_step_model"}
@@ -37,6 +38,8 @@ def _identifiers(graph: Graph, imported: set[str]) -> dict[str, str]:
 def _literal(value) -> str:
     if isinstance(value, Reference):
         return value.name  # imported at the top of the module
+    if isinstance(value, EdgeArgument):
+        value = value.config()  # as the layer's get_config holds it
     return json.dumps(value) if isinstance(value, str) else repr(value)
 
 

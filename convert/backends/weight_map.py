@@ -15,7 +15,7 @@ import os
 
 from convert import __version__
 from convert.frontend.writer import canonical_sha256
-from convert.graph import Graph, GraphLayer
+from convert.ir.graph import Graph, GraphLayer
 from convert.kinds import input as input_kind
 
 FORMAT = "causalc.weight-map"

@@ -14,7 +14,7 @@ from convert.analysis import Analysis
 from convert.backends.keras_model import build_model
 from convert.backends.weight_map import weight_map_json
 from convert.backends.python_source import source
-from convert.lower import lower, per_step_graph
+from convert.ir.graph import Graph
 
 
 def _temp(out_dir: str, suffix: str) -> str:
@@ -117,9 +117,8 @@ def atomic_files(out_dir: str):
                 pass
 
 
-def write_outputs(analysis: Analysis, out_dir: str, warmup: str = "causal") -> list[str]:
-    """Write STEM.keras, STEM.map.json and STEM.py into out_dir."""
-    practice, per_step = lower(analysis, warmup), per_step_graph(analysis)
+def write_outputs(analysis: Analysis, practice: Graph, per_step: Graph, out_dir: str) -> list[str]:
+    """Write STEM.keras, STEM.map.json and STEM.py of the lowered graphs into out_dir."""
     stem = os.path.join(out_dir, analysis.spec.name)
     with atomic_files(out_dir) as new:
         build_model(practice).save(new(stem + ".keras"))

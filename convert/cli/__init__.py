@@ -11,13 +11,26 @@ import sys
 
 import click
 
-from convert import limits
+from convert.core import limits
 from convert.cli import checking, export, models
 from convert.cli.train import train
-from convert.cli.common import EXIT_PROBLEMS, _use_color  # noqa: F401  (tests patch the colour decision)
+from convert.cli.common import EXIT_PROBLEMS, _use_color, said  # noqa: F401  (tests patch the colour decision)
+from convert.core.errors import CausalcError, InternalError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """causalc's commands: every CausalcError one lets through is said here, once (`common.said`)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CausalcError as error:
+            if os.environ.get("CAUSALC_DEBUG") and isinstance(error, InternalError):
+                raise
+            raise said(error) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="causalc", prog_name="causalc")
 @click.option("--max-parameters", type=click.IntRange(1), default=None, metavar="N",
               help=f"Largest network a spec may ask for, in parameters (default {limits.DEFAULT_MAX_PARAMETERS:,}: "

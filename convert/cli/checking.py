@@ -8,14 +8,14 @@ import tempfile
 
 import click
 
-from convert.cli.common import EXIT_CLEAN, WARMUP, ProblemsFound, _print_diagnostics, _spec_files, _use_color
+from convert.cli.common import EXIT_CLEAN, WARMUP, ProblemsFound, _print_diagnostics, _spec_files, _use_color, failing
 from convert.pipeline import check
 
 
 def _explain_code(ctx: click.Context, param, code: str | None) -> None:
     if code is None or ctx.resilient_parsing:
         return
-    from convert.frontend.codes import RULES
+    from convert.core.codes import RULES
     from convert.frontend.formats import explain_rule
 
     if code.upper() not in RULES:
@@ -57,7 +57,7 @@ def lint(paths: tuple[str, ...], fmt: str, strict: bool, exit_zero: bool) -> Non
 @WARMUP
 def explain(specs: tuple[str, ...], fmt: str, warmup: str) -> None:
     """Print the dilation table: per-step and practice form of every layer."""
-    from convert.report import explain_data, explain_text
+    from convert.views.explain import explain_data, explain_text
 
     results = [check(path) for path in _spec_files(specs)]
     problems = [d for r in results for d in r.diagnostics if d.is_error]
@@ -87,23 +87,19 @@ def schema() -> None:
 def import_command(model: str, out: str) -> None:
     """Write the spec of a per-step Keras MODEL (.keras or .h5; Sequential or functional, fixed window), with
     the model's layer names, so that `causalc from-step SPEC MODEL` carries its trained weights."""
-    from convert.frontend.keras_import import ModelImportError, import_model
+    from convert.importers.keras import import_model
 
     if not out.endswith((".yaml", ".yml")):
         raise click.UsageError(f"the output must end in .yaml or .yml; received {out}")
-    try:
+    with failing(f"cannot import {model}: ", "; nothing written"):
         text, checked, found = import_model(model, out)
-    except ModelImportError as error:
-        raise click.ClickException(f"cannot import {model}: {error}; nothing written") from None
-    try:
+    with failing(writing=out):
         directory = os.path.dirname(os.path.abspath(out))
         handle, temp = tempfile.mkstemp(prefix=".causalc-", suffix=".yaml", dir=directory)
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
         os.chmod(temp, 0o644)
         os.replace(temp, out)
-    except OSError as error:
-        raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
     click.echo(f"wrote {out}: {found['layers']} layers, window {found['window']}, {found['channels']} channel(s)")
     if checked.diagnostics:
         _print_diagnostics(checked.diagnostics)
@@ -122,7 +118,7 @@ def import_command(model: str, out: str) -> None:
               "receptive field and a few more, at most 64).")
 def draw(spec: str, out: str, form: str, steps: int | None) -> None:
     """Draw SPEC: the per-step network and its practice form, with the connections that reach the output."""
-    from convert.draw import SUFFIXES
+    from convert.views.draw import SUFFIXES
 
     if not out.lower().endswith(SUFFIXES):
         raise click.UsageError(f"the output must end in {', '.join(SUFFIXES)}; received {out}")
@@ -137,17 +133,17 @@ def draw(spec: str, out: str, form: str, steps: int | None) -> None:
         _print_diagnostics(checked.diagnostics)
     if not checked.ok:
         raise ProblemsFound()
-    from convert.draw import draw as draw_spec
+    from convert.views.draw import draw as draw_spec
 
     directory = os.path.dirname(os.path.abspath(out))
-    handle, temp = tempfile.mkstemp(prefix=".causalc-", suffix=os.path.splitext(out)[1], dir=directory)
+    with failing(writing=out):
+        handle, temp = tempfile.mkstemp(prefix=".causalc-", suffix=os.path.splitext(out)[1], dir=directory)
     os.close(handle)
     try:
-        draw_spec(checked.analysis, temp, form, steps)
-        os.chmod(temp, 0o644)
-        os.replace(temp, out)
-    except OSError as error:
-        raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
+        with failing(writing=out):
+            draw_spec(checked.analysis, temp, form, steps)
+            os.chmod(temp, 0o644)
+            os.replace(temp, out)
     finally:
         if os.path.exists(temp):
             os.remove(temp)

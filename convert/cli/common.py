@@ -9,23 +9,54 @@ import os
 
 import click
 
-from convert.frontend.diagnostics import Diagnostic
+from convert.core.diagnostics import Diagnostic, SpecError
+from convert.core.errors import CausalcError, InternalError, OptionError
+from convert.core.quiet import quiet_stderr as _quiet_stderr
 from convert.pipeline import check
 
 EXIT_CLEAN, EXIT_PROBLEMS = 0, 1  # usage errors exit 2 through click.UsageError
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
-class ProblemsFound(click.ClickException):
+class ProblemsFound(CausalcError):
     """Diagnostics were printed already; exit 1 without another message."""
 
-    exit_code = EXIT_PROBLEMS
 
-    def __init__(self):
-        super().__init__("")
+class CannotWrite(CausalcError, OSError):
+    """An output that could not be written (the OSError's reason, the path that failed)."""
 
-    def show(self, file=None) -> None:
-        pass
+
+def said(error: CausalcError) -> click.ClickException:
+    """The one mapping of causalc's errors to the command line: the message (none for diagnostics already
+    printed), the exit code the error carries."""
+    if isinstance(error, OptionError):
+        return click.BadParameter(str(error), param_hint=error.option) if error.option else click.UsageError(str(error))
+    if isinstance(error, SpecError):
+        _print_diagnostics(error.diagnostics)
+    if isinstance(error, InternalError):
+        message = (f"internal error: {type(error).__name__}: {error}\nPlease report this with the spec that caused "
+                   "it (CAUSALC_DEBUG=1 shows the traceback).")
+    else:
+        message = "" if isinstance(error, (ProblemsFound, SpecError)) else str(error)
+    exception = click.ClickException(message)
+    exception.exit_code = error.exit_code
+    if not message:
+        exception.show = lambda file=None: None
+    return exception
+
+
+@contextlib.contextmanager
+def failing(prefix: str = "", suffix: str = "", only: type = CausalcError, writing: str | None = None):
+    """What a command knows about a failure inside: a CausalcError (of class `only`) gets `prefix` and
+    `suffix` around its message; with `writing`, an OSError becomes "cannot write PATH: reason"."""
+    try:
+        yield
+    except only as error:
+        raise error.with_context(prefix, suffix)
+    except OSError as error:
+        if writing is None or isinstance(error, CausalcError):
+            raise
+        raise cannot_write(error, writing) from None
 
 
 def _use_color(stream) -> bool:
@@ -76,43 +107,25 @@ def _analysis_or_exit(spec: str):
     return checked.analysis
 
 
-def cannot_write(error: OSError, where: str) -> click.ClickException:
+def cannot_write(error: OSError, where: str) -> CannotWrite:
     """An output that could not be written, naming the path that failed (the folder when none is known)."""
     path = error.filename
     if not path or os.path.basename(str(path)).startswith(".causalc-"):  # a staged file: name its target
         path = where
-    return click.ClickException(f"cannot write {path}: {error.strerror or error}")
+    return CannotWrite(f"cannot write {path}: {error.strerror or error}")
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """File descriptor 2 sent to /dev/null: TensorFlow's C++ start-up lines (absl, oneDNN, CUDA) are
-    written there directly, past Python's sys.stderr. Python errors raised meanwhile still propagate."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _keras_tools(tensorflow: bool = False):
-    """The Keras-backed modules, or a message saying what to install; TensorFlow's start-up chatter is not for
-    users (CAUSALC_DEBUG=1 keeps it). Compiling and moving weights run on any Keras backend (KERAS_BACKEND);
+def require_keras(tensorflow: bool = False, initialise: bool = True) -> None:
+    """Keras loaded (and its devices initialised), or a message saying what to install; TensorFlow's start-up
+    chatter is not for users (CAUSALC_DEBUG=1 keeps it). Compiling and moving weights run on any Keras backend (KERAS_BACKEND);
     a command that streams, exports, trains or measures asks for `tensorflow` and is refused on another."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         with contextlib.nullcontext() if os.environ.get("CAUSALC_DEBUG") else _quiet_stderr():
-            from convert.backends import write as writer
-            from convert.runtime import api
+            from convert.runtime.api import keras  # Keras, with every causalc layer registered
 
-            api.keras.ops.zeros(1)  # the first use initialises the devices (and reports a missing GPU)
+            if initialise:  # the first use initialises the devices (and reports a missing GPU)
+                keras.ops.zeros(1)
     except ImportError as error:
         backend = os.environ.get("KERAS_BACKEND", "tensorflow")
         if tensorflow or backend == "tensorflow":
@@ -122,11 +135,10 @@ def _keras_tools(tensorflow: bool = False):
             message = f"this command needs Keras with its {backend} backend ({error.name} is missing): " + (
                 "pip install 'causalc[jax]'" if backend == "jax" else "pip install 'causalc[tensorflow]' and unset KERAS_BACKEND")
         raise click.ClickException(message) from None
-    backend = api.keras.backend.backend()
+    backend = keras.backend.backend()
     if tensorflow and backend != "tensorflow":
         context = click.get_current_context(silent=True)
         command = context.command_path if context else "this command"
         raise click.ClickException(f"`{command}` runs on TensorFlow; Keras's backend here is {backend} (KERAS_BACKEND="
                                    f"{os.environ.get('KERAS_BACKEND', backend)}). Run it with KERAS_BACKEND=tensorflow "
                                    "(pip install 'causalc[tensorflow]'); compile, to-step and from-step run on any backend")
-    return api, writer

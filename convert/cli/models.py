@@ -8,7 +8,9 @@ import os
 
 import click
 
-from convert.cli.common import WARMUP, _analysis_or_exit, _keras_tools, cannot_write
+from convert.core.errors import CausalcError
+
+from convert.cli.common import WARMUP, _analysis_or_exit, failing, require_keras
 
 
 @click.command(name="compile")
@@ -19,11 +21,11 @@ from convert.cli.common import WARMUP, _analysis_or_exit, _keras_tools, cannot_w
 def compile_command(spec: str, out_dir: str, warmup: str) -> None:
     """Compile SPEC into the practice Keras model, its source and its weight map."""
     analysis = _analysis_or_exit(spec)
-    _, writer = _keras_tools()
-    try:
-        written = writer.write_outputs(analysis, out_dir, warmup)
-    except OSError as error:
-        raise cannot_write(error, out_dir) from None
+    require_keras()
+    from convert.pipeline import compile_spec
+
+    with failing(writing=out_dir):
+        written = compile_spec(analysis, out_dir, warmup)
     for path in written:
         click.echo(f"wrote {path}")
     click.echo(f"window {analysis.window}, receptive field {analysis.receptive_field}, "
@@ -32,20 +34,18 @@ def compile_command(spec: str, out_dir: str, warmup: str) -> None:
 
 def _convert(spec: str, model_path: str, out: str, direction: str, warmup: str = "causal") -> None:
     analysis = _analysis_or_exit(spec)
-    api, writer = _keras_tools()
-    try:
-        source = api.load_model(model_path)
+    require_keras()
+    from convert.backends.write import save_model
+    from convert.runtime import api
+
+    source = api.load_model(model_path)
+    with failing(f"{model_path} does not fit {spec}: ", only=api.WeightMismatch):
         api.check_compiled_from(model_path, analysis)  # when a weight map is beside the model, it must be this spec's
         model = api.to_step(source, analysis) if direction == "to-step" else api.from_step(source, analysis, warmup)
-    except (api.ModelFileError, api.WeightMismatch) as error:
-        raise click.ClickException(f"{model_path} does not fit {spec}: {error}"
-                                   if isinstance(error, api.WeightMismatch) else str(error)) from None
     if not out.endswith(".keras"):
         raise click.UsageError(f"the output must end in .keras; received {out}")
-    try:
-        writer.save_model(model, out)
-    except OSError as error:
-        raise cannot_write(error, out) from None
+    with failing(writing=out):
+        save_model(model, out)
     click.echo(f"wrote {out}")
 
 
@@ -77,38 +77,20 @@ def from_step_command(spec: str, step: str, out: str, warmup: str) -> None:
 def fold_batchnorm_command(spec: str, model: str, out_dir: str, warmup: str) -> None:
     """Fold each BatchNormalization that follows a convolution into it, for inference and export: writes the
     spec without those layers and its practice model with the folded weights (equal outputs, fewer layers)."""
-    import numpy as np
-
     analysis = _analysis_or_exit(spec)
-    api, writer = _keras_tools(tensorflow=True)
-    from convert.runtime.fold import fold_batchnorm
+    require_keras(tensorflow=True)
+    from convert.backends.write import atomic_files
+    from convert.runtime import api
+    from convert.runtime.fold import fold_checked
 
-    from convert.runtime.stream import check_warmup
-
-    try:
-        source = api.load_model(model)
-        api.check_compiled_from(model, analysis)
-        check_warmup(source, analysis, warmup)  # a model compiled in the other warm-up mode is named as such
-        stem = os.path.join(out_dir, f"{analysis.spec.name}-folded")
-        text, folded, names = fold_batchnorm(source, analysis, stem + ".yaml", warmup)
-    except (api.ModelFileError, api.WeightMismatch) as error:
-        raise click.ClickException(f"{model} does not fit {spec}: {error}"
-                                   if isinstance(error, api.WeightMismatch) else str(error)) from None
-    from convert.runtime.conditioning import random_arrays
-
-    x = random_arrays(analysis.spec.inputs, analysis.window + 64)
-    x = x[0] if len(x) == 1 else x
-    want, got = np.asarray(source(x), np.float64), np.asarray(folded(x), np.float64)
-    error = float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-30))
-    if error > 1e-5:  # folding is exact up to float32 rounding; anything more is a bug, never written
-        raise click.ClickException(f"the folded model differs from {model} by {error:.2e} (relative); nothing written")
-    try:
-        with writer.atomic_files(out_dir) as new:
+    source = api.load_fitting(model, analysis, warmup)
+    stem = os.path.join(out_dir, f"{analysis.spec.name}-folded")
+    text, folded, names, error = fold_checked(source, analysis, stem + ".yaml", warmup)
+    with failing(writing=out_dir):
+        with atomic_files(out_dir) as new:
             with open(new(stem + ".yaml"), "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(text)
             folded.save(new(stem + ".keras"))
-    except OSError as error:
-        raise cannot_write(error, out_dir) from None
     click.echo(f"folded {len(names)} BatchNormalization layer(s){': ' + ', '.join(names) if names else ''}; "
                f"{len(source.layers)} -> {len(folded.layers)} layers; outputs equal to {error:.1e} (relative)")
     click.echo(f"wrote {stem}.yaml\nwrote {stem}.keras")
@@ -116,14 +98,11 @@ def fold_batchnorm_command(spec: str, model: str, out_dir: str, warmup: str) -> 
 
 def _stream(spec: str, model_path: str, warmup: str):
     analysis = _analysis_or_exit(spec)
-    api, _ = _keras_tools(tensorflow=True)
+    require_keras(tensorflow=True)
+    from convert.runtime import api
     from convert.runtime.stream import StreamingModel
 
-    try:
-        api.check_compiled_from(model_path, analysis)
-        return StreamingModel(api.load_model(model_path), analysis, warmup)
-    except (api.ModelFileError, api.WeightMismatch) as error:
-        raise click.ClickException(str(error)) from None
+    return StreamingModel(api.load_fitting(model_path, analysis, warmup), analysis, warmup)
 
 
 @click.command()
@@ -171,54 +150,30 @@ def generate(spec: str, model: str, steps: int, batch: int, primes: tuple[str, .
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):  # known now, not after generating
         raise click.UsageError(f"-o: {folder} is not a folder causalc can write into")
     stream = _stream(spec, model, warmup)
-    from convert.cli.conditions import read_conditions, read_primes
-    from convert.runtime.audio import MAX_SAMPLES
+    from rich.progress import Progress
+
+    from convert.backends.write import atomic_files
+    from convert.runtime.audio import MAX_SAMPLES, write_samples
+    from convert.runtime.feeds import read_conditions, read_primes
+    from convert.runtime.generation import generate_from
 
     if batch * steps * stream.channels > MAX_SAMPLES:
         raise click.BadParameter(f"{batch} x {steps:,} steps of {stream.channels} channel(s) pass causalc's limit of "
                                  f"{MAX_SAMPLES:,} generated values", param_hint="--steps")
-    try:
-        kind = stream.output_kind
-    except ValueError as error:
-        raise click.ClickException(str(error)) from None
+    kind = stream.output_kind
     if out.lower().endswith(".wav") and kind not in ("level", "one-hot") and stream.channels != 1:
         raise click.UsageError(f"a .wav output needs one channel; the spec has {stream.channels}")
     samples = read_primes(primes, stream, batch) if primes else None
     last = (samples.shape[1] if samples is not None else 1) - 1 + steps  # the last step generated
     given = read_conditions(stream, conditions, last, batch)
-    globals_ = {node.name: given[node.name] for node in stream.nodes if node.is_global}
-    first = None
-    try:
-        stream.reset(batch, globals=globals_)
-        if samples is not None:
-            arrays = [samples[:, :-1] if i == stream.signal else given[node.name]
-                      for i, node in enumerate(stream.nodes)]
-            stream.run(arrays if len(arrays) > 1 else arrays[0])
-            first = samples[:, -1]
-    except ValueError as error:
-        raise click.ClickException(str(error)) from None
-    from rich.progress import Progress
-
-    from convert.runtime.audio import write_samples
-
-    with Progress(transient=True) as progress:
+    with Progress(transient=True) as progress, failing(suffix="; nothing written"):
         task = progress.add_task("generating", total=batch * steps)
-        try:
-            result = stream.generate(steps, first=first, seed=seed, temperature=temperature,
-                                     progress=lambda n: progress.advance(task, batch * n), conditions=given)
-        except ValueError as error:
-            raise click.ClickException(f"{error}; nothing written") from None
-    if out.lower().endswith(".wav") and kind in ("level", "one-hot"):
-        from convert.runtime.mulaw import mu_law_decode
-
-        result = mu_law_decode(result, stream.units - 1).numpy()
-    _, writer = _keras_tools()
-    try:
-        with writer.atomic_files(os.path.dirname(out)) as new:  # every stream's file, or none
-            for i, path in enumerate(outs):
-                write_samples(new(path), result[i] if len(outs) > 1 or batch == 1 else result, sample_rate)
-    except OSError as error:
-        raise cannot_write(error, out) from None
+        result = generate_from(stream, steps, batch, samples, given, seed, temperature,
+                               progress=lambda n: progress.advance(task, batch * n),
+                               decode=out.lower().endswith(".wav") and kind in ("level", "one-hot"))
+    with failing(writing=out), atomic_files(os.path.dirname(out)) as new:  # every stream's file, or none
+        for i, path in enumerate(outs):
+            write_samples(new(path), result[i] if len(outs) > 1 or batch == 1 else result, sample_rate)
     what = f"{steps} samples" if batch == 1 else f"{batch} streams of {steps} samples"
     click.echo(f"wrote {out if len(outs) == 1 else ', '.join(outs) if batch <= 4 else outs[0] + ' ... ' + outs[-1]}: "
                f"{what} ({kind} output)")
@@ -241,10 +196,8 @@ def export_step(spec: str, model: str, out_dir: str, fmt: str, batch_size: int, 
         from convert.cli.export import export_step_onnx
 
         return export_step_onnx(stream, out_dir, batch_size)
-    try:
+    with failing(writing=out_dir):
         written = stream.export(out_dir, batch_size, tflite)
-    except OSError as error:
-        raise cannot_write(error, out_dir) from None
     for kind, path in written.items():
         click.echo(f"wrote {path} ({kind})")
 
@@ -269,10 +222,10 @@ def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, win
         raise click.ClickException(f"bench measures specs of one float input; {analysis.spec.name} has "
                                    f"{'several inputs' if len(analysis.spec.inputs) > 1 else 'a categorical input'} "
                                    "(benchmarks/streaming.py measures conditioned streaming)")
-    _keras_tools(tensorflow=True)
+    require_keras(tensorflow=True)
     from rich.console import Console
 
-    from convert.runtime import bench as measure
+    from convert.bench import measure
 
     if plot:
         try:
@@ -293,17 +246,18 @@ def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, win
                 (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
             report["speedup_by_window"] = measure.speedup_by_window(
                 windows, repeats=max(1, repeats // 2), progress=lambda what: status.update(f"plot: {what}"))
-            _, writer = _keras_tools(tensorflow=True)
+            from convert.backends.write import atomic_files
+
             try:
-                with writer.atomic_files(os.path.dirname(plot)) as new:
+                with failing(writing=plot), atomic_files(os.path.dirname(plot)) as new:
                     measure.plot_speedup(report["speedup_by_window"], new(plot))
-            except OSError as error:
+            except CausalcError:
                 click.echo(json.dumps(report, indent=2), err=True)  # the measurements are not lost
-                raise cannot_write(error, plot) from None
+                raise
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
         return
-    from convert.report import bench_lines
+    from convert.views.explain import bench_lines
 
     for line in bench_lines(report):
         click.echo(line)

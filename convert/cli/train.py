@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
-import time
 
 import click
 
-from convert.cli.common import WARMUP, _analysis_or_exit, _keras_tools, _quiet_stderr, cannot_write
+from convert.cli.common import WARMUP, _analysis_or_exit, failing, require_keras
 
 ENDPOINT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
@@ -81,125 +79,23 @@ def train(spec, data, out, steps, batch_size, length, lr, seed, validation, chec
     if length < analysis.window:
         raise click.BadParameter(f"{length} is shorter than the window ({analysis.window}): no step would be "
                                  "predicted from a whole window", param_hint="--length")
-    from convert.runtime import training
-    from convert.runtime.feedback import output_kind
-
-    try:
-        output_kind(analysis)
-    except ValueError as error:
-        raise click.ClickException(f"{error}; train trains what generate can feed back") from None
-    try:
-        train_data = training.Data(analysis, list(data), length)
-        checks = [training.Data(analysis, [path], length) for path in validation]
-    except training.TrainingError as error:
-        raise click.ClickException(f"{error}; nothing written") from None
-    watchdog = _Watchdog(timeout, workers) if hosts else None  # until the first step's sum has come back
-    strategy = _strategy(hosts, rank, timeout) if hosts else None
-    api, writer = _keras_tools(tensorflow=True)
-    training.set_seed(seed)
-    model = api.practice_model(analysis, warmup)
-    trainer = training.Trainer(model, train_data, batch_size, lr, seed, strategy, workers, rank)
-    ident = training.identity(analysis, {"length": length, "batch": batch_size, "lr": lr, "seed": seed,
-                                         "warmup": warmup, "data": [s[train_data.signal].shape[0]
-                                                                    for s in train_data.sequences]})
-    checkpoint = out + ".checkpoint.npz"
-    first, losses = 0, []
-    if os.path.exists(checkpoint) and not resume and rank == 0:
-        raise click.ClickException(f"{checkpoint} holds an earlier run: --resume to continue it, or delete it")
-    if resume and os.path.exists(checkpoint):
-        try:
-            first, values, losses = training.load_checkpoint(checkpoint, ident)
-            trainer.restore(values)
-        except training.TrainingError as error:
-            raise click.ClickException(str(error)) from None
-    if not trainer.agree(first):
-        raise click.ClickException(f"the workers would resume from different steps (this one from {first}): with "
-                                   "--resume, every worker reads the checkpoint worker 0 writes, so give -o a path "
-                                   "all workers share; nothing written")
-    try:
-        _loop(trainer, first, steps, losses, checks, checkpoint_every, checkpoint, ident, log, rank, watchdog)
-    except training.worker_failure() as error:  # a worker gone mid-run: its collective times out or fails
-        raise click.ClickException(f"training stopped at a step the workers did not finish together "
-                                   f"({type(error).__name__}: {error.message.splitlines()[0]}); the last "
-                                   f"checkpoint is {checkpoint if os.path.exists(checkpoint) else 'none'}; "
-                                   "nothing else written") from None
-    if rank == 0:
-        try:
-            with writer.atomic_files(folder) as new:
-                model.save(new(out))
-        except OSError as error:
-            raise cannot_write(error, out) from None
-        if os.path.exists(checkpoint):
-            os.remove(checkpoint)
-        click.echo(f"wrote {out}: {steps:,} steps, loss {losses[-1]:.4f}" if losses else f"wrote {out}")
-
-
-def _loop(trainer, first, steps, losses, checks, every, checkpoint, ident, log, rank, watchdog) -> None:
+    require_keras(tensorflow=True, initialise=not hosts)  # a cluster is joined before TensorFlow starts
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from convert.runtime import training
+    from convert.runtime.training_run import Run
 
-    started, done = time.perf_counter(), 0
+    run = Run(analysis, list(data), out, steps, batch_size, length, lr, seed, validation, checkpoint_every, resume,
+              tuple(hosts), rank, timeout, log, warmup)
     with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   transient=True, disable=rank != 0) as progress:
-        task = progress.add_task("", total=steps, completed=first)
-        for step in range(first, steps):
-            loss = trainer.step(step)
-            if watchdog is not None:
-                watchdog.cancel()
-                watchdog = None
-            losses.append(loss)
-            done += 1
-            elapsed = time.perf_counter() - started
-            rate = training.predictions_per_second(trainer, elapsed, done)
-            record = {"step": step, "loss": loss, "predictions_per_second": rate, "seconds": elapsed}
-            if (step + 1) % every == 0 or step + 1 == steps:
-                if checks:
-                    record["validation_loss"] = sum(trainer.validation_loss(c) for c in checks) / len(checks)
-                if rank == 0 and step + 1 < steps:
-                    training.save_checkpoint(checkpoint, trainer, step + 1, ident, losses)
-            if rank == 0 and log:
-                with open(log, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(record) + "\n")
+        task = progress.add_task("", total=steps, completed=run.first)
+
+        def shown(record: dict) -> None:
             valid = f", validation {record['validation_loss']:.4f}" if "validation_loss" in record else ""
-            progress.update(task, advance=1, description=f"loss {loss:.4f}{valid}, {rate:,.0f} predictions/s")
-
-
-def _strategy(hosts: list[str], rank: int, timeout: float):
-    from convert.runtime.training import multi_worker_strategy
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _quiet_stderr():
-        return multi_worker_strategy(hosts, rank, timeout)
-
-
-WATCH = """import os, select, signal, sys
-parent, timeout, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
-ready, _, _ = select.select([sys.stdin], [], [], timeout)
-if not ready:
-    sys.stderr.write(message + chr(10))
-    sys.stderr.flush()
-    os.kill(parent, signal.SIGKILL)
-"""
-
-
-class _Watchdog:
-    """Ends this process with a clear message when the workers have not all met within `timeout` seconds.
-    A separate process keeps the time: while TensorFlow waits for the cluster it holds the interpreter, so
-    no thread of this one would run. `cancel` (or this process ending) releases it."""
-
-    def __init__(self, timeout: float, workers: int):
-        import subprocess
-
-        message = (f"Error: the {workers} workers did not all meet within {timeout:g} s (--timeout): check that "
-                   "every worker runs with the same --cluster and its own --worker-index, and that the ports are "
-                   "reachable; nothing written")
-        self.process = subprocess.Popen([sys.executable, "-c", WATCH, str(os.getpid()), str(timeout), message],
-                                        stdin=subprocess.PIPE)
-
-    def cancel(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.write(b"met\n")
-            self.process.stdin.close()
-            self.process.stdin = None
-            self.process.wait()
+            progress.update(task, advance=1, description=f"loss {record['loss']:.4f}{valid}, "
+                            f"{record['predictions_per_second']:,.0f} predictions/s")
+        losses = run.train(shown)
+    with failing(writing=out):
+        saved = run.save()
+    if saved:
+        click.echo(f"wrote {out}: {steps:,} steps, loss {losses[-1]:.4f}" if losses else f"wrote {out}")

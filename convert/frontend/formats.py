@@ -8,8 +8,8 @@ from functools import lru_cache
 from urllib.parse import quote
 
 from convert import __version__
-from convert.frontend.codes import RULES
-from convert.frontend.diagnostics import Diagnostic
+from convert.core.codes import RULES
+from convert.core.diagnostics import Diagnostic
 from convert.frontend.source import MAX_SPEC_BYTES, read_bytes
 
 _ANSI = {"error": "\033[1;31m", "warning": "\033[1;33m", "note": "\033[1;36m", "path": "\033[1m", "caret": "\033[1;36m",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any, NamedTuple
 
 import yaml
 
-from convert.frontend.diagnostics import Diagnostic, Span
+from convert.core.diagnostics import Diagnostic
+from convert.core.errors import CausalcError, NotRegular
+from convert.core.located import Node, Span, span_of as _span
 
 _YAML = "tag:yaml.org,2002:"
 _STR, _INT = _YAML + "str", _YAML + "int"
@@ -18,38 +19,6 @@ MAX_DEPTH = 64
 MAX_NODES = 2_000_000
 MAX_SPEC_BYTES = 16 * 2**20  # a spec file larger than this is not read
 MAX_DIGITS = 4_300  # Python's own limit for reading an integer
-
-
-class Node(NamedTuple):
-    """A YAML value with its location: a scalar, a list of Nodes or a dict of str -> Node.
-
-    Positions are kept as the parser's marks and turned into Spans only when a diagnostic needs one:
-    reading a mark's line is the slowest part of loading a large spec.
-    """
-
-    value: Any
-    mark: Any
-    path: str
-    key_mark: Any = None  # where the key of a mapping entry stands
-    raw: str | None = None  # a scalar's text as written
-    quoted: bool = False
-
-    @property
-    def span(self) -> Span:
-        return _span(self.path, self.mark)
-
-    @property
-    def key_span(self) -> Span | None:
-        return _span(self.path, self.key_mark) if self.key_mark is not None else None
-
-    @property
-    def where(self) -> Span:
-        """The key for a mapping entry, else the value: where a diagnostic about the entry points."""
-        return self.key_span or self.span
-
-
-def _span(path: str, mark) -> Span:
-    return Span(path, mark.line + 1, mark.column + 1)
 
 
 class _Builder:
@@ -117,7 +86,7 @@ class _Builder:
         return entries
 
 
-class _TooLarge(Exception):
+class _TooLarge(CausalcError):
     def __init__(self, span: Span):
         self.span = span
 
@@ -167,10 +136,6 @@ def load_yaml(text: str, path: str) -> tuple[Node | None, list[Diagnostic]]:
         return None, [Diagnostic("E103", error.span, f"the spec nests deeper than {MAX_DEPTH} levels",
                                  "Flatten the structure of the file.")]
     return node, builder.diagnostics
-
-
-class NotRegular(OSError):
-    """A path that is a folder, FIFO or device: never waited on, never read to its end."""
 
 
 def read_bytes(path: str, limit: int) -> bytes:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convert import kinds
-from convert.frontend.diagnostics import Diagnostic, Span
-from convert.frontend.source import Node
+from convert.core.diagnostics import Diagnostic, Span
+from convert.core.located import Node
 from convert.kinds import input as input_kind
 from convert.kinds.equivalents import KERAS_EQUIVALENTS
 from convert.kinds.fields import ANY, STRING, Field, choice, did_you_mean, wrong

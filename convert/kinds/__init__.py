@@ -10,6 +10,7 @@ after that raises UnknownKind, never treating it as a merge or an identity.
 
 from __future__ import annotations
 
+from convert.core.errors import BadValue, InternalError
 from convert.kinds.activation import Activation
 from convert.kinds.base import Kind
 from convert.kinds.conv import Conv1D
@@ -29,14 +30,14 @@ KINDS: dict[str, Kind] = {}
 ALIASES: dict[str, str] = {}
 
 
-class UnknownKind(LookupError):
+class UnknownKind(InternalError, LookupError):
     """A layer type reached a pass without being registered: a bug in causalc, not in the spec."""
 
 
 def register(kind: Kind) -> Kind:
     """Add a kind (replacing one of the same type); returns it."""
     if not kind.type:
-        raise ValueError("a kind needs a `type`")
+        raise BadValue("a kind needs a `type`")
     KINDS[kind.type] = kind
     for alias in kind.aliases:
         ALIASES[alias] = kind.type

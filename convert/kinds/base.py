@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from convert.graph import activation
+from convert.ir import edges
+from convert.ir.graph import activation
+from convert.kinds.contexts import EdgeContext, PerStepContext, PracticeContext
 from convert.kinds.fields import COMMON, Field
 
 # `layer` is a convert.frontend.spec.Layer and `plan` a convert.analysis.LayerPlan: kinds sit below
@@ -100,6 +102,7 @@ class Kind:
     weighted = False
     elementwise = False  # maps each value on its own, so it commutes with Flatten (see `applies_elementwise`)
     reads_integers = False  # reads a categorical input's integers (Embedding), not their one-hot vectors
+    practice_layer = True  # False: the kind adds no practice layer of its own (a Flatten folds into its Dense)
 
     @property
     def fields(self) -> dict[str, Field]:
@@ -160,20 +163,25 @@ class Kind:
 
     # ---- Keras layers ----
 
-    def lower(self, plan, inputs: tuple[str, ...], ctx) -> str:
+    def lower(self, plan, ctx: PracticeContext) -> str:
         """Add the practice layers (through `ctx.add`); returns the graph tensor that carries the output."""
-        return ctx.add(plan.layer.name, self.type, self.config(plan.layer), inputs, plan)
+        return ctx.add(plan.layer.name, self.type, self.config(plan.layer), ctx.inputs(plan), plan)
 
-    def lower_edges(self, plan, inputs: tuple[str, ...], ctx) -> str:
-        """The layer in the exact 'same' practice model (`convert.edges`): a position-wise layer applies to
-        every slot as it is, and its output has its input's positions."""
-        return self.lower(plan, inputs, ctx)
+    def edge_plan(self, plan, layouts: list, ins: list[Tensor]):
+        """The layer's exact 'same' plan (`convert.ir.edges`) over its inputs' layouts: a position-wise layer
+        keeps its input's positions."""
+        return edges.Kept(layouts[0])
 
-    def per_step(self, plan, ctx) -> str:
+    def lower_edges(self, plan, ctx: EdgeContext) -> str:
+        """The layer in the exact 'same' practice model, from its `edge_plan`: a position-wise layer applies
+        to every slot as it is."""
+        return self.lower(plan, ctx)
+
+    def per_step(self, plan, ctx: PerStepContext) -> str:
         """Add the per-step Keras layers; returns the graph tensor that carries the output."""
         return ctx.add(plan.layer.name, self.type, self.config(plan.layer), (ctx.tensor(plan.layer.inputs[0]),), plan)
 
-    def per_window(self, plan, ctx) -> str:
+    def per_window(self, plan, ctx: PerStepContext) -> str:
         """The layer in per-window evaluation inside the practice model (`convert.lower_same`): its per-step
         form over every window, with the practice model's weights."""
         return self.per_step(plan, ctx)
@@ -202,3 +210,14 @@ class Collapsing(Kind):
 
     def reads(self, layer, position, in_width, width, in_grid, grid):
         return range(in_width)
+
+
+def window_edges(plan, layouts, ins):
+    """A convolution, pool or pointwise Dense: interior positions through V, edge positions as rows."""
+    geometry = plan.layer.kind.geometry(plan.layer) or Geometry(1, 1)
+    return edges.window_plan(layouts[0], geometry, plan.practice.kernel or 1, ins[0].grid)
+
+
+def collapse_edges(plan, layouts, ins):
+    """A Flatten + Dense head or a global pool: one position, the exact value for the window ending at t."""
+    return edges.collapse_plan(layouts[0], ins[0].grid)

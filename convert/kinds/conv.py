@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from convert.frontend.diagnostics import Diagnostic
-from convert.graph import activation
-from convert.kinds.base import Geometry, Kind, Meta, Practice
+from convert.core.diagnostics import Diagnostic
+from convert.ir.graph import activation
+from convert.kinds.base import Geometry, Kind, Meta, Practice, window_edges
+from convert.kinds.contexts import EdgeContext, PerStepContext, PracticeContext
 from convert.kinds.fields import (ACTIVATION_FIELD, CHANNELS, INT_MAX, PADDING_FIELD, REQUIRED, SIZE, USE_BIAS_FIELD,
                                   WEIGHT_ARGUMENTS, Field, same_padding, weight_fields)
 
@@ -50,16 +51,19 @@ class Convolution(Kind):
         """Constructor arguments of the Keras layer in either form (per-step: strides, valid padding)."""
         raise NotImplementedError
 
-    def lower(self, plan, inputs, ctx):
+    def lower(self, plan, ctx: PracticeContext):
         layer = plan.layer
         cls, module = self.practice_class
-        return ctx.add(layer.name, cls, self.keras_config(layer, plan, ctx.padding, False), inputs, plan,
+        return ctx.add(layer.name, cls, self.keras_config(layer, plan, ctx.padding, False), ctx.inputs(plan), plan,
                        module=module, op=self.op)
 
-    def lower_edges(self, plan, inputs, ctx):
-        return ctx.window(plan, inputs, self.edge_class, self.keras_config(plan.layer, plan, "valid", False))
+    def edge_plan(self, plan, layouts, ins):
+        return window_edges(plan, layouts, ins)
 
-    def per_step(self, plan, ctx):
+    def lower_edges(self, plan, ctx: EdgeContext):
+        return ctx.window(plan, self.edge_class, self.keras_config(plan.layer, plan, "valid", False))
+
+    def per_step(self, plan, ctx: PerStepContext):
         layer = plan.layer
         padding = layer.config.get("padding") or "valid"
         source = ctx.sequence(layer.inputs[0])

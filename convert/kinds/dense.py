@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from convert.graph import activation
-from convert.kinds.base import Kind, Meta, Practice
+from convert.ir.graph import activation
+from convert.kinds.base import Kind, Meta, Practice, collapse_edges, window_edges
+from convert.kinds.contexts import EdgeContext, PerStepContext, PracticeContext
 from convert.kinds.conv import kernel_weights, weight_arguments
 from convert.kinds.fields import ACTIVATION_FIELD, CHANNELS, REQUIRED, USE_BIAS_FIELD, Field, weight_fields
 
@@ -31,16 +32,21 @@ class Dense(Kind):
                 ("padding", padding), ("activation", activation(layer.activation)), ("use_bias", layer.use_bias),
                 *weight_arguments(layer))
 
-    def lower(self, plan, inputs, ctx):
-        return ctx.add(plan.layer.name, "Conv1D", self.conv_config(plan, ctx.padding), inputs, plan, op="conv")
+    def lower(self, plan, ctx: PracticeContext):
+        return ctx.add(plan.layer.name, "Conv1D", self.conv_config(plan, ctx.padding), ctx.inputs(plan), plan, op="conv")
 
-    def lower_edges(self, plan, inputs, ctx):
+    def edge_plan(self, plan, layouts, ins):
+        if ins[0].folds:  # after a Flatten: the head over every position
+            return collapse_edges(plan, layouts, ins)
+        return window_edges(plan, layouts, ins)
+
+    def lower_edges(self, plan, ctx: EdgeContext):
         config = self.conv_config(plan, "valid")
-        if ctx.analysis.tensors[plan.layer.inputs[0]].folds:  # after a Flatten: the head over every position
-            return ctx.collapse(plan, inputs, "EdgeHead1D", config)
-        return ctx.window(plan, inputs, "EdgeConv1D", config)
+        if ctx.analysis.tensors[plan.layer.inputs[0]].folds:
+            return ctx.collapse(plan, "EdgeHead1D", config)
+        return ctx.window(plan, "EdgeConv1D", config)
 
-    def per_window(self, plan, ctx):
+    def per_window(self, plan, ctx: PerStepContext):
         """The practice Conv1D (kernel: the flattened positions after a Flatten, else 1) over one window."""
         source = plan.layer.inputs[0]
         tensor = ctx.tensor(source) if ctx.analysis.tensors[source].folds else ctx.sequence(source)
@@ -49,7 +55,7 @@ class Dense(Kind):
             out = ctx.add(f"{plan.layer.name}_flat", "Reshape", (("target_shape", (plan.layer.units,)),), (out,))
         return out
 
-    def per_step(self, plan, ctx):
+    def per_step(self, plan, ctx: PerStepContext):
         layer = plan.layer
         config = (("units", layer.units), ("activation", activation(layer.activation)), ("use_bias", layer.use_bias),
                   *weight_arguments(layer))

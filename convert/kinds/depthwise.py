@@ -3,7 +3,7 @@ In practice causalc's causal subclasses of Keras's layers, with Keras's weights 
 
 from __future__ import annotations
 
-from convert.graph import activation
+from convert.ir.graph import activation
 from convert.kinds.base import Practice
 from convert.kinds.conv import WINDOWED_FIELDS, Convolution, weight_arguments
 from convert.kinds.fields import CHANNELS, REQUIRED, SIZE, Field, weight_fields

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from convert.kinds.base import Kind, Meta
+from convert.kinds.contexts import EdgeContext, PerStepContext
 from convert.kinds.fields import RATE, REQUIRED, SIZE, Field
 
 SEED = Field(SIZE, None, "Seed of the dropout masks.")
@@ -25,11 +26,11 @@ class SpatialDropout1D(Kind):
     def structure(self, layer, ins, out):
         return Meta(ins[0].channels, ins[0].grid)
 
-    def lower_edges(self, plan, inputs, ctx):
+    def lower_edges(self, plan, ctx: EdgeContext):
         """Keras's layer takes (batch, T, channels) only: the same masks as a Dropout over whole channels."""
         config = (("rate", plan.layer.rate), ("noise_shape", (None, 1, 1, None)), ("seed", plan.layer.seed))
-        return ctx.add(plan.layer.name, "Dropout", config, inputs, plan)
+        return ctx.add(plan.layer.name, "Dropout", config, ctx.inputs(plan), plan)
 
-    def per_step(self, plan, ctx):
+    def per_step(self, plan, ctx: PerStepContext):
         name = plan.layer.inputs[0]
         return ctx.add(plan.layer.name, self.type, self.config(plan.layer), (ctx.sequence(name),), plan)

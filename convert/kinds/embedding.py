@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from convert.frontend.diagnostics import Diagnostic
+from convert.core.diagnostics import Diagnostic
 from convert.kinds.base import Kind, Meta, Practice
+from convert.kinds.contexts import Context
 from convert.kinds.fields import CHANNELS, REQUIRED, Field, positive, weight_fields
 from convert.kinds.input import CATEGORIES_MAX
 
@@ -35,11 +36,11 @@ class Embedding(Kind):
         return Practice(in_channels=ins[0].channels, params=layer.input_dim * layer.output_dim,
                         macs=layer.output_dim, step_macs=layer.output_dim * out.width)
 
-    def lower(self, plan, inputs, ctx):
+    def lower(self, plan, ctx: Context):
         return ctx.add(plan.layer.name, self.type, self.config(plan.layer), (ctx.integers(plan.layer.inputs[0]),), plan)
 
-    def per_step(self, plan, ctx):
-        return self.lower(plan, (), ctx)
+    def per_step(self, plan, ctx: Context):
+        return self.lower(plan, ctx)
 
     def weights(self, plan):
         shapes = {"embeddings": [plan.layer.input_dim, plan.layer.output_dim]}

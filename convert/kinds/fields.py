@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, NamedTuple
 
-from convert.frontend.diagnostics import Diagnostic
-from convert.frontend.source import Node
+from convert.core.diagnostics import Diagnostic
+from convert.core.located import Node
 
 INT_MAX = 2**31 - 1  # TensorFlow sizes and dilations are 32-bit
 CHANNELS_MAX = 65536

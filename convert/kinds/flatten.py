@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from convert.frontend.diagnostics import Diagnostic
+from convert.core.diagnostics import Diagnostic
 from convert.kinds.base import Collapsing, Meta, Tensor
+from convert.kinds.contexts import Context
 
 
 class Flatten(Collapsing):
     type = "Flatten"
     practice_type = "(folded into Dense)"
+    practice_layer = False
 
     def structure(self, layer, ins, out):
         return Meta(0, ins[0].grid, True)  # n * c: known once the window is
@@ -39,11 +41,11 @@ class Flatten(Collapsing):
         src = ins[0]
         return Tensor(1, src.width * src.channels, meta.grid, src.receptive_field, True, (src.width, src.channels))
 
-    def lower(self, plan, inputs, ctx):
-        return inputs[0]  # the Dense layers it feeds read the sequence itself
+    def lower(self, plan, ctx: Context):
+        return ctx.inputs(plan)[0]  # the Dense layers it feeds read the sequence itself
 
-    def per_window(self, plan, ctx):
+    def per_window(self, plan, ctx: Context):
         return ctx.tensor(plan.layer.inputs[0])  # the Dense it feeds reads the positions, as in practice
 
-    def per_step(self, plan, ctx):
+    def per_step(self, plan, ctx: Context):
         return ctx.add(plan.layer.name, "Flatten", (), (ctx.tensor(plan.layer.inputs[0]),), plan)

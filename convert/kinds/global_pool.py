@@ -3,7 +3,8 @@ causal pool of that width at the input's grid, computed by a doubling tree (O(lo
 
 from __future__ import annotations
 
-from convert.kinds.base import Collapsing, Meta, Practice, Tensor
+from convert.kinds.base import Collapsing, Meta, Practice, Tensor, collapse_edges
+from convert.kinds.contexts import EdgeContext, PerStepContext, PracticeContext
 from convert.kinds.fields import BOOLEAN, Field
 from convert.kinds.pool import dilated_pool
 
@@ -34,13 +35,16 @@ class GlobalPooling1D(Collapsing):
                 f"{size:,}, computed by a doubling tree in {tree_steps(size)} combining step(s) per output step "
                 f"instead of {max(size - 1, 0):,}")
 
-    def lower(self, plan, inputs, ctx):
-        return dilated_pool(self.pool_type, plan, inputs, ctx)
+    def lower(self, plan, ctx: PracticeContext):
+        return dilated_pool(self.pool_type, plan, ctx)
 
-    def lower_edges(self, plan, inputs, ctx):
-        return ctx.collapse(plan, inputs, "EdgeGlobalPooling1D", (("pool_type", self.pool_type),))
+    def edge_plan(self, plan, layouts, ins):
+        return collapse_edges(plan, layouts, ins)
 
-    def per_step(self, plan, ctx):
+    def lower_edges(self, plan, ctx: EdgeContext):
+        return ctx.collapse(plan, "EdgeGlobalPooling1D", (("pool_type", self.pool_type),))
+
+    def per_step(self, plan, ctx: PerStepContext):
         layer = plan.layer
         return ctx.add(layer.name, self.type, (("keepdims", layer.keepdims),), (ctx.sequence(layer.inputs[0]),), plan)
 

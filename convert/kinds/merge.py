@@ -3,8 +3,10 @@ in practice every input already holds every step, so the Keras merge applies as 
 
 from __future__ import annotations
 
-from convert.frontend.diagnostics import Diagnostic
+from convert.core.diagnostics import Diagnostic
+from convert.ir import edges
 from convert.kinds.base import Kind, Meta
+from convert.kinds.contexts import EdgeContext, PerStepContext, PracticeContext
 from convert.kinds.fields import AXIS, Field
 
 
@@ -45,14 +47,18 @@ class Merge(Kind):
     def need(self, layer, width, in_grid, grid):
         return (width - 1) * (grid // in_grid) + 1
 
-    def lower(self, plan, inputs, ctx):
-        inputs = ctx.right_align(plan, inputs)
+    def lower(self, plan, ctx: PracticeContext):
+        inputs = ctx.right_align(plan, ctx.inputs(plan))
         return ctx.add(plan.layer.name, self.type, self.config(plan.layer), inputs, plan, op="merge")
 
-    def lower_edges(self, plan, inputs, ctx):
-        return ctx.merge(plan, inputs, self.config(plan.layer))
+    def edge_plan(self, plan, layouts, ins):
+        return edges.merge_plan(plan.layer, layouts, [t.width for t in ins], [t.grid for t in ins], plan.out.width,
+                                plan.out.grid)
 
-    def per_step(self, plan, ctx):
+    def lower_edges(self, plan, ctx: EdgeContext):
+        return ctx.merge(plan, self.config(plan.layer))
+
+    def per_step(self, plan, ctx: PerStepContext):
         names = plan.layer.inputs
         if all(ctx.analysis.tensors[n].flat for n in names):  # width 1 each: nothing to align
             inputs = tuple(ctx.tensor(n) for n in names)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 
+from convert.core.errors import InternalError
+from convert.ir.graph import Reference, resolve
+
 PER_STEP_ONLY = ("Dense", "Flatten", "MaxPooling1D", "AveragePooling1D")  # never in a practice graph
 
 
-class UnknownOp(LookupError):
+class UnknownOp(InternalError, LookupError):
     """A practice layer names an op this module does not define: a bug in a kind, not in the spec."""
 
 
@@ -35,7 +38,7 @@ class Op:
         """The values the layer computes at one time step, by name. `ins` are its inputs' current values
         (batch, channels); `taps` (windowed ops) the input at `delays` as (len(delays), batch, channels);
         `step` the streaming model (weights, Keras layers)."""
-        raise AssertionError(f"{layer.name}: the {self.name} op has no streaming rule")
+        raise InternalError(f"{layer.name}: the {self.name} op has no streaming rule")
 
 
 class Windowed(Op):
@@ -92,9 +95,6 @@ class Conv(Windowed):
 def _activation(value):
     """A Keras activation argument as a function: Keras's by name, causalc's by reference."""
     import keras
-
-    from convert.backends.keras_model import resolve
-    from convert.graph import Reference
 
     return resolve(value) if isinstance(value, Reference) else keras.activations.get(value)
 
@@ -158,9 +158,7 @@ class Edge(Op):
     calls_layer = True
 
     def delays(self, layer):
-        from convert.edges import step_delays
-
-        return step_delays(layer.arg("edge")) or (0,)
+        return layer.arg("edge").step_delays() or (0,)
 
     def check(self, layer, padding):
         super().check(layer, padding)

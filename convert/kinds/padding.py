@@ -3,8 +3,10 @@ where its zeros become edge positions of the practice model; see `convert.edges`
 
 from __future__ import annotations
 
-from convert.frontend.diagnostics import Diagnostic
+from convert.core.diagnostics import Diagnostic
+from convert.ir import edges
 from convert.kinds.base import Kind
+from convert.kinds.contexts import Context, EdgeContext
 from convert.kinds.fields import INT_MAX, Field, Reader, wrong
 
 LIMIT = INT_MAX
@@ -53,9 +55,12 @@ class ZeroPadding1D(Kind):
         q = position - layer.padding[0]
         return (q,) if 0 <= q < in_width else ()
 
-    def lower_edges(self, plan, inputs, ctx):
-        return ctx.zero_padding(plan, inputs, plan.layer.padding)
+    def edge_plan(self, plan, layouts, ins):
+        return edges.pad_plan(layouts[0], *plan.layer.padding)
 
-    def per_step(self, plan, ctx):
+    def lower_edges(self, plan, ctx: EdgeContext):
+        return ctx.zero_padding(plan)
+
+    def per_step(self, plan, ctx: Context):
         return ctx.add(plan.layer.name, self.type, (("padding", tuple(plan.layer.padding)),),
                        (ctx.tensor(plan.layer.inputs[0]),), plan)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from convert.frontend.diagnostics import Diagnostic
-from convert.kinds.base import Geometry, Kind, Meta, Practice
+from convert.core.diagnostics import Diagnostic
+from convert.kinds.base import Geometry, Kind, Meta, Practice, window_edges
+from convert.kinds.contexts import EdgeContext, PerStepContext, PracticeContext
 from convert.kinds.fields import INT_MAX, PADDING_FIELD, SIZE, Field, same_padding
 
 
@@ -32,13 +33,16 @@ class Pooling1D(Kind):
     def practice(self, layer, ins, out):
         return Practice(layer.pool_size, ins[0].grid, ins[0].channels)
 
-    def lower(self, plan, inputs, ctx):
-        return dilated_pool(self.pool_type, plan, inputs, ctx)
+    def lower(self, plan, ctx: PracticeContext):
+        return dilated_pool(self.pool_type, plan, ctx)
 
-    def lower_edges(self, plan, inputs, ctx):
-        return ctx.window(plan, inputs, "EdgePooling1D", (("pool_type", self.pool_type),))
+    def edge_plan(self, plan, layouts, ins):
+        return window_edges(plan, layouts, ins)
 
-    def per_step(self, plan, ctx):
+    def lower_edges(self, plan, ctx: EdgeContext):
+        return ctx.window(plan, "EdgePooling1D", (("pool_type", self.pool_type),))
+
+    def per_step(self, plan, ctx: PerStepContext):
         layer = plan.layer
         config = (("pool_size", layer.pool_size), ("strides", layer.strides),
                   ("padding", layer.config.get("padding") or "valid"))
@@ -57,8 +61,9 @@ class AveragePooling1D(Pooling1D):
     pool_type = "avg"
 
 
-def dilated_pool(pool_type: str, plan, inputs, ctx) -> str:
+def dilated_pool(pool_type: str, plan, ctx: PracticeContext) -> str:
     """The practice pool: causalc's DilatedCausalPooling1D over the practice kernel at the practice dilation."""
     config = (("pool_type", pool_type), ("pool_size", plan.practice.kernel), ("dilation_rate", plan.practice.dilation),
               ("padding", ctx.padding))
-    return ctx.add(plan.layer.name, "DilatedCausalPooling1D", config, inputs, plan, module="convert.layers", op="pool")
+    return ctx.add(plan.layer.name, "DilatedCausalPooling1D", config, ctx.inputs(plan), plan, module="convert.layers",
+                   op="pool")

@@ -15,19 +15,20 @@ import os
 import keras
 import numpy as np
 
+from convert.core.errors import BadValue
 from convert.analysis import Analysis
-from convert.frontend.diagnostics import SpecError
+from convert.core.diagnostics import SpecError
 from convert.backends.keras_model import build_model
 from convert.backends.weight_map import weight_map as _weight_map
-from convert.lower import lower, per_step_graph
+from convert.lowering import WARMUPS, lower, per_step_graph
 from convert.pipeline import check
 
 
-class WeightMismatch(ValueError):
+class WeightMismatch(BadValue):
     """A Keras model does not match the spec: names the first mismatch with expected and found values."""
 
 
-class ModelFileError(ValueError):
+class ModelFileError(BadValue):
     """A file could not be read as a Keras model."""
 
 
@@ -44,7 +45,7 @@ def load(spec) -> Analysis:
 def import_spec(model_path, spec_path) -> Analysis:
     """Write the spec of a per-step Keras model file (as `causalc import` does) and return it analysed;
     raises ModelImportError for layers causalc cannot express, SpecError for a spec with errors."""
-    from convert.frontend.keras_import import import_model
+    from convert.importers.keras import import_model
 
     text, checked, _ = import_model(os.fspath(model_path), os.fspath(spec_path))
     with open(spec_path, "w", encoding="utf-8", newline="\n") as handle:
@@ -110,6 +111,43 @@ def check_compiled_from(model_path, spec) -> None:
                              f"{canonical_sha256(analysis)[:12]}...")
 
 
+def load_fitting(model_path, spec, warmup: str | None = None) -> keras.Model:
+    """The model at `model_path`, checked to be `spec`'s practice model (compiled with `warmup`, when
+    given) before anything uses it: every weight where the weight map says; an error names the model and
+    the spec when they do not fit."""
+    analysis = load(spec)
+    model = load_model(model_path)
+    try:
+        check_compiled_from(model_path, analysis)  # when a weight map is beside the model, it must be this spec's
+        if warmup is not None:
+            check_warmup(model, analysis, warmup)
+        practice_weights(model, analysis)
+    except WeightMismatch as error:
+        raise error.with_context(f"{model_path} does not fit {analysis.spec.path}: ")
+    return model
+
+
+def check_warmup(model: keras.Model, analysis, warmup: str) -> str:
+    """`warmup`, once the model's layers are those the spec lowers to in that mode; a model compiled in
+    the other mode is an error that says so."""
+    if warmup not in WARMUPS:
+        raise BadValue(f"`warmup` must be one of {WARMUPS}; received {warmup!r}")
+    names = {layer.name for layer in model.layers if type(layer).__name__ != "InputLayer"}
+
+    def expected(mode: str) -> set[str]:
+        return {layer.name for layer in lower(analysis, mode).layers}
+
+    if names != expected(warmup):
+        other = next(mode for mode in WARMUPS if mode != warmup)
+        if names == expected(other):
+            raise WeightMismatch(f"the model was compiled with warm-up {other!r}, not {warmup!r}: "
+                                     f"pass warmup={other!r} (--warmup {other})")
+        extra, missing = sorted(names - expected(warmup)), sorted(expected(warmup) - names)
+        raise WeightMismatch(f"the model's layers are not those of the spec's practice model "
+                                 f"(unexpected: {', '.join(extra) or 'none'}; missing: {', '.join(missing) or 'none'})")
+    return warmup
+
+
 def _shorten(text: str, limit: int = 300) -> str:
     """At most `limit` characters, cut at a word boundary."""
     if len(text) <= limit:
@@ -120,7 +158,7 @@ def _shorten(text: str, limit: int = 300) -> str:
 def _check_model_file(path: str) -> None:
     import zipfile
 
-    from convert.frontend.keras_import import ModelImportError, config_entry
+    from convert.importers.keras import ModelImportError, config_entry
 
     with open(path, "rb") as handle:
         head = handle.read(8)

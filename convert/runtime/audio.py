@@ -6,6 +6,7 @@ import io
 import wave
 
 import numpy as np
+from convert.core.errors import BadValue
 
 MAX_SAMPLES = 100_000_000  # values in a prime file (400 MB as float32)
 
@@ -18,58 +19,58 @@ def read_samples(path: str, ranks: tuple[int, ...] = (1, 2)) -> np.ndarray:
 
     data = read_bytes(path, 16 + 4 * MAX_SAMPLES + 2**20)  # regular files only, bounded
     if len(data) > 16 + 4 * MAX_SAMPLES + 2**20:
-        raise ValueError(f"larger than causalc reads for a prime ({MAX_SAMPLES:,} samples)")
+        raise BadValue(f"larger than causalc reads for a prime ({MAX_SAMPLES:,} samples)")
     if not data:
-        raise ValueError("the file is empty")
+        raise BadValue("the file is empty")
     samples = _wav(data) if path.lower().endswith(".wav") else _npy(data, ranks)
     if samples.size == 0:
-        raise ValueError("the file holds no samples")
+        raise BadValue("the file holds no samples")
     if not np.all(np.isfinite(samples)):
-        raise ValueError("the samples include NaN or infinity")
+        raise BadValue("the samples include NaN or infinity")
     return samples
 
 
 def _wav(data: bytes) -> np.ndarray:
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise ValueError("not a RIFF/WAVE file")
+        raise BadValue("not a RIFF/WAVE file")
     try:
         with wave.open(io.BytesIO(data), "rb") as handle:
             width, channels, frames = handle.getsampwidth(), handle.getnchannels(), handle.getnframes()
             if width != 2 or channels < 1:
-                raise ValueError(f"only 16-bit PCM .wav files with channels are read; this one has {width * 8}-bit "
+                raise BadValue(f"only 16-bit PCM .wav files with channels are read; this one has {width * 8}-bit "
                                  f"samples and {channels} channel(s)")
             raw = handle.readframes(frames)
     except ValueError:
         raise
     except Exception as error:  # the wave module fails on damaged files in undocumented ways (RuntimeError, ...)
-        raise ValueError(f"not a 16-bit PCM .wav file causalc can read ({type(error).__name__}"
+        raise BadValue(f"not a 16-bit PCM .wav file causalc can read ({type(error).__name__}"
                          f"{': ' + str(error) if str(error) else ''})") from None
     if len(raw) != frames * channels * 2:
-        raise ValueError(f"truncated: the header promises {frames:,} frames, the file holds {len(raw) // (2 * channels):,}")
+        raise BadValue(f"truncated: the header promises {frames:,} frames, the file holds {len(raw) // (2 * channels):,}")
     return (np.frombuffer(raw, "<i2").reshape(-1, channels) / 32768.0).astype(np.float32)
 
 
 def _npy(data: bytes, ranks: tuple[int, ...] = (1, 2)) -> np.ndarray:
     if not data.startswith(b"\x93NUMPY"):
-        raise ValueError("not a .npy file (an .npz archive, text or another format?)")
+        raise BadValue("not a .npy file (an .npz archive, text or another format?)")
     try:
         handle = io.BytesIO(data)
         major, _ = np.lib.format.read_magic(handle)
         read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
         shape, _, dtype = read_header(handle)
     except Exception as error:  # NumPy's header parser fails in many ways (SyntaxError, TokenError, ...)
-        raise ValueError(f"not a .npy file causalc can read ({type(error).__name__})") from None
+        raise BadValue(f"not a .npy file causalc can read ({type(error).__name__})") from None
     if len(shape) not in ranks or not np.issubdtype(dtype, np.number) or dtype.hasobject:
         names = {0: "()", 1: "(channels,)"} if 0 in ranks else {1: "(steps,)", 2: "(steps, channels)"}
         expected = " or ".join(names[r] for r in ranks)
-        raise ValueError(f"expected a numeric array of shape {expected}; found {dtype} {shape}")
+        raise BadValue(f"expected a numeric array of shape {expected}; found {dtype} {shape}")
     if int(np.prod(shape, dtype=object)) > MAX_SAMPLES:
-        raise ValueError(f"the array claims {int(np.prod(shape, dtype=object)):,} values; causalc reads up to "
+        raise BadValue(f"the array claims {int(np.prod(shape, dtype=object)):,} values; causalc reads up to "
                          f"{MAX_SAMPLES:,}")
     try:
         return np.load(io.BytesIO(data), allow_pickle=False).astype(np.float32)
     except Exception as error:  # read after a header that passed: a truncated or damaged body
-        raise ValueError(f"truncated or damaged .npy file ({type(error).__name__})") from None
+        raise BadValue(f"truncated or damaged .npy file ({type(error).__name__})") from None
 
 
 def write_samples(path: str, samples: np.ndarray, sample_rate: int = 16000) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from convert.core.errors import BadValue
 
-class ConditionError(ValueError):
+
+class ConditionError(BadValue):
     """An input array of the wrong shape, type or length: the message says which and what is expected."""
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from convert.runtime.mulaw import mu_law_encode_tf
+from convert.core.errors import BadValue
 
 
 def _as_signal(signal) -> np.ndarray:
@@ -21,7 +22,7 @@ def _as_signal(signal) -> np.ndarray:
     if signal.ndim == 1:
         signal = signal[:, None]
     if signal.ndim != 2:
-        raise ValueError(f"a signal is (steps,) or (steps, channels); received shape {signal.shape}")
+        raise BadValue(f"a signal is (steps,) or (steps, channels); received shape {signal.shape}")
     return signal
 
 
@@ -30,7 +31,7 @@ def _target(next_steps, target: str):
         return next_steps
     if target == "mu-law":
         return mu_law_encode_tf(next_steps[..., 0])
-    raise ValueError(f"`target` must be 'next' or 'mu-law'; received {target!r}")
+    raise BadValue(f"`target` must be 'next' or 'mu-law'; received {target!r}")
 
 
 def sequence_pairs(signal, length: int, batch_size: int, target: str = "next", seed: int | None = None,
@@ -38,7 +39,7 @@ def sequence_pairs(signal, length: int, batch_size: int, target: str = "next", s
     """Batches of (x (batch, length, C), target (batch, length[, C])) from random crops of the signal."""
     signal = _as_signal(signal)
     if len(signal) < length + 1:
-        raise ValueError(f"the signal has {len(signal)} steps; crops of {length} need at least {length + 1}")
+        raise BadValue(f"the signal has {len(signal)} steps; crops of {length} need at least {length + 1}")
     source = tf.constant(signal)
     starts = tf.data.Dataset.random(seed=seed).map(lambda r: r % (len(signal) - length))
     if not repeat:
@@ -58,7 +59,7 @@ def window_pairs(signal, window: int, batch_size: int, target: str = "next", shu
     signal = _as_signal(signal)
     count = len(signal) - window
     if count < 1:
-        raise ValueError(f"the signal has {len(signal)} steps; a window of {window} needs at least {window + 1}")
+        raise BadValue(f"the signal has {len(signal)} steps; a window of {window} needs at least {window + 1}")
     source = tf.constant(signal)
     ends = tf.data.Dataset.range(count)
     if shuffle:

@@ -2,6 +2,7 @@
 before TensorFlow starts). See `convert.runtime.generation` for the kinds."""
 
 from __future__ import annotations
+from convert.core.errors import BadValue
 
 DISTRIBUTIONS = ("softmax", "log_softmax")
 SUPPORTED = ("generate feeds back: a softmax (or log_softmax) over K levels into a one-channel signal (as "
@@ -27,4 +28,4 @@ def output_kind(analysis) -> str:
         return "regression"
     have = (f"a {activation or 'linear'} output of {units} unit(s) and a signal `{signal.name}` of "
             + (f"{signal.categories} categories" if signal.categories else f"{signal.channels} channel(s)"))
-    raise ValueError(f"cannot feed the output back: {have}; {SUPPORTED}")
+    raise BadValue(f"cannot feed the output back: {have}; {SUPPORTED}")

@@ -13,6 +13,7 @@ import dataclasses
 import keras
 import numpy as np
 
+from convert.core.errors import BadValue, InternalError
 from convert.frontend.spec import Layer
 from convert.frontend.writer import spec_text
 from convert.pipeline import check_text
@@ -82,7 +83,7 @@ def fold_batchnorm(model: keras.Model, spec, path: str, warmup: str = "causal") 
     text = spec_text(spec_out, layers, header)
     checked = check_text(text, path)
     if not checked.ok:  # the writer's output must read back: a bug in causalc, not in the spec
-        raise AssertionError(f"the folded spec does not check: {checked.diagnostics}")
+        raise InternalError(f"the folded spec does not check: {checked.diagnostics}")
     folded_analysis = checked.analysis
     folded = api.practice_model(folded_analysis, warmup)
     by_conv = {conv: bn for bn, conv in folds.items()}
@@ -94,3 +95,20 @@ def fold_batchnorm(model: keras.Model, spec, path: str, warmup: str = "causal") 
             values = _folded_weights(analysis.spec.layer(name), values, *_affine(weights[bn.name], bn))
         folded.get_layer(name).set_weights(values)
     return text, folded, list(folds)
+
+
+def fold_checked(model: keras.Model, spec, path: str, warmup: str = "causal") -> tuple[str, keras.Model, list[str], float]:
+    """`fold_batchnorm`, and the largest relative difference of the folded model's outputs from `model`'s on
+    random inputs: folding is exact up to float32 rounding, so anything above 1e-5 is a bug (BadValue), never
+    a model to write."""
+    from convert.runtime.conditioning import random_arrays
+
+    analysis = api.load(spec)
+    text, folded, names = fold_batchnorm(model, analysis, path, warmup)
+    x = random_arrays(analysis.spec.inputs, analysis.window + 64)
+    x = x[0] if len(x) == 1 else x
+    want, got = np.asarray(model(x), np.float64), np.asarray(folded(x), np.float64)
+    error = float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-30))
+    if error > 1e-5:
+        raise BadValue(f"the folded model differs from the model by {error:.2e} (relative); nothing written")
+    return text, folded, names, error

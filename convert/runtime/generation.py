@@ -23,6 +23,7 @@ from tensorflow.compiler.tf2xla.python import xla
 from convert.runtime import conditioning
 from convert.runtime.feedback import output_kind  # noqa: F401  (re-exported: generation's public name)
 from convert.runtime.mulaw import mu_law_decode
+from convert.core.errors import BadValue
 
 def silence(stream) -> np.ndarray:
     """The default first input: zeros, or for levels the level of a zero sample."""
@@ -30,6 +31,25 @@ def silence(stream) -> np.ndarray:
     if node.categories:
         return np.full((stream.batch_size,), node.categories // 2, np.int32)
     return np.zeros((stream.batch_size, node.channels), np.float32)
+
+
+def generate_from(stream, steps: int, batch: int = 1, prime=None, conditions: dict | None = None, seed: int = 0,
+                  temperature: float = 1.0, progress=None, decode: bool = False) -> np.ndarray:
+    """A fresh run of `batch` streams: reset (global inputs from `conditions`), fed the prime (all its steps
+    but the last, which is the first value fed back), then `steps` generated (`generate`); with `decode`,
+    levels are returned as the mu-law samples they stand for."""
+    globals_ = {node.name: conditions[node.name] for node in stream.nodes if node.is_global} if conditions else None
+    stream.reset(batch, globals=globals_)
+    first = None
+    if prime is not None:
+        arrays = [prime[:, :-1] if i == stream.signal else conditions[node.name] for i, node in enumerate(stream.nodes)]
+        stream.run(arrays if len(arrays) > 1 else arrays[0])
+        first = prime[:, -1]
+    result = generate(stream, steps, first=first, seed=seed, temperature=temperature, progress=progress,
+                      conditions=conditions)
+    if decode:
+        result = mu_law_decode(result, stream.units - 1).numpy()
+    return result
 
 
 def generate(stream, steps: int, first=None, seed: int = 0, temperature: float = 1.0, progress=None,
@@ -43,10 +63,10 @@ def generate(stream, steps: int, first=None, seed: int = 0, temperature: float =
     batch it runs in. `progress(n)` is told of every chunk done."""
     kind = output_kind(stream.analysis)
     if not (temperature > 0 and np.isfinite(temperature)):
-        raise ValueError(f"`temperature` must be a positive finite number; received {temperature}")
+        raise BadValue(f"`temperature` must be a positive finite number; received {temperature}")
     stream._require_state()
     if not 0 <= seed <= 2**63 - stream.batch_size:
-        raise ValueError(f"`seed` must be in [0, 2**63 - batch]; received {seed}")
+        raise BadValue(f"`seed` must be in [0, 2**63 - batch]; received {seed}")
     start = int(stream._state[0]) - stream.origin  # the sequence's step of the first output computed
     conds = check_conditions(stream, conditions, start + steps)
     x = _first(stream, first)
@@ -70,7 +90,7 @@ def generate(stream, steps: int, first=None, seed: int = 0, temperature: float =
         piece = np.moveaxis(samples.numpy()[:n], 0, 1)
         if not np.all(np.isfinite(piece)):  # never fed back further, never written
             bad = int(np.argmax(~np.all(np.isfinite(piece.reshape(piece.shape[0], n, -1)), axis=(0, 2))))
-            raise ValueError(f"the model produced NaN or infinity at generated step {done + bad:,}; generation stopped")
+            raise BadValue(f"the model produced NaN or infinity at generated step {done + bad:,}; generation stopped")
         pieces.append(piece)
         done += n
         if progress:

@@ -9,10 +9,12 @@ one `ring_*_next` per ring, to be fed back as `t` and `ring_*` at the next step.
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 import tensorflow as tf
 
+from convert.core.errors import CausalcError
 from convert.runtime.export import step_function
 
 OPSET = 17  # ONNX Runtime from 1.13 and most other runtimes run it
@@ -20,7 +22,7 @@ ROUNDS = 8  # tf2onnx's optimiser passes, at most (see _bounded_optimiser)
 LIMIT = 2**31 - 2**26  # one protobuf message holds less than 2 GiB; a little is left for the graph itself
 
 
-class OnnxError(RuntimeError):
+class OnnxError(CausalcError, RuntimeError):
     """The model cannot be exported to ONNX here: the converter is missing, an op has no ONNX form, or the
     model is too large for one file."""
 
@@ -224,3 +226,62 @@ def random_steps(nodes, steps: int, batch: int, seed: int = 0) -> list[list[np.n
     return [[fixed[node.name] if node.name in fixed
              else rng.integers(0, node.categories, size=(batch,)).astype(np.int32) if node.categories
              else rng.normal(size=(batch, node.channels)).astype(np.float32) for node in nodes] for _ in range(steps)]
+
+
+# ---- the exports, checked and written (what `causalc export` and `export-step --format onnx` run) ----
+
+CHECK_STEPS = 256  # steps of the check: ONNX Runtime against the stream, or the practice output at every step
+TOLERANCE = 1e-5  # relative to the output's scale: float32 rounding of a different order of operations
+
+
+def verdict(error: float | None, what: str) -> str:
+    """The check's verdict in words, or OnnxError (nothing written) when ONNX Runtime differs from Keras."""
+    if error is None:
+        return "not checked: onnxruntime is not installed"
+    if error > TOLERANCE:
+        raise OnnxError(f"ONNX Runtime's {what} differs from Keras's by {error:.2e} (relative, over "
+                        f"{CHECK_STEPS} steps); nothing written")
+    return f"ONNX Runtime equals Keras to {error:.1e} (relative) over {CHECK_STEPS} steps"
+
+
+def _converted(function) -> bytes:
+    try:
+        return convert(function)
+    except OnnxError as error:
+        raise error.with_context(suffix="; nothing written")
+
+
+def export_practice(practice, analysis, out: str) -> str:
+    """OUT.onnx of the practice model, checked at every step of a W+255-step input; the check's verdict."""
+    from convert.backends.write import atomic_files
+    from convert.runtime.conditioning import random_arrays
+
+    nodes = analysis.spec.inputs
+    content = _converted(practice_function(practice, nodes))
+    arrays = random_arrays(nodes, analysis.window + CHECK_STEPS - 1)
+    said = verdict(check_practice(content, practice, nodes, arrays), "practice output")
+    with atomic_files(os.path.dirname(out)) as new:
+        with open(new(out), "wb") as handle:
+            handle.write(content)
+    return said
+
+
+def export_step_onnx(stream, out_dir: str, batch_size: int) -> tuple[str, str, str | None]:
+    """OUT_DIR/step.onnx and its initial_state.npz (none when exact warm-up's global inputs decide it),
+    checked over CHECK_STEPS steps against the stream from that state: (step path, verdict, state path)."""
+    from convert.backends.write import atomic_files
+    from convert.runtime.export import initial_state, write_initial_state
+
+    content = _converted(onnx_step_function(stream, batch_size))
+    state = initial_state(stream, batch_size)
+    if state is None:
+        said = "not checked: exact warm-up with global inputs starts from a state they decide"
+    else:
+        values = random_steps(stream.nodes, CHECK_STEPS, batch_size)
+        said = verdict(check_step(content, stream, batch_size, state, values), "step")
+    out = os.path.join(out_dir, "step.onnx")
+    with atomic_files(out_dir) as new:  # the step and its initial state, or neither
+        with open(new(out), "wb") as handle:
+            handle.write(content)
+        written = write_initial_state(state, out_dir, new) if state is not None else None
+    return out, said, written

@@ -29,12 +29,18 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.compiler.tf2xla.python import xla
 
-from convert.graph import Graph, GraphLayer
+from convert.ir.graph import Graph, GraphLayer
 from convert.kinds.ops import OPS, UnknownOp
-from convert.lower import WARMUPS, lower
+from convert.lowering import lower
 from convert.runtime import api, conditioning
+from convert.runtime.api import check_warmup
+from convert.core.errors import BadValue, CausalcError
 
 CHUNK = 1024  # steps per compiled loop call: one XLA program serves every length
+
+
+class WrongBackend(CausalcError, RuntimeError):
+    """A TensorFlow-only part of causalc asked for under another Keras backend."""
 
 
 class StreamingModel:
@@ -45,7 +51,7 @@ class StreamingModel:
 
     def __init__(self, model, spec, warmup: str = "causal"):
         if keras.backend.backend() != "tensorflow":  # the step is a TensorFlow graph calling the model's layers
-            raise RuntimeError(f"the stream runs on TensorFlow; Keras's backend here is {keras.backend.backend()} "
+            raise WrongBackend(f"the stream runs on TensorFlow; Keras's backend here is {keras.backend.backend()} "
                                "(KERAS_BACKEND): stream, generate and export with KERAS_BACKEND=tensorflow")
         if not isinstance(model, keras.Model):
             model = api.load_model(model)
@@ -235,7 +241,7 @@ class StreamingModel:
             length, batch, *step = self.ring_shapes(np.asarray(state[name]).shape[0])[name]
             history = np.asarray(state[name], np.float32)
             if history.shape != (batch, length - 1, *step):
-                raise ValueError(f"state `{name}`: expected shape {(batch, length - 1, *step)}; found {history.shape}")
+                raise BadValue(f"state `{name}`: expected shape {(batch, length - 1, *step)}; found {history.shape}")
             ring = np.zeros((length, batch, *step), np.float32)
             ring[[(t - length + 1 + j) % length for j in range(length - 1)]] = np.moveaxis(history, 1, 0)
             rings.append(tf.constant(ring))
@@ -296,27 +302,6 @@ def _reads(layer: GraphLayer) -> tuple[str, ...]:
     """The tensors whose values a layer's step reads: an input's expansion reads the input alone (its second
     input, the signal, only gives the practice model its length)."""
     return layer.inputs[:1] if layer.op == "expand" else layer.inputs
-
-
-def check_warmup(model: keras.Model, analysis, warmup: str) -> str:
-    """`warmup`, once the model's layers are those the spec lowers to in that mode; a model compiled in
-    the other mode is an error that says so."""
-    if warmup not in WARMUPS:
-        raise ValueError(f"`warmup` must be one of {WARMUPS}; received {warmup!r}")
-    names = {layer.name for layer in model.layers if type(layer).__name__ != "InputLayer"}
-
-    def expected(mode: str) -> set[str]:
-        return {layer.name for layer in lower(analysis, mode).layers}
-
-    if names != expected(warmup):
-        other = next(mode for mode in WARMUPS if mode != warmup)
-        if names == expected(other):
-            raise api.WeightMismatch(f"the model was compiled with warm-up {other!r}, not {warmup!r}: "
-                                     f"pass warmup={other!r} (--warmup {other})")
-        extra, missing = sorted(names - expected(warmup)), sorted(expected(warmup) - names)
-        raise api.WeightMismatch(f"the model's layers are not those of the spec's practice model "
-                                 f"(unexpected: {', '.join(extra) or 'none'}; missing: {', '.join(missing) or 'none'})")
-    return warmup
 
 
 def plan_rings(graph: Graph) -> dict[str, int]:

@@ -22,12 +22,13 @@ import os
 
 import numpy as np
 
+from convert.core.errors import BadValue
 from convert.runtime import conditioning
 from convert.runtime.feedback import output_kind
 from convert.runtime.mulaw import mu_law_encode
 
 
-class TrainingError(ValueError):
+class TrainingError(BadValue):
     """Bad training data or options: the message says which file or option and what is expected."""
 
 

@@ -1,0 +1,1 @@
+"""Measurement helpers for `causalc bench` and benchmarks/: timing, spec families, the measures."""

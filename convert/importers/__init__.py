@@ -1,0 +1,1 @@
+"""Models from elsewhere into specs: Keras per-step models (`keras`)."""

@@ -1,0 +1,1 @@
+"""Views of an analysis: the dilation table (`explain`) and the pictures (`draw`)."""
