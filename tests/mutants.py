@@ -134,6 +134,21 @@ MUTANTS = [
      "one-hot feedback is off by one level"),
     ("convert/runtime/stream.py", "and (not op.windowed or op.delays(layer) == (0,))):",
      "):", "windowed conditioning layers are precomputed without their history"),
+    ("convert/runtime/training.py", "start = int(rng.integers((steps - self.length - 1) // self.align + 1)) * self.align",
+     "start = int(rng.integers(steps - self.length))", "training crops of a hop input start off a frame"),
+    ("convert/runtime/training.py", "value[first:first + self.length // node.hop + 1]",
+     "value[first:first + self.length // node.hop]", "a training crop takes one frame too few for its last step"),
+    ("convert/runtime/training_run.py", "training.save_checkpoint(self.checkpoint, trainer, step + 1, self.ident, self.losses)",
+     "training.save_checkpoint(self.checkpoint, trainer, step, self.ident, self.losses)",
+     "a checkpoint records the step just run, so a resumed run repeats it"),
+    ("convert/importers/keras.py", "_first(axis) not in (-1, 2)", "_first(axis) not in (-1, 1)",
+     "import takes a normalisation over time for one over channels"),
+    ("convert/runtime/fold.py", 'source.config.get("activation") == "linear" and users[source.name] == 1 and',
+     'source.config.get("activation") == "linear" and', "batch norm folded into a convolution another layer reads"),
+    ("convert/runtime/feedback.py", "units >= 16 and units & (units - 1) == 0", "units >= 16",
+     "any softmax of 16 levels or more is taken as mu-law"),
+    ("convert/kinds/global_pool.py", '(("keepdims", layer.keepdims),)', "()",
+     "the per-step model drops a global pool's keepdims"),
 ]
 COPIED = ("convert", "tests", "specs", "README.md", "pyproject.toml")
 

@@ -214,11 +214,16 @@ def spec_dicts(draw, max_layers: int = 7, same: bool = False, conditioned: bool 
     body = list(tensors)  # what a second head may flatten
     if head == "global":  # a global pool over the whole width, then a Dense (or not)
         src = tensors[-1]
+        keepdims = draw(st.booleans())  # (batch, 1, C) in the per-step model, a sequence of one position
         pooled = add({"type": draw(st.sampled_from(["GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAvgPool1D",
-                                                     "GlobalMaxPool1D"])), "inputs": src[0]}, src[1], src[2])
-        if draw(st.booleans()):
+                                                     "GlobalMaxPool1D"])), "inputs": src[0], "keepdims": keepdims},
+                     src[1], src[2])
+        after = draw(st.sampled_from(["none", "dense", "conv"] if keepdims else ["none", "dense"]))
+        if after == "dense":
             add({"type": "Dense", "inputs": pooled[0], "units": draw(st.integers(1, 3)), "activation": activation()},
                 0, src[2])
+        elif after == "conv":  # reads positions: only a pool that kept its one
+            conv(pooled, kernel=1, stride=1)
         return _spec(nodes, layers, same)
     out = flatten_head(tensors[-1], draw(st.integers(1, 3)))
     if head == "flatten2":

@@ -187,3 +187,38 @@ def test_h5_models_import(tmp_path):
     result = CliRunner().invoke(main, ["import", path, "-o", str(tmp_path / "s.yaml")])
     assert result.exit_code == 0, result.output
     assert "{type: Conv1D, name: c, filters: 2, kernel_size: 2, strides: 2}" in (tmp_path / "s.yaml").read_text()
+
+
+@pytest.mark.parametrize("cls, axis", [(cls, axis) for cls in ("BatchNormalization", "LayerNormalization")
+                                       for axis in (-1, 2, 1, -2)] + [("LayerNormalization", [2]),
+                                                                      ("LayerNormalization", [1])])
+def test_a_normalisation_axis_is_channels_or_refused(cls, axis, tmp_path):
+    """Over a (batch, W, C) input, axis -1 and 2 are the channels (imported, and equal to the model); any
+    other axis normalises over time or the batch, which a spec cannot say: refused, naming the layer."""
+    from convert.cli import main
+
+    x = keras.Input((6, 3))
+    h = L.Conv1D(4, 2, name="c")(x)
+    n = getattr(L, cls)(axis=axis, name="norm")(h)
+    model = keras.Model(x, L.Dense(2, name="out")(L.Flatten(name="flat")(n)))
+    rng = np.random.default_rng(1)
+    norm = model.get_layer("norm")
+    shapes = [w.shape for w in norm.get_weights()]
+    if cls == "BatchNormalization" and shapes[0] == (4,):  # moving statistics away from 0 and 1
+        norm.set_weights([rng.uniform(0.5, 1.5, s).astype("float32") for s in shapes])
+    model.save(tmp_path / "m.keras")
+    runner = CliRunner()
+    result = runner.invoke(main, ["import", str(tmp_path / "m.keras"), "-o", str(tmp_path / "s.yaml")])
+    if axis in (-1, 2, [2]):
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(main, ["from-step", str(tmp_path / "s.yaml"), str(tmp_path / "m.keras"),
+                                      "-o", str(tmp_path / "p.keras")])
+        assert result.exit_code == 0, result.output
+        practice = keras.saving.load_model(str(tmp_path / "p.keras"))
+        seq = rng.normal(size=(1, 12, 3)).astype("float32")
+        got = np.asarray(practice(seq))[0, 5:]
+        want = np.asarray(model(np.stack([seq[0, t - 5:t + 1] for t in range(5, 12)])))
+        assert relative_error(got, want) < 1e-5
+    else:
+        assert result.exit_code == 1 and "`norm`" in result.output and "axis" in result.output
+        assert not (tmp_path / "s.yaml").exists()

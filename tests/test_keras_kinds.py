@@ -124,3 +124,73 @@ def test_value_by_value_layers_between_flatten_and_dense(tmp_path):
     stream.reset(2)
     x = np.random.default_rng(7).normal(size=(2, 30, 2)).astype(np.float32)
     assert relative_error(stream.run(x), np.asarray(practice(x), np.float64)) < 1e-5
+
+
+SHARED = """input: {channels: 2, window: 8}
+layers:
+  - {type: Conv1D, name: c, filters: 3, kernel_size: 2}
+  - {type: BatchNormalization, name: bn, inputs: c}
+  - {type: Add, name: skip, inputs: [bn, c]}
+  - {type: Conv1D, name: d, filters: 3, kernel_size: 3}
+  - {type: BatchNormalization, name: bn2, inputs: d}
+  - {type: Flatten, name: f}
+  - {type: Dense, name: out, units: 2}
+"""
+
+
+def _assert_folding_keeps_the_outputs(path, model, seed: int = 0) -> list[str]:
+    from convert import api
+    from convert.runtime.fold import fold_batchnorm
+
+    analysis = api.load(str(path))
+    text, folded, names = fold_batchnorm(model, analysis, str(path).replace(".yaml", "-folded.yaml"))
+    x = np.random.default_rng(seed).normal(size=(2, analysis.window + 12, analysis.spec.inputs[0].channels))
+    x = x.astype(np.float32)
+    assert relative_error(np.asarray(folded(x)), np.asarray(model(x), np.float64)) < 1e-5
+    return names
+
+
+def test_a_convolution_that_feeds_another_layer_is_not_folded_into(tmp_path):
+    """`c` feeds its BatchNormalization and the skip: folding would hand the skip normalised values."""
+    from convert import api
+
+    path = tmp_path / "shared.yaml"
+    path.write_text(SHARED)
+    model = api.practice_model(str(path))
+    randomize(model, 5)
+    assert _assert_folding_keeps_the_outputs(path, model) == ["bn2"]
+
+
+def test_folding_drawn_specs_keeps_their_outputs(tmp_path):
+    """Drawn specs with a BatchNormalization after every linear convolution that feeds a layer: sometimes its
+    only reader (folded), sometimes one of several (kept). The folded model computes the same."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from conftest import generated_model
+    from strategies import spec_dicts
+
+    @settings(max_examples=16, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(spec=spec_dicts(max_layers=6), seed=st.integers(0, 2**16))
+    def check(spec, seed):
+        layers = spec["layers"]
+        for i, layer in enumerate(list(layers)):  # a BatchNormalization after every linear convolution
+            readers = [other for other in layers if layer["name"] in _inputs(other)]
+            if layer["type"] != "Conv1D" or layer.get("activation", "linear") != "linear" or not readers:
+                continue
+            bn = {"type": "BatchNormalization", "name": f"bn{i}", "inputs": layer["name"]}
+            layers.insert(layers.index(layer) + 1, bn)
+            first = readers[0]  # it reads the BatchNormalization now; any other reader still reads the conv
+            first["inputs"] = [bn["name"] if name == layer["name"] else name for name in _inputs(first)]
+        analysis, model = generated_model(spec, seed, tmp_path)
+        names = _assert_folding_keeps_the_outputs(tmp_path / "generated.yaml", model, seed)
+        folded.update(names)
+
+    folded: set = set()
+    check()
+    assert folded  # some drawn convolutions were folded into
+
+
+def _inputs(layer: dict) -> list:
+    value = layer.get("inputs", [])
+    return [value] if isinstance(value, str) else list(value)

@@ -20,6 +20,7 @@ def assert_per_step_contract(spec_path, spec: dict, practice, seed: int = 0) -> 
     window = analysis.window
 
     step = api.to_step(practice, analysis)
+    assert_per_step_shapes(step, analysis)
     x = random_inputs(spec, window + 5, seed=seed)
     ends = [window - 1, window + 1, window + 4]
     windows = windows_ending(spec, x, ends, window)
@@ -43,6 +44,21 @@ def assert_per_step_contract(spec_path, spec: dict, practice, seed: int = 0) -> 
     windows = windows_ending(spec, x, list(steps), window, pad=window - 1)
     want = evaluate(spec, weights_of(practice), windows).reshape(2, len(steps), -1)
     assert relative_error(got[:, steps], want) < 1e-5
+
+
+def assert_per_step_shapes(step, analysis) -> None:
+    """Every per-step Keras layer named after a spec layer holds that layer's per-step tensor: (width,
+    channels), or (channels,) once flat (after a Flatten, or a global pool without keepdims). A layer that
+    strides and dilates is subsampled by the layer after it, which then holds the tensor."""
+    names = {layer.name for layer in step.layers}
+    for plan in analysis.plans:
+        name = plan.layer.name
+        if not plan.used or name not in names:
+            continue
+        holder = f"{name}_strides" if f"{name}_strides" in names else name
+        tensor = analysis.tensors[name]
+        want = (tensor.channels,) if tensor.flat else (tensor.width, tensor.channels)
+        assert tuple(step.get_layer(holder).output.shape[1:]) == want, name
 
 
 def test_per_step_and_exact_warmup(bundled_spec):

@@ -281,3 +281,73 @@ def test_workers_resuming_from_different_steps_stop_together(tmp_path):
         _, err = worker.communicate(timeout=240)
         assert worker.returncode == 1 and "would resume from different steps" in err, err
     assert not (tmp_path / "a" / "m.keras").exists() and not (tmp_path / "b" / "m.keras").exists()
+
+
+def test_crops_of_a_hop_input_match_the_whole_recording(tmp_path):
+    """A spec with a hop input (frames every 3 steps), globals and a categorical sequence: every crop a
+    batch draws gives, at each step past the window, the practice output of the whole recording at that
+    step (crops start on a frame and carry the frame of their last step), and targets the next sample."""
+    import keras
+
+    from conftest import randomize
+    from convert import api
+    from convert.cli import main
+    from convert.runtime import training
+
+    spec = os.path.join(ROOT, "tests", "specs", "conditioned.yaml")
+    analysis = api.load(spec)
+    steps, rng = 400, np.random.default_rng(2)
+    arrays = {"signal": rng.normal(size=(steps, 2)).astype(np.float32),
+              "frames": rng.normal(size=(steps // 3 + 1, 3)).astype(np.float32),
+              "style": rng.normal(size=(2,)).astype(np.float32), "speaker": np.array(1),
+              "phone": rng.integers(0, 5, steps).astype(np.int32)}
+    np.savez(tmp_path / "seq.npz", **arrays)
+    window = analysis.window
+    for length in (window + 5, window + 6, window + 7):  # every remainder of the crop length by the hop
+        data = training.Data(analysis, [str(tmp_path / "seq.npz")], length)
+        keras.utils.set_random_seed(0)
+        model = api.practice_model(analysis)
+        randomize(model, 4)
+        whole = np.asarray(model([arrays[node.name][None] for node in analysis.spec.inputs]))[0]
+        crops = [crop for step in range(6) for crop in data.crops(7, step, 4)]
+        inputs, targets, _ = data.batch(crops)
+        got = np.asarray(model(inputs))
+        for b, (_, start) in enumerate(crops):
+            np.testing.assert_allclose(got[b, window - 1:], whole[start + window - 1:start + length], rtol=1e-4,
+                                       atol=1e-5, err_msg=f"crop at {start}, length {length}")
+            np.testing.assert_array_equal(targets[b], arrays["signal"][start + 1:start + length + 1])
+    result = CliRunner().invoke(main, ["train", spec, str(tmp_path / "seq.npz"), "-o", str(tmp_path / "m.keras"),
+                                       "--steps", "2", "--batch-size", "2", "--length", str(window + 4)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m.keras").exists() and not (tmp_path / "m.keras.checkpoint.npz").exists()
+
+
+def test_a_checkpoint_records_the_next_step_and_resuming_repeats_none(tmp_path):
+    """Interrupted after step 3 of 6 (checkpoints every 2), the checkpoint says step 2 is next; resumed, the
+    run's losses and weights are those of a run never interrupted."""
+    from convert import api
+    from convert.runtime.training_run import Run
+
+    analysis = api.load(STRIDED)
+    data = _signal(tmp_path / "s.npy", 3000)
+    options = dict(steps=6, batch_size=4, length=2 * analysis.window, lr=1e-3, seed=1, checkpoint_every=2)
+    whole = Run(analysis, [data], str(tmp_path / "whole.keras"), **options)
+    want = list(whole.train())
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_third(record):
+        if record["step"] == 3:
+            raise Stop
+
+    cut = Run(analysis, [data], str(tmp_path / "cut.keras"), **options)
+    with pytest.raises(Stop):
+        cut.train(stop_after_third)
+    with np.load(tmp_path / "cut.keras.checkpoint.npz") as archive:
+        assert int(archive["step"]) == 4 and len(archive["losses"]) == 4  # steps 0..3 done: 4 is next
+    resumed = Run(analysis, [data], str(tmp_path / "cut.keras"), resume=True, **options)
+    assert resumed.first == 4
+    assert resumed.train() == want
+    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
