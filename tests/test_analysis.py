@@ -193,7 +193,7 @@ def test_analysis_time_grows_linearly_with_layers(tmp_path):
             best = min(best, time.perf_counter() - start)
         return best
 
-    assert seconds(8_000) / seconds(2_000) < 9
+    assert seconds(4_000) / seconds(1_000) < 9
 
 
 def test_w302_judges_skipped_positions_on_the_whole_graph(tmp_path):

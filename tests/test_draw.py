@@ -23,14 +23,22 @@ def _edges(svg: str) -> set:
     return {(a, b, int(c), int(d)) for a, b, c, d in EDGE.findall(svg)}
 
 
-@pytest.mark.parametrize("path", SPECS, ids=spec_id)
+# their drawings hold thousands of connections: drawn in the slow run
+LARGE = {"vocoder", "matchboxnet", "tc-resnet", "wavenet-embedding", "deep4net", "densenet", "wavenet"}
+
+
+def _by_size(paths):
+    return [pytest.param(p, marks=pytest.mark.slow) if spec_id(p) in LARGE else p for p in paths]
+
+
+@pytest.mark.parametrize("path", _by_size(SPECS), ids=spec_id)
 def test_drawn_connections_are_those_that_reach_the_output(path, tmp_path):
-    from convert.views.draw import MAX_POSITIONS, draw, practice_drawing
+    from convert.views.draw import draw, per_step_drawing, practice_drawing
 
     analysis = check(path).analysis
     spec, window = load(path), analysis.window
     draw(analysis, str(tmp_path / "per-step.svg"), "per-step")
-    first = max(0, window - MAX_POSITIONS)
+    first = per_step_drawing(analysis).first
     want = {e for e in influence(spec, window) if e[2] >= first and e[3] >= first}
     assert _edges((tmp_path / "per-step.svg").read_text()) == want
     draw(analysis, str(tmp_path / "practice.svg"), "practice", steps=40)
@@ -58,11 +66,28 @@ print('drawn')
 """
 
 
-def test_every_spec_draws_in_every_form_without_tensorflow(tmp_path):
-    result = subprocess.run([sys.executable, "-c", BLOCKED, str(tmp_path), *SPECS], capture_output=True, text=True,
-                            cwd=ROOT, timeout=300)
+@pytest.mark.parametrize("paths", [pytest.param(SPECS, marks=pytest.mark.slow, id="every"),
+                                   pytest.param([p for p in SPECS if spec_id(p) in ("pooling", "residual", "flatten-head")],
+                                                id="small")])
+def test_every_spec_draws_in_every_form_without_tensorflow(paths, tmp_path):
+    result = subprocess.run([sys.executable, "-c", BLOCKED, str(tmp_path), *paths], capture_output=True, text=True,
+                            cwd=ROOT, timeout=600)
     assert result.returncode == 0 and result.stdout.strip() == "drawn", result.stderr[-2000:]
-    assert len(list(tmp_path.glob("*.svg"))) == len(SPECS) + 2
+    assert len(list(tmp_path.glob("*.svg"))) == len(paths) + 2
+
+
+def test_a_drawing_holds_what_a_picture_can_show():
+    """A large network's panels show fewer steps instead of tens of thousands of connections."""
+    import os
+
+    from convert.views.draw import MAX_EDGES, MAX_POSITIONS, per_step_drawing, practice_drawing
+
+    analysis = check(os.path.join(ROOT, "specs", "vocoder.yaml")).analysis
+    per_step, practice = per_step_drawing(analysis), practice_drawing(analysis)
+    assert len(per_step.edges) <= MAX_EDGES and len(practice.edges) <= MAX_EDGES
+    assert analysis.window - per_step.first < MAX_POSITIONS and practice.last + 1 < MAX_POSITIONS
+    small = check(os.path.join(ROOT, "specs", "pooling.yaml")).analysis
+    assert per_step_drawing(small).first == max(0, small.window - MAX_POSITIONS)  # small ones: every step
 
 
 def test_draw_command_and_its_errors(tmp_path):
@@ -90,9 +115,11 @@ def test_draw_without_matplotlib_says_what_to_install(tmp_path):
 
 
 def test_svg_output_is_deterministic(tmp_path):
+    import os
+
     from convert.views.draw import draw
 
-    analysis = check(SPECS[0]).analysis
+    analysis = check(os.path.join(ROOT, "specs", "residual.yaml")).analysis
     draw(analysis, str(tmp_path / "a.svg"))
     draw(analysis, str(tmp_path / "b.svg"))
     assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()

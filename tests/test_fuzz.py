@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import math
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -47,9 +48,20 @@ def _assert_checked(tmp_path, data: bytes) -> None:
         assert d.message and d.help
 
 
-@settings(FUZZ, max_examples=900)
+@settings(FUZZ, max_examples=250)
 @given(data=st.data())
 def test_mutated_specs(tmp_path, data):
+    _mutated(tmp_path, data)
+
+
+@pytest.mark.slow
+@settings(FUZZ, max_examples=2000)
+@given(data=st.data())
+def test_many_mutated_specs(tmp_path, data):
+    _mutated(tmp_path, data)
+
+
+def _mutated(tmp_path, data):
     spec = copy.deepcopy(data.draw(st.sampled_from(DICTS)))
     for _ in range(data.draw(st.integers(1, 3))):
         places = _places(spec, [])

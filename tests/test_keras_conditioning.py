@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, compiled, relative_error, stream_of, weights_of
+from conftest import ROOT, SMALL_VOCODER, compiled, relative_error, stream_of, weights_of
 from evaluator import at_step, inputs_of, load, part, per_step_over_sequence, random_inputs, step_rate
 from test_keras_per_step import assert_per_step_contract
 from test_keras_stream import assert_export_matches_the_stream
@@ -231,8 +231,10 @@ def test_generate_command_with_conditioning(tmp_path):
     from convert.cli import main
 
     runner = CliRunner()
-    assert runner.invoke(main, ["compile", VOCODER, "-o", str(tmp_path)]).exit_code == 0
-    model = str(tmp_path / "vocoder.keras")
+    vocoder = tmp_path / "small-vocoder.yaml"  # vocoder.yaml's inputs: what the command checks and feeds
+    vocoder.write_text(SMALL_VOCODER)
+    assert runner.invoke(main, ["compile", str(vocoder), "-o", str(tmp_path)]).exit_code == 0
+    model = str(tmp_path / "small-vocoder.keras")
     rng = np.random.default_rng(0)
     files = {"mel": rng.normal(size=(4, 80)).astype(np.float32), "speaker": np.array(2), "short": np.zeros((1, 80)),
              "wide": np.zeros((4, 79)), "badspeaker": np.array(4), "prime": np.arange(200) % 256,
@@ -241,7 +243,7 @@ def test_generate_command_with_conditioning(tmp_path):
         np.save(tmp_path / f"{name}.npy", value)
 
     def run(*args, out="g.npy"):
-        return runner.invoke(main, ["generate", VOCODER, model, "--steps", "700", "-o", str(tmp_path / out), *args])
+        return runner.invoke(main, ["generate", str(vocoder), model, "--steps", "700", "-o", str(tmp_path / out), *args])
 
     good = ["--condition", f"mel={tmp_path / 'mel.npy'}", "--condition", f"speaker={tmp_path / 'speaker.npy'}"]
     result = run(*good, "--prime", str(tmp_path / "prime.npy"), "--temperature", "0.5")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, compiled, output_bias, randomize
+from conftest import MULAW, ROOT, SMALL_VOCODER, compiled, output_bias, randomize
 
 tf = pytest.importorskip("tensorflow")
 WAVENET = os.path.join(ROOT, "specs", "wavenet.yaml")
@@ -76,15 +76,23 @@ def test_a_stream_generates_at_one_batch_size_then_another():
         assert stream.generate(20, seed=1).shape == (batch, 20, 1)
 
 
+def _small_mu_law(folder) -> str:
+    """A two-layer mu-law spec: the command's batching, seeding and files do not depend on the network."""
+    path = folder / "mulaw.yaml"
+    path.write_text(MULAW)
+    return str(path)
+
+
 def test_generate_command_writes_every_stream(tmp_path):
     from convert.cli import main
 
     runner = CliRunner()
-    assert runner.invoke(main, ["compile", WAVENET, "-o", str(tmp_path)]).exit_code == 0
-    model = str(tmp_path / "wavenet.keras")
+    spec = _small_mu_law(tmp_path)
+    assert runner.invoke(main, ["compile", spec, "-o", str(tmp_path)]).exit_code == 0
+    model = str(tmp_path / "mulaw.keras")
     prime = tmp_path / "prime.npy"
     np.save(prime, np.sin(np.arange(50) / 5.0).astype(np.float32))
-    base = ["generate", WAVENET, model, "--steps", "30", "--seed", "3", "--prime", str(prime)]
+    base = ["generate", spec, model, "--steps", "30", "--seed", "3", "--prime", str(prime)]
     result = runner.invoke(main, base + ["--batch", "3", "-o", str(tmp_path / "all.npy")])
     assert result.exit_code == 0, result.output
     assert "3 streams of 30 samples" in result.output
@@ -94,7 +102,7 @@ def test_generate_command_writes_every_stream(tmp_path):
     assert result.exit_code == 0, result.output
     for i in range(3):
         np.testing.assert_array_equal(np.load(tmp_path / f"s-{i}.npy"), together[i])
-    result = runner.invoke(main, ["generate", WAVENET, model, "--steps", "30", "--seed", "5", "--prime", str(prime),
+    result = runner.invoke(main, ["generate", spec, model, "--steps", "30", "--seed", "5", "--prime", str(prime),
                                   "-o", str(tmp_path / "alone.npy")])
     assert result.exit_code == 0, result.output
     np.testing.assert_allclose(np.load(tmp_path / "alone.npy"), together[2], atol=1e-6)  # stream 2 is seed 3 + 2
@@ -106,12 +114,13 @@ def test_generate_command_batch_errors_write_nothing(tmp_path):
     from convert.cli import main
 
     runner = CliRunner()
-    assert runner.invoke(main, ["compile", WAVENET, "-o", str(tmp_path)]).exit_code == 0
-    model = str(tmp_path / "wavenet.keras")
+    spec = _small_mu_law(tmp_path)
+    assert runner.invoke(main, ["compile", spec, "-o", str(tmp_path)]).exit_code == 0
+    model = str(tmp_path / "mulaw.keras")
     short, long_ = tmp_path / "short.npy", tmp_path / "long.npy"
     np.save(short, np.zeros(10, np.float32))
     np.save(long_, np.zeros(12, np.float32))
-    base = ["generate", WAVENET, model, "--steps", "5", "--batch", "2"]
+    base = ["generate", spec, model, "--steps", "5", "--batch", "2"]
     cases = [
         (["-o", str(tmp_path / "x.wav")], 2, "a .wav holds one stream"),
         (["--prime", str(short)] * 3 + ["-o", str(tmp_path / "x.npy")], 2, "one per stream (2); received 3"),
@@ -128,10 +137,11 @@ def test_conditions_for_every_stream_or_one_each(tmp_path):
     """A condition file without a batch axis serves every stream; with a leading axis of N, one each."""
     from convert.cli import main
 
-    path = os.path.join(ROOT, "specs", "vocoder.yaml")
+    path = str(tmp_path / "small-vocoder.yaml")  # vocoder.yaml's inputs over a small network
+    (tmp_path / "small-vocoder.yaml").write_text(SMALL_VOCODER)
     runner = CliRunner()
     assert runner.invoke(main, ["compile", path, "-o", str(tmp_path)]).exit_code == 0
-    model = str(tmp_path / "vocoder.keras")
+    model = str(tmp_path / "small-vocoder.keras")
     rng = np.random.default_rng(1)
     mel = rng.normal(size=(2, 80)).astype(np.float32)
     np.save(tmp_path / "mel.npy", mel)

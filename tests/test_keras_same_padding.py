@@ -186,6 +186,7 @@ def test_export_and_generate_in_both_forms(form, tmp_path):
     assert np.load(tmp_path / "out.npy").shape == (30, 1)
 
 
+@pytest.mark.slow  # the fast run loads saved edge layers in safe mode (test_keras_outputs' fixtures)
 def test_both_forms_reload_in_a_fresh_process_in_safe_mode(tmp_path):
     """`import convert` registers the edge and per-window layers, as it does causalc's others."""
     import subprocess

@@ -96,8 +96,7 @@ def fold_batchnorm_command(spec: str, model: str, out_dir: str, warmup: str) -> 
     click.echo(f"wrote {stem}.yaml\nwrote {stem}.keras")
 
 
-def _stream(spec: str, model_path: str, warmup: str):
-    analysis = _analysis_or_exit(spec)
+def _stream(analysis, model_path: str, warmup: str):
     require_keras(tensorflow=True)
     from convert.runtime import api
     from convert.runtime.stream import StreamingModel
@@ -149,23 +148,28 @@ def generate(spec: str, model: str, steps: int, batch: int, primes: tuple[str, .
     folder = os.path.dirname(out) or "."
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):  # known now, not after generating
         raise click.UsageError(f"-o: {folder} is not a folder causalc can write into")
-    stream = _stream(spec, model, warmup)
+    analysis = _analysis_or_exit(spec)  # the spec, its output and the files it is fed: checked before Keras loads
+    from convert.runtime.audio import MAX_SAMPLES
+    from convert.runtime.feedback import output_kind
+    from convert.runtime.feeds import read_conditions, read_primes
+
+    channels = analysis.spec.signal.channels
+    if batch * steps * channels > MAX_SAMPLES:
+        raise click.BadParameter(f"{batch} x {steps:,} steps of {channels} channel(s) pass causalc's limit of "
+                                 f"{MAX_SAMPLES:,} generated values", param_hint="--steps")
+    kind = output_kind(analysis)
+    if out.lower().endswith(".wav") and kind not in ("level", "one-hot") and channels != 1:
+        raise click.UsageError(f"a .wav output needs one channel; the spec has {channels}")
+    samples = read_primes(primes, analysis, batch) if primes else None
+    last = (samples.shape[1] if samples is not None else 1) - 1 + steps  # the last step generated
+    given = read_conditions(analysis, conditions, last, batch)
+    stream = _stream(analysis, model, warmup)
     from rich.progress import Progress
 
     from convert.backends.write import atomic_files
-    from convert.runtime.audio import MAX_SAMPLES, write_samples
-    from convert.runtime.feeds import read_conditions, read_primes
+    from convert.runtime.audio import write_samples
     from convert.runtime.generation import generate_from
 
-    if batch * steps * stream.channels > MAX_SAMPLES:
-        raise click.BadParameter(f"{batch} x {steps:,} steps of {stream.channels} channel(s) pass causalc's limit of "
-                                 f"{MAX_SAMPLES:,} generated values", param_hint="--steps")
-    kind = stream.output_kind
-    if out.lower().endswith(".wav") and kind not in ("level", "one-hot") and stream.channels != 1:
-        raise click.UsageError(f"a .wav output needs one channel; the spec has {stream.channels}")
-    samples = read_primes(primes, stream, batch) if primes else None
-    last = (samples.shape[1] if samples is not None else 1) - 1 + steps  # the last step generated
-    given = read_conditions(stream, conditions, last, batch)
     with Progress(transient=True) as progress, failing(suffix="; nothing written"):
         task = progress.add_task("generating", total=batch * steps)
         result = generate_from(stream, steps, batch, samples, given, seed, temperature,
@@ -191,7 +195,7 @@ def generate(spec: str, model: str, steps: int, batch: int, primes: tuple[str, .
 def export_step(spec: str, model: str, out_dir: str, fmt: str, batch_size: int, tflite: bool, warmup: str) -> None:
     """Export the streaming step of MODEL, with its state as explicit inputs and outputs, as a SavedModel
     (and TFLite) or as ONNX, that runs without causalc."""
-    stream = _stream(spec, model, warmup)
+    stream = _stream(_analysis_or_exit(spec), model, warmup)
     if fmt == "onnx":
         from convert.cli.export import export_step_onnx
 

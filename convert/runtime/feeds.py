@@ -7,7 +7,13 @@ from __future__ import annotations
 from convert.core.errors import BadValue, OptionError
 
 
-def read_conditions(stream, pairs: tuple[str, ...], last_step: int, batch: int = 1) -> dict | None:
+def _signal(analysis) -> tuple[tuple, int]:
+    """(the spec's inputs, the index of the fed-back signal among them)."""
+    nodes = analysis.spec.inputs
+    return nodes, nodes.index(analysis.spec.signal)
+
+
+def read_conditions(analysis, pairs: tuple[str, ...], last_step: int, batch: int = 1) -> dict | None:
     """{input name: array with a batch of `batch`} for every input but the signal, each checked for shape,
     type and length (frames covering steps 0 .. last_step); a clear error for a missing, unknown, repeated or
     misshapen one. A file holds one value for every stream, or (with a leading axis of `batch`) one per stream."""
@@ -16,7 +22,8 @@ def read_conditions(stream, pairs: tuple[str, ...], last_step: int, batch: int =
     from convert.runtime import conditioning
     from convert.runtime.audio import read_samples
 
-    others = [node for i, node in enumerate(stream.nodes) if i != stream.signal]
+    nodes, signal_index = _signal(analysis)
+    others = [node for i, node in enumerate(nodes) if i != signal_index]
     by_name = {node.name: node for node in others}
     given: dict = {}
     for pair in pairs:
@@ -25,7 +32,7 @@ def read_conditions(stream, pairs: tuple[str, ...], last_step: int, batch: int =
             raise OptionError(f"expected NAME=FILE.npy; received {pair!r}", "--condition")
         if name not in by_name:
             known = ", ".join(by_name) or "none: the spec has only the signal"
-            signal = stream.nodes[stream.signal].name
+            signal = nodes[signal_index].name
             why = f"`{name}` is the fed-back signal (use --prime)" if name == signal else f"no input is named `{name}`"
             raise OptionError(f"{why}; the conditioning inputs are: {known}", "--condition")
         if name in given:
@@ -60,12 +67,12 @@ def _shape_text(shape: tuple) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")" if shape else "one integer"
 
 
-def read_primes(paths: tuple[str, ...], stream, batch: int):
+def read_primes(paths: tuple[str, ...], analysis, batch: int):
     """The primes of `batch` streams in the signal's form, (batch, steps, C) samples or (batch, steps) integer
     levels: one file for every stream, or one per stream, all of one length."""
     import numpy as np
 
-    primes = [read_prime(path, stream) for path in paths]
+    primes = [read_prime(path, analysis) for path in paths]
     lengths = {len(prime) for prime in primes}
     if len(lengths) > 1:
         raise BadValue("the primes of one batch must have one length (the streams advance together); "
@@ -73,21 +80,22 @@ def read_primes(paths: tuple[str, ...], stream, batch: int):
     return np.stack(primes if len(primes) == batch else primes * batch)
 
 
-def read_prime(path: str, stream):
+def read_prime(path: str, analysis):
     """The prime in the signal's form: (steps, C) samples, or (steps,) integer levels (a .wav as mu-law)."""
     import numpy as np
 
     from convert.runtime import conditioning
-    from convert.runtime.audio import read_samples
+    from convert.runtime.audio import AUDIO, read_samples
     from convert.runtime.mulaw import mu_law_encode
 
-    node = stream.nodes[stream.signal]
+    nodes, signal_index = _signal(analysis)
+    node = nodes[signal_index]
     try:
         samples = read_samples(path)
     except (OSError, ValueError) as error:
         raise BadValue(f"cannot read the prime {path}: {error}") from None
     if node.categories:
-        if path.lower().endswith(".wav"):
+        if path.lower().rsplit(".", 1)[-1] in AUDIO:  # audio: levels as the mu-law of its samples
             samples = mu_law_encode(samples.mean(axis=1), node.categories - 1)
         if samples.ndim != 1:
             raise BadValue(f"the prime {path} has shape {samples.shape}; expected (steps,) integer "

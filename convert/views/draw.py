@@ -17,6 +17,8 @@ from typing import NamedTuple
 from convert.analysis import Analysis
 
 MAX_POSITIONS = 64  # newest steps drawn per row; older ones are summed up by an ellipsis
+MAX_EDGES = 2000  # connections one panel draws at most: fewer steps are shown (down to MIN_POSITIONS) past it
+MIN_POSITIONS = 8
 FORMS = ("per-step", "practice", "both")
 SUFFIXES = (".svg", ".png", ".pdf")
 
@@ -62,9 +64,19 @@ def _label(plan) -> str:
 
 
 def per_step_drawing(analysis: Analysis) -> Drawing:
-    """Positions at the step they end on; connections that reach the output, among the drawn steps."""
+    """Positions at the step they end on; connections that reach the output, among the drawn steps: the
+    newest MAX_POSITIONS steps, or fewer when their connections would pass MAX_EDGES (a picture shows so
+    many; drawing more only costs time)."""
+    shown = min(MAX_POSITIONS, analysis.window)
+    while True:
+        drawing = _per_step_drawing(analysis, analysis.window - shown)
+        if len(drawing.edges) <= MAX_EDGES or shown <= MIN_POSITIONS:
+            return drawing
+        shown //= 2
+
+
+def _per_step_drawing(analysis: Analysis, first: int) -> Drawing:
     window = analysis.window
-    first = max(0, window - MAX_POSITIONS)
     spec = analysis.spec
 
     def step(name: str, position: int) -> int:
@@ -99,8 +111,20 @@ def per_step_drawing(analysis: Analysis) -> Drawing:
 
 
 def practice_drawing(analysis: Analysis, steps: int | None = None) -> Drawing:
-    """Every row holds every step of a run; the last step's output and the dilated connections that feed it."""
-    count = steps or min(max(analysis.receptive_field + 4, 16), MAX_POSITIONS)
+    """Every row holds every step of a run; the last step's output and the dilated connections that feed it.
+    Without `steps`: the receptive field and a few more steps, at most MAX_POSITIONS, fewer when their
+    connections would pass MAX_EDGES."""
+    if steps is not None:
+        return _practice_drawing(analysis, steps)
+    count = min(max(analysis.receptive_field + 4, 16), MAX_POSITIONS)
+    while True:
+        drawing = _practice_drawing(analysis, count)
+        if len(drawing.edges) <= MAX_EDGES or count <= MIN_POSITIONS:
+            return drawing
+        count //= 2
+
+
+def _practice_drawing(analysis: Analysis, count: int) -> Drawing:
     last = count - 1
     spec = analysis.spec
     needed = {spec.output: {last}}
