@@ -57,7 +57,7 @@ def _bad_primes() -> dict:
     return {"empty.npy": b"", "empty.wav": b"", "archive.npy": npz.getvalue(), "text.wav": b"hello" * 20,
             "huge.npy": huge.getvalue(), "truncated.wav": _wav_bytes()[:-50], "nan.npy": _npy_bytes([1.0, float("nan")]),
             "inf.npy": _npy_bytes([float("inf")]), "extensible.wav": bytes(extensible), "float.wav": bytes(floating),
-            "mono8.wav": _wav_bytes(width=1), "no-channels.wav": bytes(no_channels), "object.npy": b"\x93NUMPY\x01\x00"
+            "no-channels.wav": bytes(no_channels), "object.npy": b"\x93NUMPY\x01\x00"
             + b"v\x00{'descr': '|O', 'fortran_order': False, 'shape': (2,), }" + b" " * 50 + b"\n",
             "UPPER.WAV": b"RIFF\x00\x00"}
 
@@ -73,6 +73,14 @@ def test_every_bad_prime_is_a_clear_error(tmp_path):
         assert str(caught.value), name
     (tmp_path / "good.WAV").write_bytes(_wav_bytes(10))
     assert read_samples(str(tmp_path / "good.WAV")).shape == (10, 1)  # .WAV is a wav, not read as .npy
+    (tmp_path / "mono8.wav").write_bytes(_wav_bytes(width=1))  # 8-bit PCM: through soundfile when installed
+    try:
+        import soundfile  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match="only 16-bit PCM"):
+            read_samples(str(tmp_path / "mono8.wav"))
+    else:
+        assert read_samples(str(tmp_path / "mono8.wav")).shape == (100, 1)
 
 
 def test_the_prime_fuzz_never_raises_anything_but_value_errors(tmp_path):

@@ -26,10 +26,10 @@ def plan_size(analysis: Analysis) -> Diagnostic | None:
     return None
 
 
-def step_values(analysis: Analysis) -> Diagnostic | None:
-    """E212 at the layer where the practice model's activations per time step (per sequence) pass
-    `limits.MAX_STEP_VALUES`: one value per channel, per edge slot with exact 'same' padding, per window
-    position in its per-window form."""
+def values_per_step(analysis: Analysis):
+    """(running total, layer plan) after each used layer: the practice model's activations per time step (per
+    sequence), one value per channel, per edge slot with exact 'same' padding, per window position in its
+    per-window form."""
     same = same_plan(analysis) if analysis.spec.same_padding == "exact" else None
     total = sum(node.channels for node in analysis.spec.inputs)
     for plan in analysis.plans:
@@ -42,6 +42,13 @@ def step_values(analysis: Analysis) -> Diagnostic | None:
             total += slots * plan.out.practice_channels
         else:
             total += plan.out.practice_channels
+        yield total, plan
+
+
+def step_values(analysis: Analysis) -> Diagnostic | None:
+    """E212 at the layer where the practice model's activations per time step (`values_per_step`) pass
+    `limits.MAX_STEP_VALUES`."""
+    for total, plan in values_per_step(analysis):
         if total > limits.MAX_STEP_VALUES:
             return Diagnostic("E212", plan.layer.span, f"the practice model holds more than "
                               f"{limits.MAX_STEP_VALUES:,} values per time step of each sequence by `{plan.layer.name}` "

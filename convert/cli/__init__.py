@@ -13,6 +13,7 @@ import click
 
 from convert.core import limits
 from convert.cli import checking, export, models
+from convert.cli.predict import predict
 from convert.cli.train import train
 from convert.cli.common import EXIT_PROBLEMS, _use_color, said  # noqa: F401  (tests patch the colour decision)
 from convert.core.errors import CausalcError, InternalError
@@ -46,7 +47,7 @@ def main(max_parameters: int | None, max_step_values: int | None) -> None:
 
 for _command in (checking.lint, checking.explain, models.compile_command, models.to_step_command,
                  models.from_step_command, models.fold_batchnorm_command, models.generate, export.export, models.export_step,
-                 models.bench, checking.schema, checking.import_command, checking.draw, train):
+                 models.bench, checking.schema, checking.import_command, checking.draw, train, predict):
     main.add_command(_command)
 
 

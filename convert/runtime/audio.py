@@ -1,4 +1,6 @@
-"""Reading and writing sample files: .npy (any shape (steps,) or (steps, channels)) and 16-bit PCM .wav."""
+"""Reading and writing sample files: .npy (any shape (steps,) or (steps, channels)), 16-bit PCM .wav, and
+with soundfile installed (`causalc[audio]`) WAV of any width, FLAC, OGG and AIFF (`train`, `generate
+--prime`; `predict` reads recordings a piece at a time, convert.runtime.recordings)."""
 
 from __future__ import annotations
 
@@ -22,11 +24,37 @@ def read_samples(path: str, ranks: tuple[int, ...] = (1, 2)) -> np.ndarray:
         raise BadValue(f"larger than causalc reads for a prime ({MAX_SAMPLES:,} samples)")
     if not data:
         raise BadValue("the file is empty")
-    samples = _wav(data) if path.lower().endswith(".wav") else _npy(data, ranks)
+    suffix = path.lower().rsplit(".", 1)[-1]
+    samples = _audio(data, suffix) if suffix in AUDIO else _npy(data, ranks)
     if samples.size == 0:
         raise BadValue("the file holds no samples")
     if not np.all(np.isfinite(samples)):
         raise BadValue("the samples include NaN or infinity")
+    return samples
+
+
+AUDIO = ("wav", "flac", "ogg", "aiff", "aif")
+
+
+def _audio(data: bytes, suffix: str) -> np.ndarray:
+    """16-bit PCM WAV by hand; any other audio through soundfile, when it is installed."""
+    try:
+        return _wav(data) if suffix == "wav" else _soundfile(data, suffix, None)
+    except BadValue as error:
+        if suffix == "wav" and "only 16-bit PCM" in str(error):
+            return _soundfile(data, suffix, error)
+        raise
+
+
+def _soundfile(data: bytes, suffix: str, why: BadValue | None) -> np.ndarray:
+    try:
+        import soundfile
+    except ImportError:
+        raise why or BadValue(f"reading .{suffix} needs soundfile: pip install 'causalc[audio]'") from None
+    try:
+        samples, _ = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, ValueError) as error:
+        raise BadValue(f"not an audio file causalc can read ({error})") from None
     return samples
 
 
