@@ -145,3 +145,24 @@ def test_bad_input_is_refused_before_any_work(tmp_path):
         assert result.exit_code != 0 and says in result.output and "Traceback" not in result.output, (args, result.output)
     assert sorted(os.listdir(tmp_path)) == ["cut.npy", "file", "good.npy", "m.keras", "nan.npy", "short.npy",
                                             "small-vocoder.yaml", "two.npy"]
+
+
+def test_a_16_bit_wav_reads_without_soundfile(tmp_path):
+    import subprocess
+    import sys
+    import wave
+
+    x = (np.sin(np.arange(3000) / 9) * 20000).astype("<i2")
+    with wave.open(str(tmp_path / "p16.wav"), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(8000)
+        handle.writeframes(x.tobytes())
+    code = ("import sys\nclass A:\n    def find_spec(self, n, p=None, t=None):\n        if n.split('.')[0] == 'soundfile':\n"
+            "            raise ModuleNotFoundError(n)\nsys.meta_path.insert(0, A())\nimport numpy as np\n"
+            "from convert.pipeline import front_end\nfrom convert.runtime.recordings import read\n"
+            "(r,) = read(sys.argv[1], front_end(sys.argv[2]))\nnp.save(sys.argv[3], np.asarray(r[0:len(r)]))\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p16.wav"), STRIDED, str(tmp_path / "r.npy")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "r.npy")[:, 0], (x / 32768.0).astype(np.float32))

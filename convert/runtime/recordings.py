@@ -97,6 +97,21 @@ class _Edf:
             return np.stack([reader.readSignal(i, start, stop - start).astype(np.float32) for i in self.index], -1)
 
 
+def _audio(path: str):
+    """Audio read a piece at a time through soundfile; without it, a 16-bit PCM WAV read whole."""
+    try:
+        import soundfile  # noqa: F401
+    except ImportError:
+        if path.lower().endswith(".wav"):
+            from convert.runtime.audio import read_samples
+
+            try:
+                return read_samples(path)
+            except (OSError, ValueError) as error:
+                raise RecordingError(f"cannot read {path}: {error}") from None
+    return _Audio(path)
+
+
 def _npy(path: str):
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
@@ -140,7 +155,7 @@ def read(path: str, analysis, channels: tuple[str, ...] | None = None) -> list:
     elif suffix in EDF:
         arrays = [_Edf(path, channels)]
     else:
-        arrays = [_Audio(path)]
+        arrays = [_audio(path)]
     return [_checked(path, node, value, analysis.window) for node, value in zip(nodes, arrays)]
 
 
