@@ -119,11 +119,16 @@ def _npy(path: str):
         raise RecordingError(f"cannot read {path} as a .npy array: {error}") from None
 
 
-def _npz(path: str, nodes) -> list:
+def read_npz(path: str, nodes) -> list:
+    """A `.npz`'s array for each input, by name (a regular file, loaded whole; `train` reads these too)."""
+    import io
     import zipfile
 
+    from convert.frontend.source import read_bytes
+
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        data = read_bytes(path, 2**31)
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             names = set(archive.files)
             missing = [node.name for node in nodes if node.name not in names]
             if missing:
@@ -133,7 +138,8 @@ def _npz(path: str, nodes) -> list:
     except RecordingError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise RecordingError(f"cannot read {path} as a .npz archive: {error}") from None
+        raise RecordingError(f"cannot read {path} as a .npz archive with one array per input "
+                             f"({type(error).__name__}: {error})") from None
 
 
 def read(path: str, analysis, channels: tuple[str, ...] | None = None) -> list:
@@ -146,7 +152,7 @@ def read(path: str, analysis, channels: tuple[str, ...] | None = None) -> list:
     if not os.path.isfile(path):
         raise RecordingError(f"{path}: no such file" if not os.path.exists(path) else f"{path} is not a regular file")
     if suffix == ".npz":
-        arrays = _npz(path, nodes)
+        arrays = read_npz(path, nodes)
     elif len(nodes) > 1:
         raise RecordingError(f"{path}: the spec has {len(nodes)} inputs ({', '.join(n.name for n in nodes)}): give "
                              "a .npz with one array per input")

@@ -120,25 +120,12 @@ class Data:
 
 
 def _npz(path: str, nodes) -> list:
-    import io
-    import zipfile
-
-    from convert.frontend.source import read_bytes
+    from convert.runtime.recordings import RecordingError, read_npz
 
     try:
-        data = read_bytes(path, 2**31)
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            names = set(archive.files)
-            missing = [node.name for node in nodes if node.name not in names]
-            if missing:
-                raise TrainingError(f"{path}: no array for input(s) {', '.join(missing)} (it holds "
-                                    f"{', '.join(sorted(names)) or 'nothing'})")
-            return [archive[node.name] for node in nodes]
-    except TrainingError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise TrainingError(f"cannot read {path}: a spec of several inputs trains on .npz files with one array "
-                            f"per input ({type(error).__name__}: {error})") from None
+        return read_npz(path, nodes)
+    except RecordingError as error:
+        raise TrainingError(str(error)) from None
 
 
 def identity(analysis, options: dict) -> str:
