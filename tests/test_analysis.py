@@ -213,3 +213,15 @@ layers:
     assert check(str(path)).diagnostics == []
     path.write_text(shortcut.replace("kernel_size: 3, strides: 2}", "kernel_size: 1, strides: 2}"))
     assert [d.code for d in check(str(path)).diagnostics] == ["W302", "W302"]
+
+
+def test_an_output_position_is_interior_only_when_its_taps_read_v_at_the_layers_delays():
+    """The edge plan's rule, on a layout no bundled spec makes: taps that all read the shared sequence V,
+    but at delays a dilated kernel does not read together, make an edge position, not an interior one."""
+    from convert.ir.edges import B, V, Layout, window_plan
+    from convert.kinds.base import Geometry
+
+    layout = Layout(((V, 4), (V, 1), (V, 0)))  # oldest first: delays 4, 1, 0
+    plan = window_plan(layout, Geometry(2, 1), kernel=2, in_grid=1)  # a kernel of 2 reads t-1 and t
+    assert plan.layout.sources == ((B, 1), (V, 0))  # taps at 4, 1: an edge row; taps at 1, 0: V at delay 0
+    assert plan.delays == (4, 1) and plan.rows == ((0, 1),)  # the row reads V at those two delays
