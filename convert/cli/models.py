@@ -101,7 +101,7 @@ def _stream(analysis, model_path: str, warmup: str):
     from convert.runtime import api
     from convert.runtime.stream import StreamingModel
 
-    return StreamingModel(api.load_fitting(model_path, analysis, warmup), analysis, warmup)
+    return StreamingModel(api.load_fitting(model_path, analysis), analysis, warmup)  # the stream checks the warm-up
 
 
 @click.command()

@@ -7,7 +7,7 @@ sequence, still exact). In exact warm-up, W-1 zeros before the input and their o
 from __future__ import annotations
 
 from convert.analysis import Analysis, LayerPlan
-from convert.analysis.same import EdgeCost, same_plan
+from convert.analysis.same import same_plan
 from convert.ir import edges
 from convert.ir.graph import KERAS, Graph
 from convert.kinds.base import Geometry
@@ -129,5 +129,3 @@ def _windows(analysis: Analysis, warmup: str) -> Graph:
     return Graph(analysis, "practice", warmup, None, tuple(ctx.layers), output, None,
                  dict(same_plan(analysis).windows), "windows")
 
-
-__all__ = ["EdgeCost", "lower_same"]
