@@ -48,8 +48,16 @@ def _check(spec: dict, tmp_path, choice: int, seed: int, start: int = 1) -> None
     got = np.asarray(model(x))
     want = per_step_over_sequence(spec, weights_of(model), x, window)
     assert got.shape[:2] == (2, window + 9)
-    assert relative_error(got[:, window - 1:], want) < 1e-5
-    assert_per_step_contract(str(path), spec, model, seed)
+    assert relative_error(got[:, window - 1:], want) < _tolerance(checked.analysis)
+    assert_per_step_contract(str(path), spec, model, seed, _tolerance(checked.analysis))
+
+
+def _tolerance(analysis) -> float:
+    """1e-5, or 1e-4 where a LayerNormalization normalizes one channel: its exact output is beta, and Keras's
+    mean and variance of one value carry float32 rounding divided by sqrt(epsilon) (1e-5 relative seen)."""
+    one = any(plan.layer.type == "LayerNormalization" and analysis.tensors[plan.layer.inputs[0]].channels == 1
+              for plan in analysis.plans if plan.used)
+    return 1e-4 if one else 1e-5
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

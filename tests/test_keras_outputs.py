@@ -237,7 +237,8 @@ def test_compile_reports_warnings_and_still_compiles(tmp_path):
 def test_models_saved_by_an_earlier_causalc_still_load_and_agree(stem):
     """Practice models saved before the package was laid out in rooms (causalc 0.1.0 at 35aae8a; their
     layers named `convert.layers`, `convert.edge_layers`, `convert.input_layers`) load in safe mode and
-    compute what they computed then, bit for bit."""
+    compute what they computed then: to float32 rounding, since the outputs were recorded on another
+    machine and TensorFlow's CPU kernels sum in an order that depends on the CPU's vector width."""
     import keras
 
     folder = os.path.join(ROOT, "tests", "fixtures", "saved")
@@ -245,4 +246,4 @@ def test_models_saved_by_an_earlier_causalc_still_load_and_agree(stem):
     saved = np.load(os.path.join(folder, f"{stem}.npz"))
     xs = [saved[f"x{i}"] for i in range(len(saved.files) - 1)]
     got = np.asarray(model(xs if len(xs) > 1 else xs[0]))
-    assert np.array_equal(got, saved["y"])
+    np.testing.assert_allclose(got, saved["y"], rtol=1e-5, atol=1e-6)

@@ -12,7 +12,7 @@ from evaluator import evaluate, inputs_of, load, per_step_over_sequence, random_
 pytest.importorskip("keras")
 
 
-def assert_per_step_contract(spec_path, spec: dict, practice, seed: int = 0) -> None:
+def assert_per_step_contract(spec_path, spec: dict, practice, seed: int = 0, tolerance: float = 1e-5) -> None:
     """Shared by the bundled and the generated specs."""
     from convert import api
 
@@ -27,7 +27,7 @@ def assert_per_step_contract(spec_path, spec: dict, practice, seed: int = 0) -> 
     ordered = [windows[node["name"]] for node in inputs_of(spec)]
     got = np.asarray(step(ordered if len(ordered) > 1 else ordered[0]))
     assert got.shape == (2 * len(ends), analysis.tensors[analysis.spec.output].channels)
-    assert relative_error(got, evaluate(spec, weights_of(practice), windows)) < 1e-5
+    assert relative_error(got, evaluate(spec, weights_of(practice), windows)) < tolerance
 
     again = api.from_step(step, analysis)
     for a, b in zip(practice.get_weights(), again.get_weights()):
@@ -43,7 +43,7 @@ def assert_per_step_contract(spec_path, spec: dict, practice, seed: int = 0) -> 
         steps = np.unique(np.concatenate([steps[:8], steps[-8:], np.linspace(0, len(steps) - 1, 24).astype(int)]))
     windows = windows_ending(spec, x, list(steps), window, pad=window - 1)
     want = evaluate(spec, weights_of(practice), windows).reshape(2, len(steps), -1)
-    assert relative_error(got[:, steps], want) < 1e-5
+    assert relative_error(got[:, steps], want) < tolerance
 
 
 def assert_per_step_shapes(step, analysis) -> None:
