@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -14,6 +15,8 @@ from convert.analysis import Analysis
 from convert.backends.keras_model import build_model
 from convert.backends.weight_map import weight_map_json
 from convert.backends.python_source import source
+from convert.core.files import remove_staged, staged_file
+from convert.frontend.source import regular_or_absent
 from convert.ir.graph import Graph
 
 
@@ -89,15 +92,23 @@ def atomic_files(out_dir: str):
     created = not os.path.isdir(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     staged: dict[str, str] = {}
+    names: list[str] = []  # every staged path, recorded before it is made
     committed = False
 
     def new(final: str, folder: bool = False) -> str:
         if os.path.isdir(final) != folder and os.path.lexists(final) and not os.path.islink(final):
             raise IsADirectoryError(errno.EISDIR, "Is a directory", final) if not folder else \
                 NotADirectoryError(errno.ENOTDIR, "Not a directory", final)
+        if not folder:
+            regular_or_absent(final, "an output")  # a FIFO or a device is refused, not replaced
         name = os.path.basename(final)
         suffix = "." + name.split(".", 1)[1] if "." in name else ""  # Keras checks the `.keras` suffix
-        staged[final] = tempfile.mkdtemp(prefix=".causalc-", dir=out_dir) if folder else _temp(out_dir, suffix)
+        if folder:
+            names.append(os.path.join(out_dir, f".causalc-{secrets.token_hex(6)}"))  # named before it is made
+            os.mkdir(names[-1])
+            staged[final] = names[-1]
+        else:
+            staged[final] = staged_file(out_dir, suffix, names)
         return staged[final]
 
     try:
@@ -106,9 +117,7 @@ def atomic_files(out_dir: str):
             _commit(staged)
             committed = True
     finally:
-        for temp in staged.values():
-            if os.path.lexists(temp):
-                _remove(temp)
+        remove_staged(names)
         if created and not committed:  # a folder made for outputs that never came is not left behind
             _remove(os.path.join(out_dir, ".causalc.lock"))
             try:

@@ -7,6 +7,7 @@ Keras models; `common` what they share.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -15,8 +16,20 @@ from convert.core import limits
 from convert.cli import checking, export, models
 from convert.cli.predict import predict
 from convert.cli.train import train
-from convert.cli.common import EXIT_PROBLEMS, _use_color, said  # noqa: F401  (tests patch the colour decision)
+from convert.cli.common import EXIT_PROBLEMS, CannotWrite, _use_color, said  # noqa: F401  (tests patch the colour decision)
 from convert.core.errors import CausalcError, InternalError
+
+
+class _Size(click.ParamType):
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            return limits.parse_size(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
 
 
 class _Commands(click.Group):
@@ -29,6 +42,13 @@ class _Commands(click.Group):
             if os.environ.get("CAUSALC_DEBUG") and isinstance(error, InternalError):
                 raise
             raise said(error) from None
+        except KeyboardInterrupt:  # Ctrl-C: what was staged is gone already (the unwinding removed it)
+            raise SystemExit(128 + signal.SIGINT) from None
+        except OSError as error:  # the system refused a read or a write no command foresaw: say which and why
+            if os.environ.get("CAUSALC_DEBUG"):
+                raise
+            where = f" {error.filename}" if error.filename else ""
+            raise said(CannotWrite(f"input/output error{where}: {error.strerror or error}; nothing written")) from None
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,10 +59,15 @@ class _Commands(click.Group):
 @click.option("--max-step-values", type=click.IntRange(1), default=None, metavar="N",
               help=f"Largest practice model, in activations per time step of a sequence (default "
               f"{limits.DEFAULT_MAX_STEP_VALUES:,}: 64 MiB); above it, E212.")
-def main(max_parameters: int | None, max_step_values: int | None) -> None:
+@click.option("--max-memory", type=_Size(), default=None, metavar="SIZE",
+              help=f"Largest allocation causalc sizes from its inputs and options (a stream's state, a training "
+              f"batch, an array read from a file), e.g. 8GiB (default {limits.size_text(limits.DEFAULT_MAX_MEMORY)}); "
+              "above it, refused before anything is allocated.")
+def main(max_parameters: int | None, max_step_values: int | None, max_memory: int | None) -> None:
     """Compile per-step autoregressive 1-D networks into stride-1 causal dilated networks."""
     limits.MAX_PARAMETERS = max_parameters or limits.DEFAULT_MAX_PARAMETERS  # per invocation, never carried over
     limits.MAX_STEP_VALUES = max_step_values or limits.DEFAULT_MAX_STEP_VALUES
+    limits.MAX_MEMORY = max_memory or limits.DEFAULT_MAX_MEMORY
 
 
 for _command in (checking.lint, checking.explain, models.compile_command, models.to_step_command,
@@ -51,13 +76,48 @@ for _command in (checking.lint, checking.explain, models.compile_command, models
     main.add_command(_command)
 
 
+_SIGNALLED: list[int] = []  # the signals that stopped this run
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM or SIGHUP, raised in the main thread as SystemExit(128 + signal) so that the run unwinds like
+    an interrupt and every output staged so far (`convert.backends.write.atomic_files`, draw's and import's
+    files) is removed on the way."""
+    _SIGNALLED.append(signum)
+    raise SystemExit(128 + signum)
+
+
+def _interrupt(signum, frame) -> None:
+    _SIGNALLED.append(signum)
+    raise KeyboardInterrupt
+
+
 def run() -> None:
-    """Console entry point: never a traceback for the user; CAUSALC_DEBUG=1 shows one."""
+    """Console entry point: never a traceback for the user; CAUSALC_DEBUG=1 shows one. A signal unwinds the
+    run (removing what it staged) and ends it with 128 + the signal, whatever the unwinding met: an
+    extension module interrupted mid-import says ImportError, not KeyboardInterrupt."""
+    for name, handler in (("SIGTERM", _terminate), ("SIGHUP", _terminate), ("SIGINT", _interrupt)):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), handler)
     try:
         main(prog_name="causalc")
-    except Exception as error:  # a bug in causalc, not bad input
-        if os.environ.get("CAUSALC_DEBUG"):
+    except (SystemExit, KeyboardInterrupt):
+        if not _SIGNALLED:
             raise
-        click.echo(f"causalc: internal error: {type(error).__name__}: {error}\n"
-                   "Please report this with the spec that caused it (CAUSALC_DEBUG=1 shows the traceback).", err=True)
-        sys.exit(EXIT_PROBLEMS)
+    except Exception as error:  # a bug in causalc, not bad input
+        if os.environ.get("CAUSALC_DEBUG") or _SIGNALLED:
+            if not _SIGNALLED:
+                raise
+        else:
+            click.echo(f"causalc: internal error: {type(error).__name__}: {error}\n"
+                       "Please report this with the spec that caused it (CAUSALC_DEBUG=1 shows the traceback).", err=True)
+            sys.exit(EXIT_PROBLEMS)
+    finally:
+        if _SIGNALLED:  # said once, and the exit code kept through the interpreter's shutdown
+            name = signal.Signals(_SIGNALLED[0]).name
+            try:
+                click.echo(f"causalc: stopped by {name}; what it was writing is removed, nothing written", err=True)
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(128 + _SIGNALLED[0])

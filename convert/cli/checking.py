@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import click
 
 from convert.cli.common import EXIT_CLEAN, WARMUP, ProblemsFound, _print_diagnostics, _spec_files, _use_color, failing
+from convert.core.files import remove_staged, staged_file
+from convert.frontend.source import regular_or_absent
 from convert.pipeline import check
 
 
@@ -93,13 +94,17 @@ def import_command(model: str, out: str) -> None:
         raise click.UsageError(f"the output must end in .yaml or .yml; received {out}")
     with failing(f"cannot import {model}: ", "; nothing written"):
         text, checked, found = import_model(model, out)
+    regular_or_absent(out, "-o")
     with failing(writing=out):
         directory = os.path.dirname(os.path.abspath(out))
-        handle, temp = tempfile.mkstemp(prefix=".causalc-", suffix=".yaml", dir=directory)
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, out)
+        names: list[str] = []
+        try:
+            temp = staged_file(directory, ".yaml", names)
+            with open(temp, "w", encoding="utf-8", newline="\n") as stream:
+                stream.write(text)
+            os.replace(temp, out)
+        finally:  # an error or a signal leaves no staged file
+            remove_staged(names)
     click.echo(f"wrote {out}: {found['layers']} layers, window {found['window']}, {found['channels']} channel(s)")
     if checked.diagnostics:
         _print_diagnostics(checked.diagnostics)
@@ -136,15 +141,13 @@ def draw(spec: str, out: str, form: str, steps: int | None) -> None:
     from convert.views.draw import draw as draw_spec
 
     directory = os.path.dirname(os.path.abspath(out))
-    with failing(writing=out):
-        handle, temp = tempfile.mkstemp(prefix=".causalc-", suffix=os.path.splitext(out)[1], dir=directory)
-    os.close(handle)
+    regular_or_absent(out, "-o")
+    names: list[str] = []
     try:
         with failing(writing=out):
+            temp = staged_file(directory, os.path.splitext(out)[1], names)
             draw_spec(checked.analysis, temp, form, steps)
-            os.chmod(temp, 0o644)
             os.replace(temp, out)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    finally:  # an error or a signal leaves no staged file
+        remove_staged(names)
     click.echo(f"wrote {out}")

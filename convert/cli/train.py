@@ -15,25 +15,45 @@ ENDPOINT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
 
 def _cluster(cluster: str | None, index: int | None) -> tuple[list[str], int]:
-    """The workers' host:port list and this worker's index: from the options, or from TF_CONFIG."""
+    """The workers' host:port list and this worker's index: from the options, or from TF_CONFIG, checked
+    alike before any worker waits for another."""
     if cluster is None and index is not None:
         raise click.UsageError("--worker-index needs --cluster HOST:PORT,HOST:PORT,...")
-    if cluster is None:
-        raw = os.environ.get("TF_CONFIG")
-        if not raw:
-            return [], 0
-        try:
-            config = json.loads(raw)
-            return list(config["cluster"]["worker"]), int(config["task"]["index"])
-        except (ValueError, KeyError, TypeError) as error:
-            raise click.UsageError(f"TF_CONFIG is not a cluster of workers: {error}") from None
-    hosts = [h.strip() for h in cluster.split(",") if h.strip()]
-    bad = [h for h in hosts if not ENDPOINT.match(h)]
-    if bad or not hosts:
-        raise click.BadParameter(f"expected HOST:PORT,HOST:PORT,...; received {cluster!r}", param_hint="--cluster")
-    if index is None or not 0 <= index < len(hosts):
-        raise click.BadParameter(f"give this worker's index, 0 to {len(hosts) - 1}", param_hint="--worker-index")
+    if cluster is not None:
+        hosts = [h.strip() for h in cluster.split(",") if h.strip()]
+        _endpoints(hosts, cluster, "--cluster")
+        if index is None or not 0 <= index < len(hosts):
+            raise click.BadParameter(f"give this worker's index, 0 to {len(hosts) - 1}", param_hint="--worker-index")
+        return hosts, index
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return [], 0
+    try:
+        config = json.loads(raw)
+        hosts, task = config["cluster"]["worker"], config["task"]
+        index, kind = task["index"], task.get("type", "worker")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        raise click.UsageError(f"TF_CONFIG is not a cluster of workers ({type(error).__name__}: {error}); expected "
+                               '{"cluster": {"worker": ["HOST:PORT", ...]}, "task": {"type": "worker", "index": I}}') from None
+    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+        raise click.UsageError(f"TF_CONFIG: cluster.worker must be a list of \"HOST:PORT\" strings; received {hosts!r:.200}")
+    _endpoints(hosts, ", ".join(hosts), "TF_CONFIG")
+    if kind != "worker":
+        raise click.UsageError(f"TF_CONFIG: task.type is {kind!r:.100}; causalc trains with workers only (\"worker\")")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(hosts):
+        raise click.UsageError(f"TF_CONFIG: task.index is {index!r:.100}; give this worker's index, 0 to {len(hosts) - 1}")
     return hosts, index
+
+
+def _endpoints(hosts: list[str], given: str, where: str) -> None:
+    """HOST:PORT each, ports 1 to 65535, no worker twice."""
+    bad = [h for h in hosts if not ENDPOINT.match(h) or not 1 <= int(h.rsplit(":", 1)[1]) <= 65535]
+    if bad or not hosts:
+        raise click.BadParameter(f"expected HOST:PORT,HOST:PORT,... with ports 1 to 65535; received {given!r:.200}"
+                                 + (f" ({bad[0]!r:.100} is not one)" if bad else ""), param_hint=where)
+    twice = sorted({h for h in hosts if hosts.count(h) > 1})
+    if twice:
+        raise click.BadParameter(f"{twice[0]} is given twice: every worker needs its own HOST:PORT", param_hint=where)
 
 
 @click.command(name="train")

@@ -34,6 +34,11 @@ class BadValue(CausalcError, ValueError):
     """A value causalc was given that it cannot use: an argument, an array, a model that does not fit."""
 
 
+class TooLarge(BadValue):
+    """What an input or an option asks for would take more memory than causalc's limit
+    (`convert.core.limits.check_memory`, `causalc --max-memory`): refused before anything is allocated."""
+
+
 class OptionError(BadValue):
     """A command's options that cannot be used together or as given; `option` names the one at fault (None:
     the combination). The command line says it as a usage error (exit 2)."""

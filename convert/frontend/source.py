@@ -147,6 +147,20 @@ def read_bytes(path: str, limit: int) -> bytes:
         return handle.read(limit + 1)
 
 
+def regular_or_absent(path: str, what: str = "") -> None:
+    """Refuse (NotRegular) a path that exists and is not a regular file: a FIFO, a device or a folder,
+    which causalc would wait on for ever, write without end, or cannot replace."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise NotRegular(f"{what or path}: cannot use {path}: {error.strerror}") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise NotRegular(f"{what + ': ' if what else ''}{path} is {kind}, not a regular file")
+
+
 def read_text(path: str) -> tuple[str | None, list[Diagnostic]]:
     """Read a spec file as UTF-8, turning I/O and decoding problems into diagnostics. Only regular files of
     up to MAX_SPEC_BYTES are read: a FIFO is never waited on, a device never read to its end."""

@@ -38,18 +38,64 @@ def read_config(path: str) -> dict:
 
             with h5py.File(path, "r") as handle:
                 text = handle.attrs.get("model_config")
+            if text is None:
+                raise ModelImportError(f"{path} holds no model configuration (weights only, as save_weights "
+                                       "writes them): save the whole model with model.save(...) and import that")
+            if not isinstance(text, (str, bytes)) or len(text) > MAX_CONFIG_BYTES:
+                raise ModelImportError(f"{path}: its model_config is not a JSON text of up to "
+                                       f"{MAX_CONFIG_BYTES:,} bytes")
         else:
             with zipfile.ZipFile(path) as archive:
                 text = archive.read(config_entry(archive, path))
         config = json.loads(text)
     except ModelImportError:
         raise
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+    except RecursionError:
+        raise ModelImportError(f"{path}: its configuration nests deeper than causalc reads; Keras writes a few "
+                               "levels") from None
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as error:
         raise ModelImportError(f"{path}: cannot be read as a Keras model ({type(error).__name__}: "
                                f"{str(error).splitlines()[0] if str(error) else 'unreadable'})") from None
     if not isinstance(config, dict) or config.get("class_name") not in ("Sequential", "Functional", "Model"):
         raise ModelImportError(f"{path}: holds no Sequential or functional Keras model")
+    _check_structure(config, path)
     return config
+
+
+def _check_structure(config: dict, path: str) -> None:
+    """The parts of a configuration causalc reads have the types Keras writes (ModelImportError otherwise):
+    a config object whose layers are objects with a class name and a config object, names that are
+    strings, an input shape of integers."""
+    def fail(what: str, value) -> None:
+        raise ModelImportError(f"{path}: {what}; received {type(value).__name__} {str(value)[:80]!r}: this is not a "
+                               "configuration Keras writes")
+
+    model = config.get("config")
+    if not isinstance(model, dict):
+        fail("the model's `config` must be an object", model)
+    layers = model.get("layers") or []
+    if not isinstance(layers, list):
+        fail("`layers` must be a list", layers)
+    for i, entry in enumerate(layers):
+        if not isinstance(entry, dict):
+            fail(f"layer {i} must be an object", entry)
+        if not isinstance(entry.get("class_name"), str):
+            fail(f"layer {i}'s `class_name` must be a string", entry.get("class_name"))
+        layer_config = entry.get("config") or {}
+        if not isinstance(layer_config, dict):
+            fail(f"layer {i}'s `config` must be an object", layer_config)
+        name = layer_config.get("name") or entry.get("name")
+        if name is not None and not isinstance(name, str):
+            fail(f"layer {i}'s `name` must be a string", name)
+        for key in ("batch_shape", "batch_input_shape"):
+            shape = layer_config.get(key)
+            if shape is not None and (not isinstance(shape, list) or
+                                      not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
+                                              for d in shape)):
+                fail(f"layer {i}'s `{key}` must be a list of positive integers (or null)", shape)
+    shape = model.get("build_input_shape")
+    if shape is not None and (not isinstance(shape, list) or not all(d is None or isinstance(d, int) for d in shape)):
+        fail("`build_input_shape` must be a list of integers (or null)", shape)
 
 
 def config_entry(archive: zipfile.ZipFile, path: str) -> zipfile.ZipInfo:
@@ -229,7 +275,15 @@ def import_model(path: str, out_path: str):
     the written spec."""
     from convert.pipeline import check_text
 
-    text, found = spec_from_config(read_config(path), path)
+    config = read_config(path)
+    try:
+        text, found = spec_from_config(config, path)
+    except ModelImportError:
+        raise
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError, RecursionError) as error:
+        # a value of a type or shape Keras never writes, deeper than _check_structure looks
+        raise ModelImportError(f"{path}: its configuration holds a value causalc cannot read as Keras writes it "
+                               f"({type(error).__name__}: {str(error)[:200]})") from None
     checked = check_text(text, out_path)
     spec = found["spec"]
     unstated = dataclasses.replace(spec, inputs=(dataclasses.replace(spec.inputs[0], window=None),))

@@ -75,6 +75,13 @@ class Geometry(NamedTuple):
         return range(start, start + self.extent, self.spacing)
 
 
+def clip(taps: range, low: int, high: int) -> range:
+    """The members of `taps` (a range of positive step) from `low` to `high` - 1, as a range: computed, never
+    iterated, however long the range."""
+    first = taps.start if taps.start >= low else taps.start + -(-(low - taps.start) // taps.step) * taps.step
+    return range(first, min(taps.stop, high), taps.step)
+
+
 class Practice(NamedTuple):
     """A layer's practice form: its kernel over the stride-1 sequence, its dilation, and its cost."""
 
@@ -132,7 +139,7 @@ class Kind:
         geometry = self.geometry(layer)
         if geometry is None:
             return range(position, position + 1)
-        return tuple(q for q in geometry.taps(position, in_width) if 0 <= q < in_width)
+        return clip(geometry.taps(position, in_width), 0, in_width)
 
     def need(self, layer, width: int, in_grid: int, grid: int) -> int:
         """The smallest input width that gives `width` output positions (the inverse of `width`)."""

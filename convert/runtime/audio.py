@@ -88,10 +88,11 @@ def _npy(data: bytes, ranks: tuple[int, ...] = (1, 2)) -> np.ndarray:
         shape, _, dtype = read_header(handle)
     except Exception as error:  # NumPy's header parser fails in many ways (SyntaxError, TokenError, ...)
         raise BadValue(f"not a .npy file causalc can read ({type(error).__name__})") from None
-    if len(shape) not in ranks or not np.issubdtype(dtype, np.number) or dtype.hasobject:
-        names = {0: "()", 1: "(channels,)"} if 0 in ranks else {1: "(steps,)", 2: "(steps, channels)"}
+    if len(shape) not in ranks or dtype.kind not in "iuf" or dtype.hasobject:
+        names = ({0: "()", 1: "(channels,)", 2: "(streams, channels)"} if 0 in ranks else
+                 {1: "(steps,)", 2: "(steps, channels)", 3: "(streams, steps, channels)"})
         expected = " or ".join(names[r] for r in ranks)
-        raise BadValue(f"expected a numeric array of shape {expected}; found {dtype} {shape}")
+        raise BadValue(f"expected a real-valued (integer or float) array of shape {expected}; found {dtype} {shape}")
     if int(np.prod(shape, dtype=object)) > MAX_SAMPLES:
         raise BadValue(f"the array claims {int(np.prod(shape, dtype=object)):,} values; causalc reads up to "
                          f"{MAX_SAMPLES:,}")

@@ -28,6 +28,7 @@ def step_function(stream, batch_size: int = 1):
     """A concrete function `step(x..., t, *rings) -> (y, t + 1, *rings)` with explicit state: one x per
     input, in spec order, each its value at the step ((batch, C), or (batch,) integers; a hop input's
     frame for the step, a global input's vector)."""
+    stream.check_batch(batch_size, "the exported step", steps=1)
     shapes = stream.ring_shapes(batch_size)
     several = len(stream.nodes) > 1
     signature = [tf.TensorSpec((batch_size,) + (() if node.categories else (node.channels,)),

@@ -19,6 +19,7 @@ def read_conditions(analysis, pairs: tuple[str, ...], last_step: int, batch: int
     misshapen one. A file holds one value for every stream, or (with a leading axis of `batch`) one per stream."""
     import numpy as np
 
+    from convert.core import limits
     from convert.runtime import conditioning
     from convert.runtime.audio import read_samples
 
@@ -48,6 +49,9 @@ def read_conditions(analysis, pairs: tuple[str, ...], last_step: int, batch: int
         if not node.categories and not node.is_global and value.ndim == 1 and node.channels == 1:
             value = value[:, None]
         per_stream = batch > 1 and value.ndim == rank + 1 and len(value) == batch
+        if not per_stream:
+            limits.check_memory(f"the condition {name}={path} for {batch:,} streams", value.nbytes * batch,
+                                "give one value per stream in the file, or fewer streams")
         value = value if per_stream else np.repeat(value[None], batch, axis=0)
         try:
             value = conditioning.check_condition(node, value, batch, last_step, f"the condition {name}={path}")
@@ -72,7 +76,10 @@ def read_primes(paths: tuple[str, ...], analysis, batch: int):
     levels: one file for every stream, or one per stream, all of one length."""
     import numpy as np
 
+    from convert.core import limits
+
     primes = [read_prime(path, analysis) for path in paths]
+    limits.check_memory(f"the primes of {batch:,} streams", sum(p.nbytes for p in primes) * batch // len(primes))
     lengths = {len(prime) for prime in primes}
     if len(lengths) > 1:
         raise BadValue("the primes of one batch must have one length (the streams advance together); "

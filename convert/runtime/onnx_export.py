@@ -272,6 +272,7 @@ def export_step_onnx(stream, out_dir: str, batch_size: int) -> tuple[str, str, s
     from convert.backends.write import atomic_files
     from convert.runtime.export import initial_state, write_initial_state
 
+    stream.check_batch(batch_size, "the exported step", steps=1)
     content = _converted(onnx_step_function(stream, batch_size))
     state = initial_state(stream, batch_size)
     if state is None:

@@ -30,6 +30,18 @@ def default_chunk(analysis, batch_size: int = 1) -> int:
     return int(min(CHUNK, max(256, MEMORY // (4 * RUNTIME * values * batch_size))))
 
 
+def check_memory(analysis, length: int, batch_size: int) -> None:
+    """Refuse (TooLarge) chunks whose pass would pass causalc's memory limit: every layer's values at every
+    step of `batch_size` chunks of `length` steps (with their history), and what the runtime holds besides."""
+    from convert.analysis.limits import values_per_step
+    from convert.core import limits
+
+    values = max((total for total, _ in values_per_step(analysis)), default=0)
+    limits.check_memory(f"predicting {batch_size:,} chunk(s) of {length:,} steps with their history "
+                        f"({values:,} values per step)", 4 * RUNTIME * batch_size * length * values,
+                        "use a smaller --chunk or --batch-size")
+
+
 def overlap(analysis, warmup: str) -> int:
     """Steps of history a chunk needs before its first output."""
     if warmup == "exact" or analysis.spec.same_padding == "exact":
@@ -73,6 +85,7 @@ def chunks(model, spec, arrays, chunk: int | None = None, warmup: str = "causal"
     align = math.lcm(*[node.hop for node in nodes if node.hop] or [1])
     chunk = -(-chunk // align) * align  # chunks start on a frame
     history = -(-overlap(analysis, warmup) // align) * align
+    check_memory(analysis, min(chunk, steps) + min(history, steps), min(batch_size, -(-steps // chunk)))
     pending: list[tuple[int, int, int]] = []  # (context start, first step, end) of chunks of one length
     for start in range(0, steps, chunk):
         end = min(start + chunk, steps)

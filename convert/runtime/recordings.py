@@ -9,10 +9,11 @@ type, the channels the spec declares, finite values, steps enough for a window."
 from __future__ import annotations
 
 import os
+import zipfile
 
 import numpy as np
 
-from convert.core.errors import BadValue
+from convert.core.errors import BadValue, CausalcError
 from convert.runtime import conditioning
 
 AUDIO = (".wav", ".flac", ".ogg", ".aiff", ".aif")
@@ -122,24 +123,44 @@ def _npy(path: str):
 def read_npz(path: str, nodes) -> list:
     """A `.npz`'s array for each input, by name (a regular file, loaded whole; `train` reads these too)."""
     import io
-    import zipfile
 
     from convert.frontend.source import read_bytes
 
+    from convert.core import limits
+    from convert.runtime.audio import MAX_SAMPLES
+
     try:
-        data = read_bytes(path, 2**31)
+        data = read_bytes(path, limits.MAX_MEMORY)
+        limits.check_memory(f"reading {path}", len(data))
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             names = set(archive.files)
             missing = [node.name for node in nodes if node.name not in names]
             if missing:
                 raise RecordingError(f"{path} has no array {', '.join(missing)}; it holds {', '.join(sorted(names)) or 'none'}"
                                      f" (one array per input: {', '.join(node.name for node in nodes)})")
+            with zipfile.ZipFile(io.BytesIO(data)) as members:  # declared sizes first, as a .npy's are
+                declared = {node.name: _declared(members, node.name + ".npy") for node in nodes}
+            values = sum(count for count, _ in declared.values())
+            if values > MAX_SAMPLES:
+                raise RecordingError(f"{path}: its arrays declare {values:,} values, over the {MAX_SAMPLES:,} causalc "
+                                     "reads from one file")
+            limits.check_memory(f"the arrays of {path}", sum(size for _, size in declared.values()))
             return [archive[node.name] for node in nodes]
-    except RecordingError:
+    except CausalcError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise RecordingError(f"cannot read {path} as a .npz archive with one array per input "
                              f"({type(error).__name__}: {error})") from None
+
+
+def _declared(members, name: str) -> tuple[int, int]:
+    """(values, bytes) that a .npz member's header declares, read before its data."""
+    with members.open(name) as member:
+        version = np.lib.format.read_magic(member)
+        shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)(member)
+    count = int(np.prod(shape, dtype=object))
+    return count, count * dtype.itemsize
 
 
 def read(path: str, analysis, channels: tuple[str, ...] | None = None) -> list:

@@ -99,6 +99,30 @@ class StreamingModel:
         'same' model)."""
         return {name: (length, batch_size) + self.graph.step_shape(name) for name, length in self._rings.items()}
 
+    def memory(self, batch_size: int, steps: int = CHUNK) -> int:
+        """Bytes a stream of `batch_size` holds at once: its rings twice (the state going into a step and the
+        one coming out), `steps` of inputs and outputs (a chunk of `run`), one step of every layer's values."""
+        from convert.analysis.limits import values_per_step
+
+        rings = sum(int(np.prod(shape)) for shape in self.ring_shapes(batch_size).values())
+        inputs = sum(node.channels for node in self.nodes) + self.units
+        values = max((total for total, _ in values_per_step(self.analysis)), default=0)
+        return 4 * (2 * rings + batch_size * (steps * inputs + values))
+
+    def check_batch(self, batch_size: int, what: str = "the stream", steps: int = CHUNK) -> None:
+        """Refuse (TooLarge) a batch whose state would pass causalc's memory limit, before allocating it."""
+        from convert.core import limits
+        from convert.core.errors import TooLarge as limits_error
+
+        rings = sum(int(np.prod(shape)) for shape in self.ring_shapes(1).values())
+        largest = max([int(np.prod(shape)) for shape in self.ring_shapes(batch_size).values()] +
+                      [batch_size * steps * (node.channels or 1) for node in self.nodes])
+        if largest >= 2**31:  # past TensorFlow's 32-bit indexing, whatever the memory limit
+            raise limits_error(f"{what} of {batch_size:,} sequence(s) would hold a tensor of {largest:,} values; "
+                               "TensorFlow's kernels index at most 2**31 - 1: use a smaller batch")
+        limits.check_memory(f"{what} of {batch_size:,} sequence(s) (rings of {rings:,} values each)",
+                            self.memory(batch_size, steps), "use a smaller batch")
+
     # ---- the step, traced once ----
 
     def _step(self, xs, t, rings, in_place: bool = True, known: dict | None = None):
@@ -177,6 +201,7 @@ class StreamingModel:
     def reset(self, batch_size: int = 1, globals: dict | None = None) -> None:
         """Zero state (causal warm-up); in exact warm-up, the state an all-zero history of W-1 steps leaves
         (a global input, the same at every step, is then given by name in `globals`)."""
+        self.check_batch(batch_size)
         shapes = self.ring_shapes(batch_size)
         self._state = (tf.constant(0, tf.int32), tuple(tf.zeros(shapes[n], tf.float32) for n in self.ring_names))
         self.batch_size = batch_size

@@ -19,10 +19,11 @@ import hashlib
 import json
 import math
 import os
+import zipfile
 
 import numpy as np
 
-from convert.core.errors import BadValue
+from convert.core.errors import BadValue, CausalcError
 from convert.runtime import conditioning
 from convert.runtime.feedback import output_kind
 from convert.runtime.mulaw import mu_law_encode
@@ -128,6 +129,18 @@ def _npz(path: str, nodes) -> list:
         raise TrainingError(str(error)) from None
 
 
+def check_memory(analysis, crops: int, length: int) -> None:
+    """Refuse (TooLarge) a batch whose training step would pass causalc's memory limit: every layer's values
+    at every step of every crop, kept for the gradients and matched by the gradients' own, and the inputs."""
+    from convert.analysis.limits import values_per_step
+    from convert.core import limits
+
+    values = max((total for total, _ in values_per_step(analysis)), default=0)
+    inputs = sum(node.channels for node in analysis.spec.inputs)
+    limits.check_memory(f"a training step on {crops:,} crop(s) of {length:,} steps ({values:,} values per step)",
+                        4 * crops * length * (2 * values + inputs), "use a smaller --batch-size or --length")
+
+
 def identity(analysis, options: dict) -> str:
     """What a checkpoint belongs to: the network and every option that changes the run's numbers."""
     from convert.frontend.writer import canonical_sha256
@@ -220,10 +233,19 @@ class Trainer:
     def state(self) -> list[np.ndarray]:
         return [np.asarray(v) for v in self.model.weights] + [np.asarray(v) for v in self.optimizer.variables]
 
-    def restore(self, values: list[np.ndarray]) -> None:
+    def finite(self) -> bool:
+        """Whether every weight is finite (a diverged step leaves NaN or infinity)."""
+        return all(bool(np.isfinite(np.asarray(v)).all()) for v in self.model.weights)
+
+    def restore(self, values: list[np.ndarray], path: str = "the checkpoint") -> None:
         targets = list(self.model.weights) + list(self.optimizer.variables)
         if len(values) != len(targets):
-            raise TrainingError("the checkpoint does not fit this model")
+            raise TrainingError(f"{path} holds {len(values)} arrays; this model and its optimizer have "
+                                f"{len(targets)}: it is not a checkpoint of this model")
+        for i, (variable, value) in enumerate(zip(targets, values)):
+            if tuple(value.shape) != tuple(variable.shape) or not np.issubdtype(value.dtype, np.number):
+                raise TrainingError(f"{path}: array {i} is {value.dtype} {tuple(value.shape)}; `{variable.path}` "
+                                    f"is {tuple(variable.shape)}: it is not a checkpoint of this model")
         for variable, value in zip(targets, values):
             variable.assign(value)
 
@@ -233,24 +255,47 @@ def save_checkpoint(path: str, trainer: Trainer, step: int, ident: str, losses: 
     folder = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(folder, f".causalc-{os.path.basename(path)}.{os.getpid()}.tmp")
     arrays = {f"v{i}": value for i, value in enumerate(trainer.state())}
-    with open(temporary, "wb") as handle:
-        np.savez(handle, step=np.array(step), identity=np.array(ident), losses=np.array(losses, np.float64), **arrays)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, step=np.array(step), identity=np.array(ident), losses=np.array(losses, np.float64),
+                     **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:  # a full disk or a signal: the old checkpoint stays, no partial file beside it
+        if os.path.lexists(temporary):
+            os.remove(temporary)
 
 
 def load_checkpoint(path: str, ident: str) -> tuple[int, list[np.ndarray], list[float]]:
+    import io
+
+    from convert.core import limits
+    from convert.frontend.source import read_bytes
+
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        data = read_bytes(path, limits.MAX_MEMORY)  # a regular file only, bounded
+        if len(data) > limits.MAX_MEMORY:
+            limits.check_memory(f"the checkpoint {path}", os.path.getsize(path))
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             if str(archive["identity"]) != ident:
                 raise TrainingError(f"{path} is a checkpoint of another run (another spec or other options): "
                                     "delete it, or resume with the options it was made with")
             count = len([k for k in archive.files if k.startswith("v")])
-            return int(archive["step"]), [archive[f"v{i}"] for i in range(count)], list(archive["losses"])
-    except TrainingError:
+            step, losses = archive["step"], archive["losses"]
+            if step.shape != () or not np.issubdtype(step.dtype, np.integer) or int(step) < 1:
+                raise TrainingError(f"{path}: its step is {step.tolist()!r}; a checkpoint records a step of 1 or more")
+            if losses.shape != (int(step),) or not np.isfinite(losses).all():
+                raise TrainingError(f"{path}: its losses are not the {int(step):,} finite losses of its steps")
+            values = [archive[f"v{i}"] for i in range(count)]
+            bad = [i for i, value in enumerate(values) if value.dtype.kind not in "fiu" or not np.isfinite(value).all()]
+            if bad:
+                raise TrainingError(f"{path}: array {bad[0]} holds NaN, infinity or no numbers; resuming from it "
+                                    "would train nothing: delete it, or resume from a good copy")
+            return int(step), values, [float(x) for x in losses]
+    except CausalcError:
         raise
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise TrainingError(f"cannot read the checkpoint {path}: {error}") from None
 
 

@@ -6,12 +6,14 @@ ends a run whose workers never meet."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
 
 from convert.core.errors import BadValue
 from convert.core.quiet import quiet_stderr
+from convert.frontend.source import regular_or_absent
 from convert.runtime import training
 from convert.runtime.feedback import output_kind
 
@@ -32,8 +34,9 @@ class Run:
             self.checks = [training.Data(analysis, [path], length) for path in validation]
         except training.TrainingError as error:
             raise error.with_context(suffix="; nothing written")
-        self.out, self.steps, self.every, self.rank, self.log = out, steps, checkpoint_every, rank, log
+        self.out, self.steps, self.every, self.rank, self.log, self.lr = out, steps, checkpoint_every, rank, log, lr
         self.workers = max(len(hosts), 1)
+        training.check_memory(analysis, batch_size // self.workers, length)
         self.watchdog = Watchdog(timeout, self.workers) if hosts else None  # until the first step's sum is back
         strategy = None
         if hosts:
@@ -49,13 +52,19 @@ class Run:
                                                   "warmup": warmup, "data": [s[self.data.signal].shape[0]
                                                                              for s in self.data.sequences]})
         self.checkpoint = out + ".checkpoint.npz"
+        for path, what in ((log, "--log"), (self.checkpoint, "the checkpoint")):
+            if path is not None:
+                regular_or_absent(path, what)
         self.first, self.losses = 0, []
         if os.path.exists(self.checkpoint) and not resume and rank == 0:
             raise training.TrainingError(f"{self.checkpoint} holds an earlier run: --resume to continue it, or "
                                          "delete it")
         if resume and os.path.exists(self.checkpoint):
             self.first, values, self.losses = training.load_checkpoint(self.checkpoint, self.ident)
-            self.trainer.restore(values)
+            if self.first >= steps:
+                raise training.TrainingError(f"{self.checkpoint} was written after step {self.first:,}; --steps "
+                                             f"{steps:,} ends before it: give --steps more than {self.first:,}")
+            self.trainer.restore(values, self.checkpoint)
         if not self.trainer.agree(self.first):
             raise training.TrainingError(f"the workers would resume from different steps (this one from "
                                          f"{self.first}): with --resume, every worker reads the checkpoint worker 0 "
@@ -69,14 +78,23 @@ class Run:
         except training.worker_failure() as error:  # a worker gone mid-run: its collective times out or fails
             raise training.TrainingError(
                 f"training stopped at a step the workers did not finish together ({type(error).__name__}: "
-                f"{error.message.splitlines()[0]}); the last checkpoint is "
-                f"{self.checkpoint if os.path.exists(self.checkpoint) else 'none'}; nothing else written") from None
+                f"{error.message.splitlines()[0]}); {self._kept()}") from None
         return self.losses
+
+    def _kept(self) -> str:
+        """What a failed run leaves: its last checkpoint, if any, and nothing else."""
+        if os.path.exists(self.checkpoint):
+            return f"the last checkpoint is {self.checkpoint} (--resume continues from it); nothing else written"
+        return "no checkpoint was written; nothing written"
 
     def _loop(self, on_step) -> None:
         trainer, started, done = self.trainer, time.perf_counter(), 0
         for step in range(self.first, self.steps):
             loss = trainer.step(step)
+            if not math.isfinite(loss) or ((step + 1) % self.every == 0 or step + 1 == self.steps) and not trainer.finite():
+                raise training.TrainingError(
+                    f"training diverged at step {step:,}: the {'loss is ' + str(loss) if not math.isfinite(loss) else 'weights hold NaN or infinity'}"
+                    f" (try a smaller --lr than {self.lr:g}); {self._kept()}")
             if self.watchdog is not None:
                 self.watchdog.cancel()
                 self.watchdog = None
@@ -89,10 +107,18 @@ class Run:
                 if self.checks:
                     record["validation_loss"] = sum(trainer.validation_loss(c) for c in self.checks) / len(self.checks)
                 if self.rank == 0 and step + 1 < self.steps:
-                    training.save_checkpoint(self.checkpoint, trainer, step + 1, self.ident, self.losses)
+                    try:
+                        training.save_checkpoint(self.checkpoint, trainer, step + 1, self.ident, self.losses)
+                    except OSError as error:
+                        raise training.TrainingError(f"cannot write the checkpoint {self.checkpoint} after step "
+                                                     f"{step:,}: {error.strerror or error}; {self._kept()}") from None
             if self.rank == 0 and self.log:
-                with open(self.log, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(record) + "\n")
+                try:
+                    with open(self.log, "a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(record) + "\n")
+                except OSError as error:
+                    raise training.TrainingError(f"cannot write the log {self.log} at step {step:,}: "
+                                                 f"{error.strerror or error}; {self._kept()}") from None
             if on_step is not None:
                 on_step(record)
 

@@ -15,12 +15,19 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from convert.analysis import Analysis
+from convert.core.errors import BadValue
+from convert.kinds.base import clip
 
 MAX_POSITIONS = 64  # newest steps drawn per row; older ones are summed up by an ellipsis
 MAX_EDGES = 2000  # connections one panel draws at most: fewer steps are shown (down to MIN_POSITIONS) past it
 MIN_POSITIONS = 8
+MAX_ROWS = 300  # tensors one picture shows (a row each); a deeper network is refused before any drawing
 FORMS = ("per-step", "practice", "both")
 SUFFIXES = (".svg", ".png", ".pdf")
+
+
+class TooDeep(BadValue):
+    """A network with more tensors than one picture can show."""
 
 
 class Row(NamedTuple):
@@ -83,28 +90,35 @@ def _per_step_drawing(analysis: Analysis, first: int) -> Drawing:
         tensor = analysis.tensors[name]
         return window - 1 - (tensor.width - 1 - position) * tensor.grid
 
+    def drawn(name: str) -> range:
+        """The positions of `name` that end at step `first` or later (never a loop over the whole window)."""
+        tensor = analysis.tensors[name]
+        return range(max(0, tensor.width - 1 - (window - 1 - first) // tensor.grid), tensor.width)
+
     reached = {name: set() for name in analysis.tensors}
-    reached[spec.output] = {p for p in range(analysis.tensors[spec.output].width) if step(spec.output, p) >= first}
+    reached[spec.output] = set(drawn(spec.output))
     edges = []
     for plan in reversed(analysis.plans):
         if not plan.used:
             continue
         layer, out = plan.layer, plan.out
         for name in layer.inputs:
-            source = analysis.tensors[name]
+            source, oldest = analysis.tensors[name], drawn(name).start
             for position in sorted(reached[layer.name]):
-                for q in layer.kind.reads(layer, position, source.width, out.width, source.grid, out.grid):
-                    if step(name, q) >= first:  # an older node is not drawn, and nor is anything it depends on
-                        reached[name].add(q)
-                        edges.append(Edge(layer.name, name, step(name, q), step(layer.name, position)))
+                reads = layer.kind.reads(layer, position, source.width, out.width, source.grid, out.grid)
+                # an older node is not drawn, and nor is anything it depends on
+                reads = clip(reads, oldest, source.width) if isinstance(reads, range) else [q for q in reads if q >= oldest]
+                for q in reads:
+                    reached[name].add(q)
+                    edges.append(Edge(layer.name, name, step(name, q), step(layer.name, position)))
     rows = []
     for node in spec.inputs:
-        steps = tuple(s for s in range(window) if s >= first)
+        steps = tuple(range(first, window))
         rows.append(Row(node.name, f"{node.name} ({window}x{node.channels})", "input", steps))
     for plan in analysis.plans:
         if plan.used:
             name = plan.layer.name
-            steps = tuple(s for p in range(plan.out.width) if (s := step(name, p)) >= first)
+            steps = tuple(step(name, p) for p in drawn(name))
             rows.append(Row(name, _label(plan), _style(plan), steps))
     unused = tuple(s for s in range(first, window) if s not in reached[spec.inputs[0].name])  # input: step = position
     return Drawing("per-step", tuple(rows), tuple(sorted(set(edges))), first, window - 1, unused, None)
@@ -193,7 +207,11 @@ def _plot(axes, drawing: Drawing, title: str) -> None:
 
 
 def draw(analysis: Analysis, path: str, form: str = "both", steps: int | None = None) -> None:
-    """Write the picture to `path` (.svg, .png or .pdf)."""
+    """Write the picture to `path` (.svg, .png or .pdf); TooDeep for a network of more than MAX_ROWS tensors."""
+    rows = len(analysis.spec.inputs) + sum(1 for plan in analysis.plans if plan.used)
+    if rows > MAX_ROWS:
+        raise TooDeep(f"the network has {rows:,} tensors to draw (a row each); a picture shows at most {MAX_ROWS}, "
+                      "and one this deep could not be read: draw a spec of a part of it")
     import matplotlib
 
     matplotlib.use("Agg")
