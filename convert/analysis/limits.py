@@ -45,6 +45,12 @@ def values_per_step(analysis: Analysis):
         yield total, plan
 
 
+def peak_values(analysis: Analysis) -> int:
+    """The practice model's activations per time step of a sequence, over all its layers (what memory
+    estimates multiply by steps and sequences)."""
+    return max((total for total, _ in values_per_step(analysis)), default=0)
+
+
 def step_values(analysis: Analysis) -> Diagnostic | None:
     """E212 at the layer where the practice model's activations per time step (`values_per_step`) pass
     `limits.MAX_STEP_VALUES`."""

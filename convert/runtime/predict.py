@@ -24,19 +24,19 @@ RUNTIME = 4
 def default_chunk(analysis, batch_size: int = 1) -> int:
     """Steps per chunk such that `batch_size` chunks' activations stay within MEMORY (the practice model's
     values per step, `convert.analysis.limits.values_per_step`), at most CHUNK, at least 256."""
-    from convert.analysis.limits import values_per_step
+    from convert.analysis.limits import peak_values
 
-    values = max(total for total, _ in values_per_step(analysis))
+    values = max(peak_values(analysis), 1)
     return int(min(CHUNK, max(256, MEMORY // (4 * RUNTIME * values * batch_size))))
 
 
 def check_memory(analysis, length: int, batch_size: int) -> None:
     """Refuse (TooLarge) chunks whose pass would pass causalc's memory limit: every layer's values at every
     step of `batch_size` chunks of `length` steps (with their history), and what the runtime holds besides."""
-    from convert.analysis.limits import values_per_step
+    from convert.analysis.limits import peak_values
     from convert.core import limits
 
-    values = max((total for total, _ in values_per_step(analysis)), default=0)
+    values = peak_values(analysis)
     limits.check_memory(f"predicting {batch_size:,} chunk(s) of {length:,} steps with their history "
                         f"({values:,} values per step)", 4 * RUNTIME * batch_size * length * values,
                         "use a smaller --chunk or --batch-size")

@@ -102,11 +102,11 @@ class StreamingModel:
     def memory(self, batch_size: int, steps: int = CHUNK) -> int:
         """Bytes a stream of `batch_size` holds at once: its rings twice (the state going into a step and the
         one coming out), `steps` of inputs and outputs (a chunk of `run`), one step of every layer's values."""
-        from convert.analysis.limits import values_per_step
+        from convert.analysis.limits import peak_values
 
         rings = sum(int(np.prod(shape)) for shape in self.ring_shapes(batch_size).values())
         inputs = sum(node.channels for node in self.nodes) + self.units
-        values = max((total for total, _ in values_per_step(self.analysis)), default=0)
+        values = peak_values(self.analysis)
         return 4 * (2 * rings + batch_size * (steps * inputs + values))
 
     def check_batch(self, batch_size: int, what: str = "the stream", steps: int = CHUNK) -> None:

@@ -132,10 +132,10 @@ def _npz(path: str, nodes) -> list:
 def check_memory(analysis, crops: int, length: int) -> None:
     """Refuse (TooLarge) a batch whose training step would pass causalc's memory limit: every layer's values
     at every step of every crop, kept for the gradients and matched by the gradients' own, and the inputs."""
-    from convert.analysis.limits import values_per_step
+    from convert.analysis.limits import peak_values
     from convert.core import limits
 
-    values = max((total for total, _ in values_per_step(analysis)), default=0)
+    values = peak_values(analysis)
     inputs = sum(node.channels for node in analysis.spec.inputs)
     limits.check_memory(f"a training step on {crops:,} crop(s) of {length:,} steps ({values:,} values per step)",
                         4 * crops * length * (2 * values + inputs), "use a smaller --batch-size or --length")
