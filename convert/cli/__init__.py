@@ -104,10 +104,11 @@ def run() -> None:
     except (SystemExit, KeyboardInterrupt):
         if not _SIGNALLED:
             raise
-    except Exception as error:  # a bug in causalc, not bad input
-        if os.environ.get("CAUSALC_DEBUG") or _SIGNALLED:
-            if not _SIGNALLED:
-                raise
+    except Exception as error:  # a bug in causalc, not bad input (or a signal seen through an extension)
+        if _SIGNALLED:
+            pass  # said below, as the signal
+        elif os.environ.get("CAUSALC_DEBUG"):
+            raise
         else:
             click.echo(f"causalc: internal error: {type(error).__name__}: {error}\n"
                        "Please report this with the spec that caused it (CAUSALC_DEBUG=1 shows the traceback).", err=True)
