@@ -276,3 +276,15 @@ def test_sigterm_removes_what_the_command_staged(tmp_path, tiny, command):
     assert process.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in err, err
     assert [n for n in os.listdir(out) if n.startswith(".causalc-")] == []
     assert not (out / "wavenet.keras").exists() and not (out / "m.keras").exists()
+
+
+def test_an_output_staged_over_a_fifo_is_refused_not_replaced(tmp_path):
+    from convert.backends.write import atomic_files
+    from convert.core.errors import NotRegular
+
+    fifo = tmp_path / "out.npy"
+    os.mkfifo(fifo)
+    with pytest.raises(NotRegular):
+        with atomic_files(str(tmp_path)) as new:
+            new(str(fifo))
+    assert fifo.is_fifo() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".causalc-")] == []
