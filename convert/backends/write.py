@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import shutil
 import stat
 import tempfile
@@ -15,7 +14,7 @@ from convert.analysis import Analysis
 from convert.backends.keras_model import build_model
 from convert.backends.weight_map import weight_map_json
 from convert.backends.python_source import source
-from convert.core.files import remove_staged, staged_file
+from convert.core.files import remove_staged, staged_file, staged_folder
 from convert.frontend.source import regular_or_absent
 from convert.ir.graph import Graph
 
@@ -103,12 +102,7 @@ def atomic_files(out_dir: str):
             regular_or_absent(final, "an output")  # a FIFO or a device is refused, not replaced
         name = os.path.basename(final)
         suffix = "." + name.split(".", 1)[1] if "." in name else ""  # Keras checks the `.keras` suffix
-        if folder:
-            names.append(os.path.join(out_dir, f".causalc-{secrets.token_hex(6)}"))  # named before it is made
-            os.mkdir(names[-1])
-            staged[final] = names[-1]
-        else:
-            staged[final] = staged_file(out_dir, suffix, names)
+        staged[final] = staged_folder(out_dir, names) if folder else staged_file(out_dir, suffix, names)
         return staged[final]
 
     try:

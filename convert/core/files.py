@@ -20,6 +20,18 @@ def staged_file(directory: str, suffix: str, names: list[str], mode: int = 0o666
             names.pop()
 
 
+def staged_folder(directory: str, names: list[str]) -> str:
+    """A new empty folder `.causalc-XXXXXXXX` in `directory`, its path appended to `names` first."""
+    while True:
+        path = os.path.join(directory, f".causalc-{secrets.token_hex(6)}")
+        names.append(path)
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            names.pop()
+
+
 def remove_staged(names: list[str]) -> None:
     """Every staged file that is still there removed (a folder with what it holds)."""
     import shutil

@@ -112,13 +112,13 @@ class StreamingModel:
     def check_batch(self, batch_size: int, what: str = "the stream", steps: int = CHUNK) -> None:
         """Refuse (TooLarge) a batch whose state would pass causalc's memory limit, before allocating it."""
         from convert.core import limits
-        from convert.core.errors import TooLarge as limits_error
+        from convert.core.errors import TooLarge
 
         rings = sum(int(np.prod(shape)) for shape in self.ring_shapes(1).values())
         largest = max([int(np.prod(shape)) for shape in self.ring_shapes(batch_size).values()] +
                       [batch_size * steps * (node.channels or 1) for node in self.nodes])
         if largest >= 2**31:  # past TensorFlow's 32-bit indexing, whatever the memory limit
-            raise limits_error(f"{what} of {batch_size:,} sequence(s) would hold a tensor of {largest:,} values; "
+            raise TooLarge(f"{what} of {batch_size:,} sequence(s) would hold a tensor of {largest:,} values; "
                                "TensorFlow's kernels index at most 2**31 - 1: use a smaller batch")
         limits.check_memory(f"{what} of {batch_size:,} sequence(s) (rings of {rings:,} values each)",
                             self.memory(batch_size, steps), "use a smaller batch")
