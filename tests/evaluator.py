@@ -19,6 +19,27 @@ MERGES = {"Add", "Multiply", "Concatenate"}
 POSITIONWISE: dict = {}
 
 
+def _relu(layer, x, weights):
+    """Keras's ReLU layer: x from the threshold up (capped at max_value), slope * (x - threshold) below."""
+    threshold, slope = layer.get("threshold", 0.0), layer.get("negative_slope", 0.0)
+    out = np.where(x >= threshold, x, slope * (x - threshold))
+    return out if layer.get("max_value") is None else np.minimum(out, layer["max_value"])
+
+
+def _prelu(layer, x, weights):
+    alpha = weights[layer["name"]][0].astype(np.float64).reshape(-1)  # one per channel
+    return np.maximum(x, 0.0) + alpha * np.minimum(x, 0.0)
+
+
+ACTIVATION_LAYERS = {
+    "ReLU": _relu,
+    "LeakyReLU": lambda layer, x, w: np.where(x >= 0, x, layer.get("negative_slope", 0.3) * x),
+    "ELU": lambda layer, x, w: np.where(x > 0, x, layer.get("alpha", 1.0) * np.expm1(np.minimum(x, 0))),
+    "Softmax": lambda layer, x, w: _softmax(x),
+    "PReLU": _prelu,
+}
+
+
 def _int(value, default=None):
     if value is None:
         return default
@@ -194,6 +215,8 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
             out = np.zeros(ints.shape + (layer["output_dim"],)) if shape_only else \
                 weights[layer["name"]][0].astype(np.float64)[ints]
             x[layer["name"]] = (out, grid)
+        elif kind in ACTIVATION_LAYERS:
+            x[layer["name"]] = (value if shape_only else ACTIVATION_LAYERS[kind](layer, value, weights), grid)
         elif kind == "Rescaling":
             x[layer["name"]] = (value * layer["scale"] + layer.get("offset", 0.0), grid)
         elif kind in ("BatchNormalization", "LayerNormalization"):

@@ -141,7 +141,7 @@ MUTANTS = [
     ("convert/runtime/training_run.py", "training.save_checkpoint(self.checkpoint, trainer, step + 1, self.ident, self.losses)",
      "training.save_checkpoint(self.checkpoint, trainer, step, self.ident, self.losses)",
      "a checkpoint records the step just run, so a resumed run repeats it"),
-    ("convert/importers/keras.py", "_first(axis) not in (-1, 2)", "_first(axis) not in (-1, 1)",
+    ("convert/importers/keras_layers.py", "_first(axis) not in (-1, 2)", "_first(axis) not in (-1, 1)",
      "import takes a normalisation over time for one over channels"),
     ("convert/runtime/fold.py", 'source.config.get("activation") == "linear" and users[source.name] == 1 and',
      'source.config.get("activation") == "linear" and', "batch norm folded into a convolution another layer reads"),

@@ -19,6 +19,7 @@ ACTIVATIONS = ["linear", "relu", "relu6", "elu", "selu", "sigmoid", "hard_sigmoi
                "swish", "silu", "softmax", "log_softmax", "gelu", "leaky_relu", "mish", "log_sigmoid", "hard_silu",
                "square"]
 POSITIONWISE = ["BatchNormalization", "LayerNormalization", "Dropout", "SpatialDropout1D", "Rescaling"]
+ACTIVATION_LAYERS = ["ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU"]  # Keras's layers with arguments
 MAX_GRID = 64
 POOLS = ["MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D"]
 
@@ -111,9 +112,25 @@ def spec_dicts(draw, max_layers: int = 7, same: bool = False, conditioned: bool 
         channels = layer.get("filters") or c * layer.get("depth_multiplier", 1)
         return add(layer, channels, g * stride)
 
+    def activation_layer(src):
+        _, c, g = src
+        kind = draw(st.sampled_from(ACTIVATION_LAYERS))
+        layer = {"type": kind, "inputs": src[0]}
+        if kind == "ReLU":
+            layer.update(draw(st.sampled_from([{}, {"max_value": 1.5}, {"negative_slope": 0.1, "threshold": 0.5}])))
+        elif kind == "LeakyReLU":
+            layer["negative_slope"] = draw(st.sampled_from([0.01, 0.3]))
+        elif kind == "ELU":
+            layer["alpha"] = draw(st.sampled_from([0.5, 1.0]))
+        elif kind == "PReLU":
+            layer["alpha_initializer"] = {"class_name": "RandomUniform", "config": {"minval": -1.0, "maxval": 1.0}}
+        return add(layer, c, g)
+
     def positionwise(src):
         _, c, g = src
         kind = draw(st.sampled_from(POSITIONWISE))
+        if draw(st.integers(0, 2)) == 0:  # one in three: one of Keras's activation layers first
+            src = activation_layer(src)
         layer = {"type": kind, "inputs": src[0]}
         if kind in ("Dropout", "SpatialDropout1D"):
             layer["rate"] = draw(st.sampled_from([0.0, 0.25, 0.5]))

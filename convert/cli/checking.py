@@ -85,34 +85,71 @@ def schema() -> None:
 @click.command(name="import")
 @click.argument("model", type=click.Path())
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="SPEC.yaml to write.")
-def import_command(model: str, out: str) -> None:
-    """Write the spec of a per-step Keras MODEL (.keras or .h5; Sequential or functional, fixed window), with
-    the model's layer names, so that `causalc from-step SPEC MODEL` carries its trained weights."""
+@click.option("--practice", "practice_out", type=click.Path(dir_okay=False),
+              help="Also write PRACTICE.keras: the practice model carrying MODEL's weights, checked against MODEL.")
+@WARMUP
+def import_command(model: str, out: str, practice_out: str | None, warmup: str) -> None:
+    """Write the spec of MODEL (.keras or .h5): a per-step model (Sequential or functional, fixed window)
+    or a practice-form one (causal convolutions, dilations), with the model's layer names."""
     from convert.importers.keras import import_model
 
     if not out.endswith((".yaml", ".yml")):
         raise click.UsageError(f"the output must end in .yaml or .yml; received {out}")
+    if practice_out is not None and not practice_out.endswith(".keras"):
+        raise click.UsageError(f"--practice must end in .keras; received {practice_out}")
     with failing(f"cannot import {model}: ", "; nothing written"):
         text, checked, found = import_model(model, out)
     regular_or_absent(out, "-o")
-    with failing(writing=out):
-        directory = os.path.dirname(os.path.abspath(out))
-        names: list[str] = []
-        try:
-            temp = staged_file(directory, ".yaml", names)
+    practice = None
+    if practice_out is not None:
+        if not checked.ok:
+            _print_diagnostics(checked.diagnostics)
+            raise ProblemsFound()
+        regular_or_absent(practice_out, "--practice")
+        practice, error = _imported_practice(model, checked.analysis, found, warmup)
+    names: list[str] = []
+    try:
+        with failing(writing=out):
+            staged = []
+            if practice is not None:
+                temp = staged_file(os.path.dirname(os.path.abspath(practice_out)), ".keras", names)
+                practice.save(temp)
+                staged.append((temp, practice_out))
+            temp = staged_file(os.path.dirname(os.path.abspath(out)), ".yaml", names)
             with open(temp, "w", encoding="utf-8", newline="\n") as stream:
                 stream.write(text)
-            os.replace(temp, out)
-        finally:  # an error or a signal leaves no staged file
-            remove_staged(names)
-    click.echo(f"wrote {out}: {found['layers']} layers, window {found['window']}, {found['channels']} channel(s)")
+            staged.append((temp, out))
+            for temp, final in staged:
+                os.replace(temp, final)
+    finally:  # an error or a signal leaves no staged file
+        remove_staged(names)
+    form = "practice-form model" if found["practice_form"] else f"window {found['window']}"
+    click.echo(f"wrote {out}: {found['layers']} layers, {form}, {found['channels']} channel(s)")
     if checked.diagnostics:
         _print_diagnostics(checked.diagnostics)
     if not checked.ok:
         raise ProblemsFound()
     analysis = checked.analysis
-    click.echo(f"receptive field {analysis.receptive_field}, {analysis.params:,} parameters; "
-               f"`causalc from-step {out} {model} -o PRACTICE.keras` carries the weights")
+    if practice is not None:
+        checked_text = f"largest relative difference from it {error:.1e}" if error is not None else \
+            "not run against it: keras-tcn, which runs its TCN layers, is not installed"
+        click.echo(f"wrote {practice_out}: the practice model with {model}'s weights ({checked_text}, warm-up {warmup})")
+    click.echo(f"window {analysis.window}, receptive field {analysis.receptive_field}, {analysis.params:,} "
+               "parameters" + ("" if practice is not None else
+                               f"; `causalc from-step {out} {model} -o PRACTICE.keras` carries the weights"))
+
+
+def _imported_practice(model: str, analysis, found: dict, warmup: str):
+    """(the practice model carrying MODEL's weights, its check's relative difference); Keras needed."""
+    from convert.cli.common import require_keras
+
+    if found["practice_form"] and warmup != "causal":
+        raise click.UsageError("a practice-form model pads causally: --warmup exact does not apply to it")
+    require_keras()
+    from convert.runtime import carry
+
+    with failing(f"cannot carry {model}'s weights: ", "; nothing written"):
+        return carry.keras_practice(model, analysis, found, warmup)
 
 
 @click.command()

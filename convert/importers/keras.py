@@ -15,17 +15,13 @@ import re
 import zipfile
 
 from convert import kinds
-from convert.core.errors import BadValue
 from convert.frontend.spec import INPUT, Input, Layer, Spec
-from convert.kinds.equivalents import KERAS_EQUIVALENTS
 from convert.frontend.writer import spec_text
-from convert.kinds.fields import ACTIVATIONS, WEIGHT_ARGUMENTS
+from convert.importers.keras_layers import (ModelImportError, config_of, container_names, fields, inner_layer,
+                                            practice_form, practice_problem, unsupported)
+from convert.importers.keras_tcn import tcn_layers
 
 MAX_CONFIG_BYTES = 8 * 2**20
-
-
-class ModelImportError(BadValue):
-    """The model cannot be written as a spec: says which layer, its class, and what to do instead."""
 
 
 def read_config(path: str) -> dict:
@@ -108,72 +104,6 @@ def config_entry(archive: zipfile.ZipFile, path: str) -> zipfile.ZipInfo:
     return info
 
 
-def _first(value):
-    return value[0] if isinstance(value, (list, tuple)) else value
-
-
-def _activation(layer_name: str, value) -> str:
-    if isinstance(value, dict):  # a registered function: causalc's own square and safe_log
-        value = {"causalc>square": "square", "causalc>safe_log": "log"}.get(str(value.get("config")), value)
-    if value not in ACTIVATIONS:
-        raise ModelImportError(f"layer `{layer_name}`: activation {value!r} is not one causalc knows "
-                               f"({', '.join(ACTIVATIONS)})")
-    return value
-
-
-DEFAULT_INITIALIZERS = {"kernel": "GlorotUniform", "depthwise": "GlorotUniform", "pointwise": "GlorotUniform",
-                        "bias": "Zeros", "beta": "Zeros", "gamma": "Ones", "moving_mean": "Zeros",
-                        "moving_variance": "Ones"}
-
-
-def _keras_object(key: str, value):
-    """A serialized initializer, regularizer or constraint as a spec value; None when it is Keras's default."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    name, config = value.get("class_name"), {k: v for k, v in (value.get("config") or {}).items() if v is not None}
-    weight = key.rsplit("_", 1)[0]
-    if key.endswith("_initializer") and name == DEFAULT_INITIALIZERS.get(weight) and not config:
-        return None
-    return {"class_name": name, "config": config}
-
-
-def _fields(class_name: str, name: str, config: dict) -> dict:
-    """A Keras layer's configuration as the kind's fields (values the kind's reader would give)."""
-    kind = kinds.KINDS[class_name]
-    if config.get("data_format", "channels_last") != "channels_last":
-        raise ModelImportError(f"layer `{name}` ({class_name}): data_format must be channels_last")
-    axis = config.get("axis")
-    if axis is not None and _first(axis) not in (-1, 2):
-        raise ModelImportError(f"layer `{name}` ({class_name}): axis {axis!r}; causalc works over channels (-1)")
-    if config.get("rms_scaling") or config.get("synchronized") or config.get("noise_shape"):
-        raise ModelImportError(f"layer `{name}` ({class_name}): rms_scaling, synchronized and noise_shape are not "
-                               "supported")
-    values = {}
-    for key in kind.own_fields:
-        if key == "axis" or key not in config:
-            continue
-        value = config[key]
-        if key in ("kernel_size", "strides", "dilation_rate", "pool_size"):
-            value = _first(value)
-        elif key == "activation":
-            value = _activation(name, value)
-        elif key.endswith(WEIGHT_ARGUMENTS):
-            value = _keras_object(key, value)
-        elif key == "padding" and class_name == "ZeroPadding1D":
-            value = list(value) if isinstance(value, (list, tuple)) else [value, value]
-        elif key == "padding":
-            value = str(value).lower()
-        values[key] = value
-    if class_name in ("MaxPooling1D", "AveragePooling1D") and values.get("strides") is None:
-        values["strides"] = values.get("pool_size")
-    for key, field in kind.own_fields.items():  # absent: the spec's default, as the reader fills it
-        if key not in values:
-            values[key] = field.default_for(values) if field.default is not ... else None
-    return values
-
-
 def _sources(entry: dict, name: str) -> list[str]:
     """The layers a functional layer reads, from its (single) inbound node."""
     nodes = entry.get("inbound_nodes") or []
@@ -200,25 +130,88 @@ def _sources(entry: dict, name: str) -> list[str]:
     return found
 
 
+def _input_layers(model: dict, entries: list, sequential: bool) -> list[dict]:
+    """The model's InputLayer entries in the order the model takes them."""
+    inputs = [e for e in entries if e.get("class_name") == "InputLayer"]
+    order = model.get("input_layers")
+    if sequential or not order or not isinstance(order, list):
+        return inputs
+    if isinstance(order[0], str):  # one input: [name, node, tensor]
+        order = [order]
+    by_name = {(e.get("config") or {}).get("name") or e.get("name"): e for e in inputs}
+    listed = [by_name[item[0]] for item in order if isinstance(item, list) and item and item[0] in by_name]
+    return listed if len(listed) == len(inputs) else inputs
+
+
+def _spec_inputs(model: dict, entries: list, sequential: bool, practice: bool) -> tuple[list[Input], dict, int | None]:
+    """(the spec's inputs, Keras input name -> spec name, the window). A (batch, W, C) input is a sequence,
+    (batch, C) a global vector, and an integer (batch, W) input the categories an Embedding reads."""
+    layers = _input_layers(model, entries, sequential)
+    if not layers:
+        first = (entries[0].get("config") or {}) if entries else {}
+        layers = [{"config": {**first, "name": INPUT}}]  # a Sequential built from the first layer's shape
+        if not (first.get("batch_shape") or first.get("batch_input_shape")):
+            layers[0]["config"]["batch_shape"] = model.get("build_input_shape")
+    out, alias, windows = [], {}, set()
+    for entry in layers:
+        config = entry.get("config") or {}
+        keras_name = config.get("name") or entry.get("name") or INPUT
+        shape = config.get("batch_shape") or config.get("batch_input_shape")
+        name = INPUT if len(layers) == 1 else re.sub(r"[^A-Za-z0-9_]", "_", keras_name)
+        alias[keras_name] = name
+        integer = str(config.get("dtype", "float32")).startswith(("int", "uint"))
+        if shape and len(shape) == 3 and shape[2] is not None and not integer:
+            window = None if practice else shape[1]
+            if window is None and not practice:
+                raise ModelImportError(f"input `{keras_name}` has shape {shape}: a per-step model takes a fixed "
+                                       "window (batch, W, channels)")
+            windows.add(window)
+            out.append(Input(name, int(shape[2]), window))
+        elif shape and len(shape) == 2 and shape[1] is not None and not integer and len(layers) > 1:
+            out.append(Input(name, int(shape[1]), None, is_global=True))
+        elif shape and len(shape) == 2 and integer:
+            categories = _embedding_size(entries, keras_name, sequential)
+            out.append(Input(name, categories, None if practice else shape[1], categories=categories))
+            windows.add(None if practice else shape[1])
+        else:
+            what = "a per-step model takes (batch, window, channels)" if not practice else \
+                "a practice-form model takes (batch, time, channels)"
+            raise ModelImportError(f"the model's input `{keras_name}` has shape {shape}; {what}")
+    if len(windows) > 1:
+        raise ModelImportError(f"the model's sequence inputs take windows {sorted(windows)}; a spec's sequence inputs "
+                               "share one window")
+    if not any(node.sequence for node in out):
+        raise ModelImportError("the model has no sequence input (batch, window, channels)")
+    window = next(iter(windows), None)
+    return [dataclasses.replace(node, window=window) if node.sequence and not node.categories else node
+            for node in out], alias, window
+
+
+def _embedding_size(entries: list, input_name: str, sequential: bool) -> int:
+    """An integer input's categories: the input_dim of the Embedding that reads it."""
+    for entry in entries:
+        if entry.get("class_name") == "Embedding" and (sequential or input_name in _sources(entry, "")):
+            return int((entry.get("config") or {}).get("input_dim"))
+    raise ModelImportError(f"the integer input `{input_name}` is read by no Embedding; causalc reads integer inputs "
+                           "through an Embedding")
+
+
 def spec_from_config(config: dict, source: str) -> tuple[str, dict]:
-    """(the spec's YAML text, what was found: window, channels, layers) of a model configuration."""
+    """(the spec's YAML text, what was found: window, channels, layers) of a model configuration. Every
+    layer that cannot be read is listed in one error."""
     model = config["config"]
     entries = model.get("layers") or []
     sequential = config["class_name"] == "Sequential"
-    inputs = [e for e in entries if e.get("class_name") == "InputLayer"]
-    if len(inputs) > 1:
-        raise ModelImportError("the model has several inputs; `causalc import` reads models of one float input "
-                               "(write `inputs:` by hand: README, \"Several inputs: conditioning\")")
-    first = inputs[0]["config"] if inputs else (entries[0].get("config") or {}) if entries else {}
-    shape = first.get("batch_shape") or first.get("batch_input_shape") or model.get("build_input_shape")
-    if not shape or len(shape) != 3 or shape[1] is None or shape[2] is None:
-        raise ModelImportError(f"the model's input shape is {shape}; a per-step model takes (batch, window, channels)")
-    window, channels = int(shape[1]), int(shape[2])
-    alias = {inputs[0]["config"]["name"] if inputs else INPUT: INPUT}
+    practice = practice_form(entries)
+    nodes, alias, window = _spec_inputs(model, entries, sequential, practice)
     aligned: set[str] = set()  # causalc's own alignment layers (a model written by `causalc to-step`)
     elementwise: list[str] = []  # Keras merges of tensors it saw as equal shapes
+    shared: dict[str, object] = {}  # PReLU layers: their shared_axes
     layers: list[Layer] = []
-    previous = INPUT
+    problems: list[str] = []
+    stored: dict[str, tuple[str, ...]] = {}  # TCN layers: where their weights lie in the .keras file
+    containers = container_names(entries)
+    previous = nodes[0].name
     for entry in entries:
         class_name, layer_config = entry.get("class_name"), entry.get("config") or {}
         name = layer_config.get("name") or entry.get("name")
@@ -226,9 +219,6 @@ def spec_from_config(config: dict, source: str) -> tuple[str, dict]:
             continue
         raw = [previous] if sequential else _sources(entry, name)
         sources = [alias.get(s, s) for s in raw]
-        if class_name == "Lambda":
-            raise ModelImportError(f"layer `{name}` is a Lambda: arbitrary code, refused without being deserialized; "
-                                   "write it as supported layers")
         target = tuple(layer_config.get("target_shape") or ())
         if class_name == "Reshape" and (len(target) == 1 or (len(target) == 2 and target[0] == 1)):
             alias[name] = sources[0]  # (batch, c) <-> (batch, 1, c): one position either way, as in a spec
@@ -243,15 +233,40 @@ def spec_from_config(config: dict, source: str) -> tuple[str, dict]:
                 aligned.add(name)  # a merge input's alignment: causalc's own merge rule does it
             alias[name] = sources[0]
             continue
-        if class_name not in kinds.KINDS:
-            hint = KERAS_EQUIVALENTS.get(class_name, "causalc compiles: " + ", ".join(kinds.KINDS) + ".")
-            if class_name.startswith("Causal") or class_name == "DilatedCausalPooling1D":
-                hint = "This is a practice model; `causalc import` takes the per-step model (see `causalc to-step`)."
-            raise ModelImportError(f"layer `{name}` ({class_name}) has no causalc kind. {hint}")
+        if class_name == "TCN" and not problems:
+            try:
+                expanded, paths = tcn_layers(entry, name, sources[0])
+            except ModelImportError as error:
+                problems.append(str(error))
+                alias[name] = sources[0]
+                continue
+            layers.extend(expanded)
+            stored.update({layer: (containers[name], *path) for layer, path in paths.items()})
+            previous = alias[name] = expanded[-1].name if config_of(entry).get("use_skip_connections", True) \
+                else next(layer.name for layer in reversed(expanded) if layer.name.endswith("_out"))
+            continue
+        try:
+            if class_name == "TimeDistributed":
+                class_name, layer_config = inner_layer(entry, name)
+            if class_name not in kinds.KINDS:
+                raise ModelImportError(unsupported(class_name, name))
+            values = fields(class_name, name, layer_config, practice)
+            problem = practice_problem(class_name, name, layer_config, values) if practice else None
+            if problem:
+                raise ModelImportError(problem)
+        except ModelImportError as error:
+            problems.append(str(error))
+            alias[name] = sources[0] if sources else previous  # read on, to list every problem at once
+            continue
+        if class_name == "PReLU":
+            shared[name] = layer_config.get("shared_axes")
         if kinds.KINDS[class_name].many_inputs and not aligned.intersection(raw):
             elementwise.append(name)
-        layers.append(Layer(name=name, type=class_name, inputs=tuple(sources), config=_fields(class_name, name, layer_config)))
+        layers.append(Layer(name=name, type=class_name, inputs=tuple(sources), config=values))
         previous = name
+    if problems:
+        count = f"{len(problems)} layers cannot be read" if len(problems) > 1 else "a layer cannot be read"
+        raise ModelImportError(f"{count}:\n" + "\n".join(f"  - {p}" for p in problems))
     if not layers:
         raise ModelImportError("the model has no layers")
     outputs = model.get("output_layers")
@@ -262,12 +277,16 @@ def spec_from_config(config: dict, source: str) -> tuple[str, dict]:
     output = alias.get(outputs[0][0], outputs[0][0]) if outputs and not sequential else layers[-1].name
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(model.get("name") or "model").removesuffix("_per_step")).lstrip(".")
     same = any(layer.config.get("padding") == "same" or layer.type == "ZeroPadding1D" for layer in layers)
-    spec = Spec(name=name, path=source, inputs=(Input(INPUT, channels, window),), layers=tuple(layers), output=output,
+    spec = Spec(name=name, path=source, inputs=tuple(nodes), layers=tuple(layers), output=output,
                 same_padding="exact" if same else None)
-    header = f"Imported by causalc from {os.path.basename(source)} (a per-step Keras model, window {window})."
+    form = "a practice-form Keras model: its window is the receptive field" if practice else \
+        f"a per-step Keras model, window {window}"
+    header = f"Imported by causalc from {os.path.basename(source)} ({form})."
+    channels = sum(node.channels for node in nodes if node.sequence)
     return spec_text(spec, header=header), {"window": window, "channels": channels, "layers": len(layers),
-                                            "spec": spec, "header": header, "elementwise": elementwise}
-
+                                            "spec": spec, "header": header, "elementwise": elementwise,
+                                            "practice_form": practice, "shared_axes": shared, "stored": stored,
+                                            "containers": containers}
 
 def import_model(path: str, out_path: str):
     """(the spec text, its Checked result at `out_path`, what was found). The window is left to inference
@@ -286,17 +305,36 @@ def import_model(path: str, out_path: str):
                                f"({type(error).__name__}: {str(error)[:200]})") from None
     checked = check_text(text, out_path)
     spec = found["spec"]
-    unstated = dataclasses.replace(spec, inputs=(dataclasses.replace(spec.inputs[0], window=None),))
-    inferred_text = spec_text(unstated, header=found["header"])
-    inferred = check_text(inferred_text, out_path)
-    if checked.ok and inferred.ok and inferred.analysis.window == found["window"]:
-        text, checked = inferred_text, inferred
-    if checked.ok:  # Keras merges position by position; causalc aligns grids first: they must agree
-        tensors = checked.analysis.tensors
+    if not found["practice_form"]:
+        unstated = dataclasses.replace(spec, inputs=tuple(dataclasses.replace(node, window=None)
+                                                          for node in spec.inputs))
+        inferred_text = spec_text(unstated, header=found["header"])
+        inferred = check_text(inferred_text, out_path)
+        if checked.ok and inferred.ok and inferred.analysis.window == found["window"]:
+            text, checked = inferred_text, inferred
+    if checked.ok:
+        _check_readings(checked.analysis, found)
+        found["window"] = checked.analysis.window
+    return text, checked, found
+
+
+def _check_readings(analysis, found: dict) -> None:
+    """What Keras computes and the spec says agree where the spec's rules could differ: Keras merges
+    position by position (causalc aligns grids first), and a PReLU's alpha is shared by every position."""
+    tensors = analysis.tensors
+    if not found["practice_form"]:  # (a practice-form model has one grid: its merges align by step as Keras's)
+        constant = {node.name for node in analysis.spec.inputs if node.is_global}  # the same at every position
         for name in found["elementwise"]:
-            shapes = {(tensors[n].width, tensors[n].grid) for n in checked.analysis.spec.layer(name).inputs}
+            shapes = {(tensors[n].width, tensors[n].grid) for n in analysis.spec.layer(name).inputs
+                      if n not in constant}
             if len(shapes) > 1:
                 raise ModelImportError(f"layer `{name}` merges tensors of different grids position by position "
                                        f"(width, grid: {sorted(shapes)}); a spec merge aligns grids first, so the "
                                        "spec would compute something else")
-    return text, checked, found
+    for name, axes in found["shared_axes"].items():
+        flat = tensors[analysis.spec.layer(name).inputs[0]].flat
+        if list(axes or []) != ([] if flat else [1]):
+            want = "no shared_axes (its input has no positions)" if flat else "shared_axes=[1] (one alpha per channel)"
+            raise ModelImportError(f"layer `{name}` (PReLU) has shared_axes={axes}: its alpha differs "
+                                   f"{'across channels' if flat else 'from position to position'}, which a causal "
+                                   f"model cannot carry; build it with {want}")

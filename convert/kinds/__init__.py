@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from convert.core.errors import BadValue, InternalError
 from convert.kinds.activation import Activation
+from convert.kinds.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from convert.kinds.base import Kind
 from convert.kinds.conv import Conv1D
 from convert.kinds.dense import Dense
@@ -58,5 +59,5 @@ def kind_of(type_name: str) -> Kind:
 for _kind in (Conv1D(), MaxPooling1D(), AveragePooling1D(), Flatten(), Dense(), Add(), Multiply(), Concatenate(),
               Activation(), BatchNormalization(), LayerNormalization(), Dropout(), SpatialDropout1D(),
               GlobalAveragePooling1D(), GlobalMaxPooling1D(), DepthwiseConv1D(), SeparableConv1D(), Rescaling(),
-              ZeroPadding1D(), Embedding()):
+              ZeroPadding1D(), Embedding(), ReLU(), LeakyReLU(), ELU(), Softmax(), PReLU()):
     register(_kind)

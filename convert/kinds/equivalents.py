@@ -8,9 +8,6 @@ KERAS_EQUIVALENTS = {
              "DepthwiseConv1D or SeparableConv1D." for name in ("Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D")},
     **{name: "A recurrent layer already runs step by step; causalc compiles convolutional per-step networks "
              "(for the same memory, a dilated Conv1D stack)." for name in ("LSTM", "GRU", "SimpleRNN", "RNN")},
-    **{name: f"Use `{{type: Activation, activation: {act}}}`." for name, act in
-       (("ReLU", "relu"), ("ELU", "elu"), ("Softmax", "softmax"))},
-    "LeakyReLU": "Use `{type: Activation, activation: leaky_relu}` (slope 0.2; the LeakyReLU layer's default is 0.3).",
     **{name: "At inference it is the identity, as Dropout is: use `{type: Dropout, rate: ...}`." for name in
        ("GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization")},
     "Lambda": "Arbitrary code can be neither analysed nor loaded safely; write it as supported layers.",
