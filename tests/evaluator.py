@@ -196,6 +196,10 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
             pad = layer.get("padding", 1)
             left, right = (pad, pad) if isinstance(pad, int) else pad
             x[layer["name"]] = (np.pad(value, [(0, 0), (left, right), (0, 0)]), grid)
+        elif kind == "Cropping1D":
+            crop = layer.get("cropping", 1)
+            oldest, newest = (crop, crop) if isinstance(crop, int) else crop
+            x[layer["name"]] = (value[:, oldest:n - newest], grid)
         elif kind == "Flatten":
             x[layer["name"]] = (value.reshape(value.shape[0], 1, -1), grid)
         elif kind == "Dense":

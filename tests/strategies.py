@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 ACTIVATIONS = ["linear", "relu", "relu6", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign",
                "swish", "silu", "softmax", "log_softmax", "gelu", "leaky_relu", "mish", "log_sigmoid", "hard_silu",
                "square"]
-POSITIONWISE = ["BatchNormalization", "LayerNormalization", "Dropout", "SpatialDropout1D", "Rescaling"]
+POSITIONWISE = ["BatchNormalization", "LayerNormalization", "Dropout", "SpatialDropout1D", "Rescaling",
+                "BatchNormalization", "LayerNormalization"]  # normalisation drawn as often as the rest
 ACTIVATION_LAYERS = ["ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU"]  # Keras's layers with arguments
 MAX_GRID = 64
 POOLS = ["MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D"]
@@ -129,8 +130,12 @@ def spec_dicts(draw, max_layers: int = 7, same: bool = False, conditioned: bool 
     def positionwise(src):
         _, c, g = src
         kind = draw(st.sampled_from(POSITIONWISE))
-        if draw(st.integers(0, 2)) == 0:  # one in three: one of Keras's activation layers first
+        before = draw(st.sampled_from(["activation layer", "crop", None, None, None]))
+        if before == "activation layer":  # one of Keras's activation layers first
             src = activation_layer(src)
+        elif before == "crop" and not same:  # a crop (of the newest: a delay in practice)
+            cropping = draw(st.sampled_from([[0, 1], [1, 0], [0, 2], [1, 1]]))
+            src = add({"type": "Cropping1D", "inputs": src[0], "cropping": cropping}, c, g)
         layer = {"type": kind, "inputs": src[0]}
         if kind in ("Dropout", "SpatialDropout1D"):
             layer["rate"] = draw(st.sampled_from([0.0, 0.25, 0.5]))

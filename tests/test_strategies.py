@@ -18,14 +18,16 @@ DRAWS = 200
 MINIMUM = {"shared ring, different reaches": 0.15, "window > receptive field": 0.05, "layers after a Flatten head": 0.05,
            "merge of flattened tensors": 0.04, "Flatten head": 0.3, "merge across grids": 0.2, "pooling": 0.25,
            "global pooling": 0.08, "depthwise or separable": 0.2, "grouped convolution": 0.05,
-           "normalisation": 0.15, "dropout or rescaling": 0.15, "activation layer": 0.1}
+           "normalisation": 0.15, "dropout or rescaling": 0.15, "activation layer": 0.1,
+           "crop": 0.03}
 
 
 KINDS_FOUND = {"global pooling": ("GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D"),
                "depthwise or separable": ("DepthwiseConv1D", "SeparableConv1D"),
                "normalisation": ("BatchNormalization", "LayerNormalization"),
                "dropout or rescaling": ("Dropout", "SpatialDropout1D", "Rescaling"),
-               "activation layer": ("ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU")}
+               "activation layer": ("ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU"),
+               "crop": ("Cropping1D",)}
 
 
 def _extent(layer: dict) -> int:

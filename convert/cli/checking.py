@@ -89,8 +89,9 @@ def schema() -> None:
               help="Also write PRACTICE.keras: the practice model carrying MODEL's weights, checked against MODEL.")
 @WARMUP
 def import_command(model: str, out: str, practice_out: str | None, warmup: str) -> None:
-    """Write the spec of MODEL (.keras or .h5): a per-step model (Sequential or functional, fixed window)
-    or a practice-form one (causal convolutions, dilations), with the model's layer names."""
+    """Write the spec of MODEL: a per-step Keras model (.keras or .h5; Sequential or functional, fixed
+    window) or a practice-form one (causal convolutions, dilations; keras-tcn's TCN), with the model's layer
+    names; or a per-step ONNX model (.onnx, e.g. from torch.onnx.export; (batch, C, W) or (batch, W, C))."""
     from convert.importers.keras import import_model
 
     if not out.endswith((".yaml", ".yml")):
@@ -149,6 +150,8 @@ def _imported_practice(model: str, analysis, found: dict, warmup: str):
     from convert.runtime import carry
 
     with failing(f"cannot carry {model}'s weights: ", "; nothing written"):
+        if model.lower().endswith(".onnx"):
+            return carry.onnx_practice(model, analysis, found, warmup)
         return carry.keras_practice(model, analysis, found, warmup)
 
 

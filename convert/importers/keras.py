@@ -294,15 +294,20 @@ def import_model(path: str, out_path: str):
     the written spec."""
     from convert.pipeline import check_text
 
-    config = read_config(path)
-    try:
-        text, found = spec_from_config(config, path)
-    except ModelImportError:
-        raise
-    except (TypeError, KeyError, AttributeError, IndexError, ValueError, RecursionError) as error:
-        # a value of a type or shape Keras never writes, deeper than _check_structure looks
-        raise ModelImportError(f"{path}: its configuration holds a value causalc cannot read as Keras writes it "
-                               f"({type(error).__name__}: {str(error)[:200]})") from None
+    if path.lower().endswith(".onnx"):
+        from convert.importers.onnx_model import spec_from_onnx
+
+        text, found = spec_from_onnx(path)
+    else:
+        config = read_config(path)
+        try:
+            text, found = spec_from_config(config, path)
+        except ModelImportError:
+            raise
+        except (TypeError, KeyError, AttributeError, IndexError, ValueError, RecursionError) as error:
+            # a value of a type or shape Keras never writes, deeper than _check_structure looks
+            raise ModelImportError(f"{path}: its configuration holds a value causalc cannot read as Keras writes "
+                                   f"it ({type(error).__name__}: {str(error)[:200]})") from None
     checked = check_text(text, out_path)
     spec = found["spec"]
     if not found["practice_form"]:
@@ -324,14 +329,14 @@ def _check_readings(analysis, found: dict) -> None:
     tensors = analysis.tensors
     if not found["practice_form"]:  # (a practice-form model has one grid: its merges align by step as Keras's)
         constant = {node.name for node in analysis.spec.inputs if node.is_global}  # the same at every position
-        for name in found["elementwise"]:
+        for name in found.get("elementwise", ()):
             shapes = {(tensors[n].width, tensors[n].grid) for n in analysis.spec.layer(name).inputs
                       if n not in constant}
             if len(shapes) > 1:
                 raise ModelImportError(f"layer `{name}` merges tensors of different grids position by position "
                                        f"(width, grid: {sorted(shapes)}); a spec merge aligns grids first, so the "
                                        "spec would compute something else")
-    for name, axes in found["shared_axes"].items():
+    for name, axes in found.get("shared_axes", {}).items():
         flat = tensors[analysis.spec.layer(name).inputs[0]].flat
         if list(axes or []) != ([] if flat else [1]):
             want = "no shared_axes (its input has no positions)" if flat else "shared_axes=[1] (one alpha per channel)"

@@ -15,6 +15,7 @@ from convert.kinds.activation import Activation
 from convert.kinds.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from convert.kinds.base import Kind
 from convert.kinds.conv import Conv1D
+from convert.kinds.cropping import Cropping1D
 from convert.kinds.dense import Dense
 from convert.kinds.depthwise import DepthwiseConv1D, SeparableConv1D
 from convert.kinds.dropout import Dropout, SpatialDropout1D
@@ -59,5 +60,5 @@ def kind_of(type_name: str) -> Kind:
 for _kind in (Conv1D(), MaxPooling1D(), AveragePooling1D(), Flatten(), Dense(), Add(), Multiply(), Concatenate(),
               Activation(), BatchNormalization(), LayerNormalization(), Dropout(), SpatialDropout1D(),
               GlobalAveragePooling1D(), GlobalMaxPooling1D(), DepthwiseConv1D(), SeparableConv1D(), Rescaling(),
-              ZeroPadding1D(), Embedding(), ReLU(), LeakyReLU(), ELU(), Softmax(), PReLU()):
+              ZeroPadding1D(), Embedding(), ReLU(), LeakyReLU(), ELU(), Softmax(), PReLU(), Cropping1D()):
     register(_kind)

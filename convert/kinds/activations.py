@@ -61,6 +61,7 @@ class PReLU(Kind):
     `shared_axes=[1]`; a flat per-step tensor has one position, so its alpha needs no sharing)."""
 
     type = "PReLU"
+    practice_type = "ChannelPReLU"
     weighted = True
     own_fields = weight_fields(("alpha",), activity=False)
 
@@ -69,8 +70,15 @@ class PReLU(Kind):
         return Practice(in_channels=channels, params=channels, macs=channels, step_macs=channels * out.width)
 
     def lower(self, plan, ctx):
-        return ctx.add(plan.layer.name, self.type, (*self.config(plan.layer), ("shared_axes", (1,))),
-                       ctx.inputs(plan), plan)
+        """causalc's ChannelPReLU: one alpha per channel over tensors of any rank (sequences and the exact
+        'same' model's slots alike)."""
+        return ctx.add(plan.layer.name, "ChannelPReLU", self.config(plan.layer), ctx.inputs(plan), plan,
+                       module="convert.layers")
+
+    def per_window(self, plan, ctx: PerStepContext):
+        """Per-window evaluation inside the practice model holds the practice model's weights: ChannelPReLU."""
+        return ctx.add(plan.layer.name, "ChannelPReLU", self.config(plan.layer), (ctx.tensor(plan.layer.inputs[0]),),
+                       plan, module="convert.layers")
 
     def per_step(self, plan, ctx: PerStepContext):
         config = self.config(plan.layer) + ((("shared_axes", (1,)),) if not plan.out.flat else ())
@@ -79,5 +87,5 @@ class PReLU(Kind):
     def weights(self, plan):
         channels = plan.practice.in_channels
         per_step = [channels] if plan.out.flat else [1, channels]
-        return {"practice": {"alpha": [1, channels]}, "per_step": {"alpha": per_step},
-                "transform": "identity" if not plan.out.flat else {"alpha": "reshape (c,) -> (1, c)"}}
+        return {"practice": {"alpha": [channels]}, "per_step": {"alpha": per_step},
+                "transform": {"alpha": f"reshape {tuple(per_step)} -> ({channels},)"}}

@@ -252,6 +252,23 @@ class Expand(Op):
         return {layer.name: ins[0]}
 
 
+class Delay(Op):
+    """A per-step crop of the newest positions (convert.layers.Delay1D): the input `steps` steps ago."""
+
+    name = "delay"
+    windowed = True
+
+    def delays(self, layer):
+        return (layer.arg("steps"),)
+
+    def check(self, layer, padding):
+        super().check(layer, padding)
+        assert layer.arg("padding") == padding, f"{layer.name}: practice padding is {padding}"
+
+    def stream(self, layer, ins, taps, step):
+        return {layer.name: taps[0]}
+
+
 class Crop(Op):
     """Exact warm-up's right-alignment of unpadded branches (Cropping1D)."""
 
@@ -259,5 +276,5 @@ class Crop(Op):
 
 
 OPS: dict[str, Op] = {op.name: op for op in (Conv(), Pool(), Depthwise(), Separable(), Edge(), Windows(), Call(),
-                                              Unwindows(), Pointwise(), Merge(), Pad(), Crop(),
+                                              Unwindows(), Pointwise(), Merge(), Pad(), Crop(), Delay(),
                                               Expand())}

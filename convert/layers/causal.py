@@ -87,6 +87,68 @@ class DilatedCausalPooling1D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="causalc")
+class ChannelPReLU(keras.layers.Layer):
+    """max(x, 0) + alpha * min(x, 0) with one alpha per channel (the last axis), whatever the rank: the
+    practice form of a PReLU shared by every position (sequences, and the exact 'same' model's slots)."""
+
+    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha_initializer = keras.initializers.get(alpha_initializer)
+        self.alpha_regularizer = keras.regularizers.get(alpha_regularizer)
+        self.alpha_constraint = keras.constraints.get(alpha_constraint)
+
+    def build(self, input_shape):
+        self.alpha = self.add_weight(name="alpha", shape=(input_shape[-1],), initializer=self.alpha_initializer,
+                                     regularizer=self.alpha_regularizer, constraint=self.alpha_constraint)
+
+    def call(self, inputs):
+        return ops.relu(inputs) - self.alpha * ops.relu(-inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(alpha_initializer=keras.initializers.serialize(self.alpha_initializer),
+                      alpha_regularizer=keras.regularizers.serialize(self.alpha_regularizer),
+                      alpha_constraint=keras.constraints.serialize(self.alpha_constraint))
+        return config
+
+
+@keras.saving.register_keras_serializable(package="causalc")
+class Delay1D(keras.layers.Layer):
+    """Output step t is input step t - `steps`: a per-step crop of the newest positions in practice form.
+    With `padding="causal"` steps before the sequence are zeros and the output is as long as the input;
+    with `padding="valid"` it is `steps` steps shorter (the input's oldest steps, as a valid layer's reach)."""
+
+    def __init__(self, steps: int = 1, padding: str = "causal", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise BadValue(f"`steps` must be a non-negative integer; received {steps!r}")
+        if padding not in ("causal", "valid"):
+            raise BadValue(f"`padding` must be 'causal' or 'valid'; received {padding!r}")
+        self.steps = steps
+        self.padding = padding
+
+    def call(self, inputs):
+        if not self.steps:
+            return inputs
+        kept = inputs[:, : ops.shape(inputs)[1] - self.steps]
+        return ops.pad(kept, [[0, 0], [self.steps, 0], [0, 0]]) if self.padding == "causal" else kept
+
+    def compute_output_shape(self, input_shape):
+        batch, length, channels = input_shape
+        if self.padding == "valid" and length is not None:
+            length -= self.steps
+        return (batch, length, channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(steps=self.steps, padding=self.padding)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="causalc")
 class Subsample1D(keras.layers.Layer):
     """Keeps every `stride`-th position from `start`: a strided layer's subsampling, or bringing a merge
     input to a coarser grid and the merge's width, in the per-step model."""

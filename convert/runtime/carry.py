@@ -79,7 +79,7 @@ def relative_error(got, want) -> float:
     return float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-30))
 
 
-def check_against(practice, run_source, analysis, practice_form: bool, seed: int = 0) -> float:
+def check_against(practice, run_source, analysis, practice_form: bool, seed: int = 0, columns=None) -> float:
     """The largest relative difference between the practice model and the source on random inputs
     (`run_source(arrays) -> outputs`); PracticeCheckFailed above TOLERANCE."""
     from convert.runtime.conditioning import random_arrays
@@ -97,6 +97,8 @@ def check_against(practice, run_source, analysis, practice_form: bool, seed: int
         want = np.asarray(run_source(_windows(nodes, arrays, ends, window)), np.float64)
         want = want.reshape(len(ends), 2, -1).transpose(1, 0, 2)
         got = got[:, window - 1:].reshape(2, len(ends), -1)
+    if columns is not None:  # the spec channels the source's outputs are
+        got, want = got[..., columns], want[..., columns]
     if got.shape != want.shape:
         raise PracticeCheckFailed(f"the practice model gives shape {got.shape}, the source {want.shape}")
     error = relative_error(got, want)
@@ -167,3 +169,37 @@ def keras_practice(path: str, analysis, found: dict, warmup: str = "causal"):
         return source(arrays if len(arrays) > 1 else arrays[0], training=False)
 
     return practice, check_against(practice, run, analysis, practice_form)
+
+
+def onnx_practice(path: str, analysis, found: dict, warmup: str = "causal"):
+    """(the practice model carrying an ONNX model's weights, its check's relative difference from the
+    model as onnxruntime runs it, on the window ending at every step)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise BadValue("checking the practice model against the ONNX model needs onnxruntime: pip install "
+                       "onnxruntime") from None
+    practice = carry(found["weights"], analysis, warmup)
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own error types: the file does not run either way
+        raise ModelFileError(f"{path}: onnxruntime cannot run it ({type(error).__name__}: "
+                             f"{str(error).splitlines()[0][:200] if str(error) else 'no detail'})") from None
+    name, idx = found["input_name"], found["input_idx"]
+    fixed = session.get_inputs()[0].shape[0]
+    order = found["output_idx"].reshape(-1)
+
+    def run(arrays):
+        windows = arrays[0]  # (n, W, C): the spec's layout, to the model's through `idx`
+        onnx_in = windows.reshape(len(windows), -1)[:, idx.reshape(-1)].reshape((len(windows),) + idx.shape)
+        step = fixed if isinstance(fixed, int) and fixed > 0 else len(onnx_in)
+        outs = [session.run(None, {name: onnx_in[i:i + step]})[0] for i in range(0, len(onnx_in), step)]
+        flat = np.concatenate(outs).reshape(len(onnx_in), -1)
+        spec_order = np.zeros((len(flat), int(order.max()) + 1), flat.dtype)
+        spec_order[:, order] = flat  # each model output where the spec computes it
+        return spec_order
+
+    error = check_against(practice, run, analysis, False, columns=order)
+    return practice, error
