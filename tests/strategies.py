@@ -133,7 +133,7 @@ def spec_dicts(draw, max_layers: int = 7, same: bool = False, conditioned: bool 
         before = draw(st.sampled_from(["activation layer", "crop", None, None, None]))
         if before == "activation layer":  # one of Keras's activation layers first
             src = activation_layer(src)
-        elif before == "crop" and not same:  # a crop (of the newest: a delay in practice)
+        elif before == "crop":  # a crop (of the newest: a delay in practice)
             cropping = draw(st.sampled_from([[0, 1], [1, 0], [0, 2], [1, 1]]))
             src = add({"type": "Cropping1D", "inputs": src[0], "cropping": cropping}, c, g)
         layer = {"type": kind, "inputs": src[0]}

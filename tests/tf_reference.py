@@ -1,4 +1,4 @@
-"""Writes what TensorFlow computes for every bundled spec, for tests/test_jax.py to compare with under JAX:
+"""Writes what TensorFlow computes for every bundled spec, for tests/test_backends.py to compare with under JAX and PyTorch:
 FOLDER/NAME.keras (the practice model with random weights, saved by TensorFlow) and FOLDER/NAME.npz (the
 inputs and TensorFlow's outputs). CI runs it in the TensorFlow environment:
 

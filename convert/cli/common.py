@@ -132,8 +132,9 @@ def require_keras(tensorflow: bool = False, initialise: bool = True) -> None:
             alternative = "" if tensorflow else ", or on JAX: pip install 'causalc[jax]' and set KERAS_BACKEND=jax"
             message = f"this command needs TensorFlow ({error.name} is missing): pip install 'causalc[tensorflow]'{alternative}"
         else:
-            message = f"this command needs Keras with its {backend} backend ({error.name} is missing): " + (
-                "pip install 'causalc[jax]'" if backend == "jax" else "pip install 'causalc[tensorflow]' and unset KERAS_BACKEND")
+            extra = {"jax": "pip install 'causalc[jax]'", "torch": "pip install 'causalc[torch]'"}
+            message = f"this command needs Keras with its {backend} backend ({error.name} is missing): " + \
+                extra.get(backend, "pip install 'causalc[tensorflow]' and unset KERAS_BACKEND")
         raise click.ClickException(message) from None
     backend = keras.backend.backend()
     if tensorflow and backend != "tensorflow":
@@ -141,4 +142,4 @@ def require_keras(tensorflow: bool = False, initialise: bool = True) -> None:
         command = context.command_path if context else "this command"
         raise click.ClickException(f"`{command}` runs on TensorFlow; Keras's backend here is {backend} (KERAS_BACKEND="
                                    f"{os.environ.get('KERAS_BACKEND', backend)}). Run it with KERAS_BACKEND=tensorflow "
-                                   "(pip install 'causalc[tensorflow]'); compile, to-step and from-step run on any backend")
+                                   "(pip install 'causalc[tensorflow]'); compile, to-step, from-step, import and predict run on any backend")

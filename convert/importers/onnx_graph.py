@@ -45,6 +45,11 @@ def load(path: str):
     except Exception as error:  # protobuf's DecodeError and others: not a model either way
         raise ModelImportError(f"{path}: cannot be read as an ONNX model ({type(error).__name__})") from None
     _load_external(model, path)
+    try:  # types and shapes as ONNX defines them: a model onnxruntime would refuse is refused here
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as error:  # the checker's ValidationError and InferenceError
+        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        raise ModelImportError(f"{path} is not a valid ONNX model (onnx's checker: {first})") from None
     graph = model.graph
     if not graph.node or not graph.output:
         raise ModelImportError(f"{path}: an ONNX model with no nodes or no outputs")
@@ -201,6 +206,13 @@ def evaluate(op: str, inputs: list, values: dict, attrs: dict):
         return np.asarray(fn(a, axis=axes, keepdims=bool(attrs.get("keepdims", 1))), a.dtype)
     if op == "MatMul":
         return np.matmul(a, x[1])
+    if op == "Gemm":
+        left = a.T if attrs.get("transA", 0) else a
+        right = x[1].T if attrs.get("transB", 0) else x[1]
+        out = attrs.get("alpha", 1.0) * (left @ right)
+        if len(x) > 2 and x[2] is not None:
+            out = out + attrs.get("beta", 1.0) * x[2]
+        return np.asarray(out, a.dtype)
     if op == "Einsum":
         return np.einsum(attrs["equation"].decode() if isinstance(attrs["equation"], bytes) else attrs["equation"],
                          *x)

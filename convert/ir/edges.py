@@ -212,6 +212,11 @@ def pad_plan(layout: Layout, left: int, right: int) -> PadPlan:
     return PadPlan(Layout(tuple(sources)), AlignPlan(0 if v else None, tuple(slots)))
 
 
+def crop_plan(layout: Layout, oldest: int, newest: int) -> PadPlan:
+    """Cropping1D: the kept positions keep their sources (V at its delay, or an edge slot gathered again)."""
+    return pad_plan(Layout(layout.sources[oldest:layout.width - newest]), 0, 0)
+
+
 def output_plan(layout: Layout) -> AlignPlan:
     """The model output: its single position, from V at its delay or from its edge slot."""
     kind, value = layout.sources[0]

@@ -1,13 +1,15 @@
 """Cropping1D: positions dropped from either end of each window. The oldest ones change nothing in
 practice (the window simply holds more than the rest reads); the newest R become a delay: in practice the
-layer's output at step t is its input at t - R * grid (convert.layers.Delay1D). This is how a per-step model
+layer's output at step t is its input at t - R * grid (convert.layers.Delay1D; in the exact 'same' model,
+where every position carries its own delay, the kept positions are gathered). This is how a per-step model
 that drops a strided layer's newest leftover positions (PyTorch's and Keras's floor) is written exactly."""
 
 from __future__ import annotations
 
 from convert.core.diagnostics import Diagnostic
 from convert.kinds.base import Kind, Practice
-from convert.kinds.contexts import Context, PracticeContext
+from convert.ir import edges
+from convert.kinds.contexts import Context, EdgeContext, PracticeContext
 from convert.kinds.fields import Field
 from convert.kinds.padding import PADDING
 
@@ -19,11 +21,6 @@ class Cropping1D(Kind):
                                     "[oldest, newest].")}
 
     def structure(self, layer, ins, out):
-        if layer.exact_same:
-            out.append(Diagnostic("E200", layer.key_at("type"), f"Cropping1D `{layer.name}` in a spec with "
-                                  "`same_padding: exact`: causalc does not compile the two together",
-                                  "Choose a window that the strides consume exactly, and remove the crop."))
-            return None
         if ins[0].flat:
             out.append(Diagnostic("E208", layer.key_at("type"), f"Cropping1D `{layer.name}` follows a Flatten",
                                   "Crop before the Flatten."))
@@ -51,6 +48,13 @@ class Cropping1D(Kind):
         steps = plan.layer.cropping[1] * plan.practice.dilation
         return ctx.add(plan.layer.name, "Delay1D", (("steps", steps), ("padding", ctx.padding)), ctx.inputs(plan),
                        plan, module="convert.layers", op="delay")
+
+    def edge_plan(self, plan, layouts, ins):
+        return edges.crop_plan(layouts[0], *plan.layer.cropping)
+
+    def lower_edges(self, plan, ctx: EdgeContext):
+        """In the exact 'same' model every position carries its own delay: the kept ones are gathered."""
+        return ctx.zero_padding(plan)
 
     def per_step(self, plan, ctx: Context):
         return ctx.add(plan.layer.name, self.type, (("cropping", tuple(plan.layer.cropping)),),

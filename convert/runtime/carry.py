@@ -87,7 +87,10 @@ def check_against(practice, run_source, analysis, practice_form: bool, seed: int
     nodes, window = analysis.spec.inputs, analysis.window
     length = window + CHECK_STEPS
     arrays = random_arrays(nodes, length, batch=2, seed=seed)
-    got = np.asarray(practice(arrays if len(arrays) > 1 else arrays[0]), np.float64)
+    import keras
+
+    got = keras.ops.convert_to_numpy(practice(arrays if len(arrays) > 1 else arrays[0], training=False))
+    got = np.asarray(got, np.float64)
     if practice_form:
         want = np.asarray(run_source(arrays), np.float64)
         if want.ndim == 2:  # a model that returns the last step only
@@ -166,7 +169,9 @@ def keras_practice(path: str, analysis, found: dict, warmup: str = "causal"):
         practice = carry(source_weights(source), analysis, warmup)
 
     def run(arrays):
-        return source(arrays if len(arrays) > 1 else arrays[0], training=False)
+        import keras
+
+        return keras.ops.convert_to_numpy(source(arrays if len(arrays) > 1 else arrays[0], training=False))
 
     return practice, check_against(practice, run, analysis, practice_form)
 

@@ -1,10 +1,11 @@
-"""The practice model under Keras's JAX backend, installed without TensorFlow (`pip install 'causalc[jax]'`):
-every bundled spec equals the NumPy evaluator and TensorFlow's result, weights move both ways bit for bit,
-`model.fit` trains, and the commands that need TensorFlow say so.
+"""The practice model under Keras's JAX and PyTorch backends, installed without TensorFlow (`pip install
+'causalc[jax]'`, `'causalc[torch]'`): every bundled spec equals the NumPy evaluator and TensorFlow's result,
+weights move both ways bit for bit, `model.fit` trains, drawn specs of every family agree, and the commands
+that need TensorFlow say so.
 
-CI runs this module in its own environment: KERAS_BACKEND=jax, no TensorFlow installed, and
-CAUSALC_TF_REFERENCE naming a folder written by `tests/tf_reference.py` in the TensorFlow environment.
-Under any other backend the module is skipped.
+CI runs this module in an environment of each backend: KERAS_BACKEND=jax or torch, no TensorFlow
+installed, and CAUSALC_TF_REFERENCE naming a folder written by `tests/tf_reference.py` in the TensorFlow
+environment. Under TensorFlow the module is skipped.
 """
 
 from __future__ import annotations
@@ -22,14 +23,20 @@ from evaluator import inputs_of, load, per_step_over_sequence, random_inputs, wi
 from strategies import spec_dicts_of_every_family
 
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
-                                reason="the JAX backend's tests: KERAS_BACKEND=jax (CI runs them without TensorFlow)")
+BACKEND = keras.backend.backend()
+pytestmark = pytest.mark.skipif(BACKEND not in ("jax", "torch"), reason="the JAX and PyTorch backends' tests: "
+                                "KERAS_BACKEND=jax or torch (CI runs them without TensorFlow)")
 TOLERANCE = 1e-5
 REFERENCE = os.environ.get("CAUSALC_TF_REFERENCE")
 
 
+def _numpy(tensor) -> np.ndarray:
+    """A backend's tensor as NumPy (a torch tensor that tracks gradients too)."""
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
 def test_the_environment_has_no_tensorflow():
-    """What `pip install 'causalc[jax]'` gives: causalc's practice side never needs TensorFlow."""
+    """What `pip install 'causalc[jax]'` or `'causalc[torch]'` gives: the practice side never needs TensorFlow."""
     import convert.api  # noqa: F401
     from convert.runtime import api  # noqa: F401
 
@@ -44,7 +51,7 @@ def test_practice_model_equals_the_evaluator(bundled_spec):
     spec = load(bundled_spec)
     window = practice.analysis.window
     x = random_inputs(spec, window + 40, seed=1)
-    got = np.asarray(model(x))
+    got = _numpy(model(x))
     want = per_step_over_sequence(spec, weights_of(model), x, window)
     assert relative_error(got[:, window - 1:], want) < TOLERANCE
 
@@ -64,7 +71,7 @@ def test_a_model_saved_by_tensorflow_gives_tensorflows_result(path):
     saved = np.load(os.path.join(REFERENCE, name + ".npz"))
     arrays = [saved[f"x{i}"] for i in range(len(saved.files) - 1)]
     x = arrays if len(arrays) > 1 else arrays[0]
-    got = np.asarray(model(x))
+    got = _numpy(model(x))
     assert relative_error(got, saved["y"]) < TOLERANCE
     window = causalc.load(path).window
     want = per_step_over_sequence(load(path), weights_of(model), x, window)
@@ -86,8 +93,8 @@ def test_weights_move_both_ways_bit_for_bit(bundled_spec):
     x = random_inputs(spec, window + 3, seed=3)
     windows = windows_ending(spec, x, [window + 2], window)
     ordered = [windows[node["name"]] for node in inputs_of(spec)]
-    got = np.asarray(step(ordered if len(ordered) > 1 else ordered[0]))
-    last = np.asarray(model(x))[:, -1]  # the practice model's last step is the per-step model on its window
+    got = _numpy(step(ordered if len(ordered) > 1 else ordered[0]))
+    last = _numpy(model(x))[:, -1]  # the practice model's last step is the per-step model on its window
     assert relative_error(got, last) < TOLERANCE
 
 
@@ -138,14 +145,14 @@ def test_commands_say_when_they_need_tensorflow(tmp_path):
         "back.keras", "dense-four.keras", "dense-four.map.json", "dense-four.py", "imported.yaml", "step.keras"]
 
 
-@settings(max_examples=int(os.environ.get("CAUSALC_JAX_EXAMPLES", "30")), deadline=None,
+@settings(max_examples=int(os.environ.get("CAUSALC_BACKEND_EXAMPLES", "30")), deadline=None,
           suppress_health_check=list(HealthCheck))
 @given(spec=spec_dicts_of_every_family(max_layers=6), seed=st.integers(0, 2**16))
 def test_generated_specs_equal_the_evaluator(spec, seed, tmp_path_factory):
-    """Specs hypothesis draws — several inputs, exact 'same' padding, every kind — under JAX."""
-    analysis, model = generated_model(spec, seed, tmp_path_factory.mktemp("jax"))
+    """Specs hypothesis draws — several inputs, exact 'same' padding, every kind — under this backend."""
+    analysis, model = generated_model(spec, seed, tmp_path_factory.mktemp(BACKEND))
     window = analysis.window
     x = random_inputs(spec, window + 9, seed=seed)
-    got = np.asarray(model(x))
+    got = _numpy(model(x))
     want = per_step_over_sequence(spec, weights_of(model), x, window)
     assert relative_error(got[:, window - 1:], want) < TOLERANCE
