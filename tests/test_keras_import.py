@@ -133,16 +133,27 @@ def test_a_lambda_is_refused_without_running(tmp_path):
     assert not marker.exists() and not (tmp_path / "s.yaml").exists()
 
 
-def test_a_misaligned_model_gets_lints_error_in_the_written_spec(tmp_path):
+def test_a_window_the_strides_do_not_consume_reads_as_keras_does(tmp_path):
+    """Keras's strided layers leave the newest leftover positions unread (floor): the spec says so with a
+    Cropping1D before each such layer (a delay in practice), and the practice model equals the model."""
     from convert.cli import main
 
-    model = keras.Sequential([keras.Input((9, 1)), L.Conv1D(2, 2, strides=2, name="c"), L.Flatten(name="f"),
-                              L.Dense(1, name="d")], name="m")
-    out = tmp_path / "s.yaml"
-    result = CliRunner().invoke(main, ["import", _saved(tmp_path, model), "-o", str(out)])
-    assert result.exit_code == 1 and "E202" in result.output
-    line = [l for l in result.output.splitlines() if "E202" in l][0]
-    assert line.startswith(f"{out}:3:") and "window: 9" in out.read_text().splitlines()[2]
+    x = keras.Input((17, 1))
+    h = L.Conv1D(2, 2, strides=2, name="c")(x)  # 17 - 2 = 15: the newest step unread
+    h = L.MaxPooling1D(3, strides=2, name="p")(h)  # 8 - 3 = 5: the newest position unread
+    model = keras.Model(x, L.Dense(1, name="d")(L.Flatten(name="f")(h)), name="m")
+    rng = np.random.default_rng(2)
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    out, practice = tmp_path / "s.yaml", tmp_path / "p.keras"
+    result = CliRunner().invoke(main, ["import", _saved(tmp_path, model), "-o", str(out), "--practice", str(practice)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "{type: Cropping1D, name: c_floor, cropping: [0, 1]}" in text and "name: p_floor" in text
+    assert "window: 17" in text
+    seq = rng.normal(size=(1, 40, 1)).astype("float32")
+    got = np.asarray(keras.saving.load_model(str(practice))(seq))[0, 16:]
+    want = np.asarray(model(np.stack([seq[0, t - 16:t + 1] for t in range(16, 40)])))
+    assert relative_error(got, want) < 1e-5
 
 
 def test_merges_of_different_grids_are_refused(tmp_path):

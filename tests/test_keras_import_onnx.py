@@ -237,3 +237,16 @@ def test_external_weights_outside_the_models_folder_are_refused(tmp_path):
     (tmp_path.parent / "elsewhere.bin").write_bytes(b"\x00" * 64)
     result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "s.yaml")])
     assert result.exit_code == 1 and "not a file beside the model" in result.output
+
+
+def test_a_graph_that_asks_for_a_huge_constant_is_refused_before_allocating(tmp_path):
+    """ConstantOfShape of 10**12 zeros (a few bytes in the file) is refused, not folded."""
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["zeros"]),
+             helper.make_node("ReduceSum", ["zeros"], ["s"], keepdims=0),
+             helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[8]),
+             helper.make_node("Add", ["c", "s"], ["a"]),
+             helper.make_node("Flatten", ["a"], ["y"])]
+    made = model(nodes, [const("shape", [10**6, 10**6]), weight("w", 2, 1, 8)], [1, 8], [2])
+    result, spec, _, _ = run_import(tmp_path, made)
+    assert result.exit_code == 1 and "causalc folds constants of up to" in result.output, result.output
+    assert not spec.exists()

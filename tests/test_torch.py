@@ -153,3 +153,13 @@ def test_a_torch_optimiser_trains_the_practice_model(tmp_path):
         optimiser.step()
         losses.append(float(loss))
     assert np.all(np.isfinite(losses)) and losses[-1] < 0.5 * losses[0], losses[::10]
+
+
+def test_readme_bring_your_own_model_for_pytorch_users(tmp_path, monkeypatch):
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    block = text.split("**For PyTorch users**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["error"] < 1e-5 * float(namespace["per_window"].abs().max())
+    assert np.isfinite(float(namespace["loss"]))

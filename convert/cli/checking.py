@@ -150,9 +150,7 @@ def _imported_practice(model: str, analysis, found: dict, warmup: str):
     from convert.runtime import carry
 
     with failing(f"cannot carry {model}'s weights: ", "; nothing written"):
-        if model.lower().endswith(".onnx"):
-            return carry.onnx_practice(model, analysis, found, warmup)
-        return carry.keras_practice(model, analysis, found, warmup)
+        return carry.practice_of(model, analysis, found, warmup)
 
 
 @click.command()

@@ -309,6 +309,8 @@ def import_model(path: str, out_path: str):
             raise ModelImportError(f"{path}: its configuration holds a value causalc cannot read as Keras writes "
                                    f"it ({type(error).__name__}: {str(error)[:200]})") from None
     checked = check_text(text, out_path)
+    if not found["practice_form"] and not path.lower().endswith(".onnx"):
+        text, checked = _floors(text, checked, found, out_path)
     spec = found["spec"]
     if not found["practice_form"]:
         unstated = dataclasses.replace(spec, inputs=tuple(dataclasses.replace(node, window=None)
@@ -321,6 +323,35 @@ def import_model(path: str, out_path: str):
         _check_readings(checked.analysis, found)
         found["window"] = checked.analysis.window
     return text, checked, found
+
+
+MISALIGNED = re.compile(r"misaligns `([^`]+)`.*\(remainder (\d+)\)")
+
+
+def _floors(text: str, checked, found: dict, out_path: str):
+    """Keras's strided layers read floor((n - extent) / stride) + 1 windows, leaving the newest leftovers
+    unread; the spec says so with a Cropping1D before each such layer (a delay in practice), until the
+    window fits exactly."""
+    from convert.pipeline import check_text
+
+    spec = found["spec"]
+    for _ in range(len(spec.layers) + 1):
+        misaligned = [MISALIGNED.search(d.message) for d in checked.diagnostics if d.code == "E202"]
+        misaligned = [m for m in misaligned if m]
+        if not misaligned:
+            break
+        name, left = misaligned[0].group(1), int(misaligned[0].group(2))
+        layers = list(spec.layers)
+        index = next(i for i, layer in enumerate(layers) if layer.name == name)
+        crop = Layer(name=f"{name}_floor", type="Cropping1D", inputs=(layers[index].inputs[0],),
+                     config={"cropping": [0, left]})
+        layers[index] = dataclasses.replace(layers[index], inputs=(crop.name,) + layers[index].inputs[1:])
+        layers.insert(index, crop)
+        spec = dataclasses.replace(spec, layers=tuple(layers))
+        text = spec_text(spec, header=found["header"])
+        checked = check_text(text, out_path)
+    found["spec"], found["layers"] = spec, len(spec.layers)
+    return text, checked
 
 
 def _check_readings(analysis, found: dict) -> None:

@@ -135,8 +135,27 @@ def _reshape(data, shape, allowzero=0):
     return data.reshape(shape)
 
 
+MAX_CONSTANT = 100_000_000  # values in one folded constant
+
+
+def _bounded(shape) -> list[int]:
+    """A shape a folded constant may take: a hostile graph asks ConstantOfShape or Expand for terabytes."""
+    dims = [int(d) for d in np.ravel(shape)]
+    if any(d < 0 for d in dims) or int(np.prod(dims, dtype=np.float64)) > MAX_CONSTANT:
+        raise ModelImportError(f"a constant of shape {dims} ({float(np.prod(dims, dtype=np.float64)):.3g} values); "
+                               f"causalc folds constants of up to {MAX_CONSTANT:,} values")
+    return dims
+
+
 def evaluate(op: str, inputs: list, values: dict, attrs: dict):
     """A node whose inputs are all constants, evaluated with NumPy; None for an op this cannot evaluate."""
+    out = _evaluate(op, inputs, values, attrs)
+    if out is not None and out.size > MAX_CONSTANT:
+        _bounded(out.shape)
+    return out
+
+
+def _evaluate(op: str, inputs: list, values: dict, attrs: dict):
     x = [values[name] if name else None for name in inputs]
     a = x[0] if x else None
     simple = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Equal": np.equal, "Less": np.less,
@@ -188,12 +207,16 @@ def evaluate(op: str, inputs: list, values: dict, attrs: dict):
         from onnx import numpy_helper
 
         fill = numpy_helper.to_array(fill).ravel()[0] if fill is not None else np.float32(0)
-        return np.full([int(d) for d in np.ravel(a)], fill)
+        return np.full(_bounded(a), fill)
     if op == "Range":
+        _bounded([max(int(np.ceil((float(x[1]) - float(a)) / float(x[2]))), 0)] if float(x[2]) else [0])
         return np.arange(a, x[1], x[2]).astype(a.dtype)
     if op == "Expand":
-        return a * np.ones([int(d) for d in np.ravel(x[1])], a.dtype)
+        target = np.broadcast_shapes(a.shape, tuple(_bounded(x[1])))
+        _bounded(target)
+        return np.broadcast_to(a, target).copy()
     if op == "Tile":
+        _bounded(np.asarray(a.shape) * np.asarray(_bounded(x[1])))
         return np.tile(a, [int(d) for d in np.ravel(x[1])])
     if op == "Where":
         return np.where(x[0], x[1], x[2])

@@ -208,3 +208,11 @@ def onnx_practice(path: str, analysis, found: dict, warmup: str = "causal"):
 
     error = check_against(practice, run, analysis, False, columns=order)
     return practice, error
+
+
+def practice_of(path: str, analysis, found: dict, warmup: str = "causal"):
+    """(the practice model with the weights of the model at `path`, Keras or ONNX, and its check's relative
+    difference from it, or None where the model cannot be run here)."""
+    if path.lower().endswith(".onnx"):
+        return onnx_practice(path, analysis, found, warmup)
+    return keras_practice(path, analysis, found, warmup)
