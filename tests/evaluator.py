@@ -31,6 +31,18 @@ def _prelu(layer, x, weights):
     return np.maximum(x, 0.0) + alpha * np.minimum(x, 0.0)
 
 
+def _group_normalize(layer, x, weights):
+    """Each position's channels in groups, each normalised over its own channels; then gamma and beta."""
+    groups, eps = layer.get("groups", 32), layer.get("epsilon", 0.001)
+    values = list(weights[layer["name"]]) if layer["name"] in weights else []
+    gamma = values.pop(0).astype(np.float64) if layer.get("scale", True) else 1.0
+    beta = values.pop(0).astype(np.float64) if layer.get("center", True) else 0.0
+    grouped = x.reshape(x.shape[:-1] + (groups, -1))
+    mean = grouped.mean(axis=-1, keepdims=True)
+    variance = grouped.var(axis=-1, keepdims=True)
+    return ((grouped - mean) / np.sqrt(variance + eps)).reshape(x.shape) * gamma + beta
+
+
 ACTIVATION_LAYERS = {
     "ReLU": _relu,
     "LeakyReLU": lambda layer, x, w: np.where(x >= 0, x, layer.get("negative_slope", 0.3) * x),
@@ -223,6 +235,8 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
             x[layer["name"]] = (value if shape_only else ACTIVATION_LAYERS[kind](layer, value, weights), grid)
         elif kind == "Rescaling":
             x[layer["name"]] = (value * layer["scale"] + layer.get("offset", 0.0), grid)
+        elif kind == "GroupNormalization":
+            x[layer["name"]] = (value if shape_only else _group_normalize(layer, value, weights), grid)
         elif kind in ("BatchNormalization", "LayerNormalization"):
             x[layer["name"]] = (value if shape_only else _normalize(kind, layer, value, weights), grid)
         elif kind in GLOBAL_POOLS:

@@ -115,6 +115,8 @@ CASES = [
     ("E200", OK_HEAD + "  - {type: ZeroPadding1D, padding: 2}\n  - {type: Flatten}\n", 3, "type"),
     ("E114", "same_padding: yes_please\ninput: {channels: 1}\nlayers:\n  - {type: Flatten}\n", 1, "yes_please"),
     ("W304", "input: {channels: 1, window: 010}\nlayers:\n  - {type: Flatten}\n  - {type: Dense, units: 1}\n", 1, "010"),
+    ("E213", "input: {channels: 2}\nlayers:\n  - {type: Conv1D, filters: 4, kernel_size: 2}\n"
+     "  - {type: GroupNormalization, groups: 2}\n  - {type: GlobalAveragePooling1D}\n", 4, "type: GroupNormalization"),
 ]
 
 

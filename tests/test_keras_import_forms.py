@@ -220,3 +220,25 @@ def test_keras_tcn_built_here_imports_exactly(tmp_path, options):
     xs = np.random.default_rng(4).normal(size=(2, 80, 3)).astype("float32")
     got, want = np.asarray(practice(xs)), np.asarray(model(xs))
     assert relative_error(got if want.ndim == 3 else got[:, -1], want) < 1e-5
+
+
+def test_group_normalization_over_channels_imports_and_over_positions_is_refused(tmp_path):
+    x = keras.Input((12, 2))
+    h = L.Conv1D(8, 3, strides=3, activation="relu", name="c")(x)
+    h = L.Dense(6, name="d")(L.Flatten(name="f")(h))
+    model = keras.Model(x, L.Dense(2, name="out")(L.GroupNormalization(groups=3, name="gn")(h)), name="gn")
+    _randomize(model, 9)
+    result, spec, practice = _import(tmp_path, model)
+    assert result.exit_code == 0, result.output
+    assert "{type: GroupNormalization, name: gn, groups: 3}" in spec.read_text()
+    error, xs = _per_step_agrees(model, practice)
+    assert error < 1e-5
+    weights = {layer.name: layer.get_weights() for layer in model.layers if layer.get_weights()}
+    want = per_step_over_sequence(yaml.safe_load(spec.read_text()), weights, xs[0], 12)
+    assert relative_error(np.asarray(practice(xs[0]))[:, 11:], want) < 1e-5
+
+    over_time = keras.Sequential([keras.Input((12, 2)), L.Conv1D(4, 3, name="c"), L.GroupNormalization(2, name="gn"),
+                                  L.Flatten(name="f"), L.Dense(1, name="d")])
+    result, spec, _ = _import(tmp_path / "positions" if (tmp_path / "positions").mkdir() is None else tmp_path,
+                              over_time)
+    assert result.exit_code == 1 and "E213" in result.output and "`gn`" in result.output

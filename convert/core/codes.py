@@ -107,6 +107,11 @@ _RULES = [
          "Training runs the practice model over sequences: memory is the values per step times the steps. Exact "
          "'same' padding in its per-window form holds every window position of every layer at each step.",
          "Use fewer channels or a smaller window, or raise the limit: `causalc --max-step-values N compile ...`."),
+    Rule("E213", "normalisation-over-positions", "error", "A GroupNormalization reads a tensor with positions.",
+         "Keras's GroupNormalization normalises over the positions of the window as well as a group of "
+         "channels, which no causal model computes step by step.",
+         "Put it where the tensor has no positions (after a global pool or a Flatten + Dense head), or use "
+         "LayerNormalization (each position over its channels)."),
     Rule("W300", "unused-layer", "warning", "A layer does not contribute to the output.",
          "It would be compiled into no model and its weights would never train.",
          "Wire it into the output or delete it."),

@@ -23,7 +23,7 @@ from convert.kinds.embedding import Embedding
 from convert.kinds.flatten import Flatten
 from convert.kinds.global_pool import GlobalAveragePooling1D, GlobalMaxPooling1D
 from convert.kinds.merge import Add, Concatenate, Multiply
-from convert.kinds.norm import BatchNormalization, LayerNormalization
+from convert.kinds.norm import BatchNormalization, GroupNormalization, LayerNormalization
 from convert.kinds.padding import ZeroPadding1D
 from convert.kinds.pool import AveragePooling1D, MaxPooling1D
 from convert.kinds.rescaling import Rescaling
@@ -60,5 +60,5 @@ def kind_of(type_name: str) -> Kind:
 for _kind in (Conv1D(), MaxPooling1D(), AveragePooling1D(), Flatten(), Dense(), Add(), Multiply(), Concatenate(),
               Activation(), BatchNormalization(), LayerNormalization(), Dropout(), SpatialDropout1D(),
               GlobalAveragePooling1D(), GlobalMaxPooling1D(), DepthwiseConv1D(), SeparableConv1D(), Rescaling(),
-              ZeroPadding1D(), Embedding(), ReLU(), LeakyReLU(), ELU(), Softmax(), PReLU(), Cropping1D()):
+              ZeroPadding1D(), Embedding(), ReLU(), LeakyReLU(), ELU(), Softmax(), PReLU(), Cropping1D(), GroupNormalization()):
     register(_kind)

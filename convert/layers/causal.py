@@ -116,6 +116,59 @@ class ChannelPReLU(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="causalc")
+class ChannelGroupNormalization(keras.layers.Layer):
+    """Each position's channels in `groups` groups, each group normalised over its own channels (the last
+    axis only): a per-step GroupNormalization over a tensor of one position, at every time step."""
+
+    def __init__(self, groups=32, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        self.groups, self.epsilon, self.center, self.scale = groups, epsilon, center, scale
+        self.objects = {"beta_initializer": keras.initializers.get(beta_initializer),
+                        "gamma_initializer": keras.initializers.get(gamma_initializer),
+                        "beta_regularizer": keras.regularizers.get(beta_regularizer),
+                        "gamma_regularizer": keras.regularizers.get(gamma_regularizer),
+                        "beta_constraint": keras.constraints.get(beta_constraint),
+                        "gamma_constraint": keras.constraints.get(gamma_constraint)}
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        o = self.objects
+        self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer=o["gamma_initializer"],
+                                     regularizer=o["gamma_regularizer"], constraint=o["gamma_constraint"]) \
+            if self.scale else None
+        self.beta = self.add_weight(name="beta", shape=(channels,), initializer=o["beta_initializer"],
+                                    regularizer=o["beta_regularizer"], constraint=o["beta_constraint"]) \
+            if self.center else None
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        channels = inputs.shape[-1]
+        grouped = ops.reshape(inputs, (*shape[:-1], self.groups, channels // self.groups))
+        mean = ops.mean(grouped, axis=-1, keepdims=True)
+        variance = ops.mean(ops.square(grouped - mean), axis=-1, keepdims=True)
+        out = ops.reshape((grouped - mean) * ops.rsqrt(variance + self.epsilon), shape)
+        if self.gamma is not None:
+            out = out * self.gamma
+        if self.beta is not None:
+            out = out + self.beta
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(groups=self.groups, epsilon=self.epsilon, center=self.center, scale=self.scale)
+        for key, value in self.objects.items():
+            serialize = keras.initializers.serialize if key.endswith("initializer") else \
+                keras.regularizers.serialize if key.endswith("regularizer") else keras.constraints.serialize
+            config[key] = serialize(value)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="causalc")
 class Delay1D(keras.layers.Layer):
     """Output step t is input step t - `steps`: a per-step crop of the newest positions in practice form.
     With `padding="causal"` steps before the sequence are zeros and the output is as long as the input;
