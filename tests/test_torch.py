@@ -87,7 +87,23 @@ class CroppedTcn(nn.Module):
         return self.head(r[:, :, -1])
 
 
-MODELS = {"shallow": (ShallowNet, (4, 90)), "cnn1d": (Cnn1d, (2, 26)), "tcn": (CroppedTcn, (3, 12))}
+class Activations(nn.Module):
+    """The activations PyTorch models use, as torch exports them (Gelu, x * sigmoid(x), Mish, Softplus with
+    its threshold, Hardsigmoid, ReLU6, Hardswish, ELU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv1d(2, 6, 3)
+        self.layers = nn.Sequential(nn.GELU(), nn.SiLU(), nn.Mish(), nn.Softplus(), nn.Hardsigmoid(), nn.ReLU6(),
+                                    nn.Hardswish(), nn.ELU())
+        self.fc = nn.Linear(6 * 8, 2)
+
+    def forward(self, x):
+        return self.fc(self.layers(self.c(x)).flatten(1))
+
+
+MODELS = {"shallow": (ShallowNet, (4, 90)), "cnn1d": (Cnn1d, (2, 26)), "tcn": (CroppedTcn, (3, 12)),
+          "activations": (Activations, (2, 10))}
 
 
 def _trained(build):

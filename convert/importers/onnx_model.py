@@ -37,6 +37,7 @@ class Value:
     time: int | None
     cropped: int = 0
     floor: bool = False  # a Clip(min=1e-6) that only a Log reads: the safe log's floor
+    above: float | None = None  # Greater(x, k): the mask of x > k, which only a Where reads
 
     @property
     def width(self) -> int:
@@ -172,6 +173,9 @@ class Reader:
             for name, value in zip(node.output, out if isinstance(out, list) else [out]):
                 self.values[name] = value
             for name in data:
+                if self.values[name].above is not None and node.op_type != "Where":
+                    raise ModelImportError(f"node `{node.name}` ({node.op_type}) reads a comparison's mask; causalc "
+                                           "reads the one in PyTorch's Softplus")
                 if self.values[name].cropped and node.op_type not in ("Add", "Mul", "Sub", "Concat", "Sum"):
                     raise ModelImportError(f"node `{node.name}` ({node.op_type}) reads a tensor cut by a Slice; causalc "
                                            "reads such cuts only where a merge aligns two tensors")

@@ -583,6 +583,31 @@ def log(r, node, attrs):
     return _activation("log")(r, node, attrs)
 
 
+def greater(r, node, attrs):
+    """x > k: only as PyTorch's Softplus writes it, Where(x > threshold, x, softplus(x))."""
+    if node.input[0] not in r.values or node.input[1] in r.values:
+        raise LayoutError("a comparison of the data; causalc reads the one in PyTorch's Softplus (x > threshold)")
+    v = r.value(node.input[0])
+    k = np.ravel(r.constant(node.input[1], "threshold"))
+    if k.size != 1:
+        raise LayoutError("a comparison with a constant of several values")
+    return _value(spec=v.spec, idx=v.idx, channels=v.channels, time=v.time, above=float(k[0]))
+
+
+def where(r, node, attrs):
+    """Where(x > k, x, softplus(x)) is softplus(x) to float32 rounding when k >= 15 (PyTorch's threshold 20):
+    above it softplus(x) - x = log1p(exp(-x)) < 3.1e-7, below a float32 ulp of x."""
+    if not all(n in r.values for n in node.input):
+        raise LayoutError("a selection with constants; causalc reads the one in PyTorch's Softplus")
+    mask, a, b = (r.value(n) for n in node.input)
+    layer = next((layer for layer in r.layers if layer.name == b.spec), None)
+    if mask.above is None or mask.above < 15 or mask.spec != a.spec or layer is None or \
+            layer.config.get("activation") != "softplus" or layer.inputs != (a.spec,):
+        raise LayoutError("a selection by the data; causalc reads PyTorch's Softplus (Where(x > 20, x, "
+                          "softplus(x)))")
+    return b
+
+
 def leaky_relu(r, node, attrs):
     return _unary("LeakyReLU", lambda a: {"negative_slope": float(a.get("alpha", 0.01))})(r, node, attrs)
 
@@ -596,10 +621,10 @@ OPS = {
     "Reshape": reshape, "Flatten": flatten, "Conv": conv, "MaxPool": pool, "AveragePool": pool,
     "Relu": _activation("relu"), "Sigmoid": _activation("sigmoid"), "Tanh": _activation("tanh"),
     "Softplus": _activation("softplus"), "Softsign": _activation("softsign"), "Selu": _activation("selu"),
-    "Exp": _activation("exponential"), "Mish": _activation("mish"), "Gelu": gelu, "HardSigmoid": hard_sigmoid,
+    "Exp": _activation("exponential"), "Mish": _activation("mish"), "HardSwish": _activation("hard_silu"), "Gelu": gelu, "HardSigmoid": hard_sigmoid,
     "LeakyRelu": leaky_relu, "Elu": elu, "PRelu": prelu, "Softmax": softmax, "LogSoftmax": softmax,
     "BatchNormalization": batch_norm, "Gemm": gemm, "MatMul": matmul, "Add": arithmetic, "Sub": arithmetic,
     "Mul": arithmetic, "Div": arithmetic, "Pow": arithmetic, "Sum": arithmetic, "Concat": concat, "Pad": pad,
     "Slice": slice_, "Gather": gather, "GlobalAveragePool": reduce, "GlobalMaxPool": reduce, "ReduceMean": reduce,
-    "ReduceMax": reduce, "Clip": clip, "Log": log,
+    "ReduceMax": reduce, "Clip": clip, "Log": log, "Greater": greater, "Where": where,
 }
