@@ -211,6 +211,8 @@ def evaluate(spec: dict, weights: dict, windows: np.ndarray | None, window: int 
         elif kind == "Cropping1D":
             crop = layer.get("cropping", 1)
             oldest, newest = (crop, crop) if isinstance(crop, int) else crop
+            if n - oldest - newest < 1:
+                raise Misfit(f"{layer['name']}: width {n} cropped by {oldest + newest}")
             x[layer["name"]] = (value[:, oldest:n - newest], grid)
         elif kind == "Flatten":
             x[layer["name"]] = (value.reshape(value.shape[0], 1, -1), grid)

@@ -128,3 +128,13 @@ def test_every_activation_compiles_and_matches(tmp_path):
               for i, name in enumerate(ACTIVATIONS)]
     spec = {"name": "activations", "input": {"channels": 2}, "layers": layers}
     _check(spec, tmp_path, choice=0, seed=3)
+
+
+def test_a_crop_no_window_fits_is_e207_for_the_oracle_too(tmp_path):
+    """An unused branch whose crop leaves no position at the only window the output allows: the compiler
+    says E207 for every layer, and the evaluator must find no window either (a crop keeps one position)."""
+    spec = {"name": "generated", "input": {"channels": 1}, "layers": [
+        {"type": "Cropping1D", "inputs": "input", "cropping": [0, 1], "name": "l1"},
+        {"type": "BatchNormalization", "inputs": "l1", "name": "l2"},
+        {"type": "Conv1D", "inputs": "input", "kernel_size": 1, "filters": 1, "name": "l3"}]}
+    _check(spec, tmp_path, 0, 0)

@@ -179,3 +179,21 @@ def test_readme_bring_your_own_model_for_pytorch_users(tmp_path, monkeypatch):
     exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["error"] < 1e-5 * float(namespace["per_window"].abs().max())
     assert np.isfinite(float(namespace["loss"]))
+
+
+def test_predict_runs_under_torch(tmp_path):
+    """Dense prediction needs no TensorFlow: every row is the practice model's over the whole recording."""
+    from convert.cli import main
+    import convert.api as causalc
+
+    spec = os.path.join(ROOT, "specs", "fcn-classifier.yaml")
+    runner = CliRunner()
+    assert runner.invoke(main, ["compile", spec, "-o", str(tmp_path)]).exit_code == 0
+    recording = np.random.default_rng(5).normal(size=(700, 1)).astype(np.float32)
+    np.save(tmp_path / "rec.npy", recording)
+    result = runner.invoke(main, ["predict", spec, str(tmp_path / "fcn-classifier.keras"), str(tmp_path / "rec.npy"),
+                                  "-o", str(tmp_path / "rows.npy"), "--chunk", "256"])
+    assert result.exit_code == 0, result.output
+    model = causalc.load_model(str(tmp_path / "fcn-classifier.keras"))
+    want = np.asarray(keras.ops.convert_to_numpy(model(recording[None])))[0]
+    assert relative_error(np.load(tmp_path / "rows.npy"), want) < 1e-5
