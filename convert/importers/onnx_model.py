@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,40 +22,8 @@ from convert.frontend.spec import INPUT, Input, Layer, Spec
 from convert.frontend.writer import spec_text
 from convert.importers import onnx_graph
 from convert.importers.keras_layers import ModelImportError, fields
-from convert.importers.onnx_ops import OPS, LayoutError
-
-
-@dataclass
-class Value:
-    """A data-carrying ONNX tensor: the spec tensor it is, how its elements lie (see the module), the spec
-    tensor's channels, the ONNX axis of time (None: no positions), and the oldest positions a Slice cut."""
-
-    spec: str
-    idx: np.ndarray
-    channels: int
-    time: int | None
-    cropped: int = 0
-    floor: bool = False  # a Clip(min=1e-6) that only a Log reads: the safe log's floor
-    above: float | None = None  # Greater(x, k): the mask of x > k, which only a Where reads
-
-    @property
-    def width(self) -> int:
-        return self.idx.shape[self.time - 1] if self.time is not None else 1
-
-    @property
-    def shape(self) -> tuple:
-        return (None,) + self.idx.shape
-
-
-def find_time(idx: np.ndarray, channels: int, width: int) -> int | None:
-    """The ONNX axis along which `idx` steps through positions (None: no such axis, or width 1)."""
-    steps = idx // channels
-    for axis in range(idx.ndim):
-        if idx.shape[axis] == width and width > 1:
-            expected = np.arange(width).reshape([-1 if a == axis else 1 for a in range(idx.ndim)])
-            if np.array_equal(steps, np.broadcast_to(expected, idx.shape)):
-                return axis + 1
-    return None
+from convert.importers.onnx_layout import LayoutError, Value
+from convert.importers.onnx_ops import OPS
 
 
 class Reader:

@@ -42,28 +42,6 @@ def load(spec) -> Analysis:
     return checked.analysis
 
 
-def import_spec(model_path, spec_path, practice_path=None, warmup: str = "causal") -> Analysis:
-    """Write the spec of a model file (as `causalc import` does: a per-step or practice-form Keras model, or
-    a per-step ONNX model) and return it analysed; with `practice_path`, also the practice model carrying
-    the model's weights, checked against the model first (`causalc import --practice`). Raises
-    ModelImportError for what causalc cannot express, SpecError for a spec with errors."""
-    from convert.importers.keras import import_model
-
-    text, checked, found = import_model(os.fspath(model_path), os.fspath(spec_path))
-    if not checked.ok:
-        raise SpecError(checked.diagnostics)
-    practice = None
-    if practice_path is not None:
-        from convert.runtime import carry
-
-        practice, _ = carry.practice_of(os.fspath(model_path), checked.analysis, found, warmup)
-    with open(spec_path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-    if practice is not None:
-        practice.save(os.fspath(practice_path))
-    return checked.analysis
-
-
 def practice_model(spec, warmup: str = "causal") -> keras.Model:
     """A fresh practice model: (batch, T, C) -> (batch, T, units)."""
     return build_model(lower(load(spec), warmup))

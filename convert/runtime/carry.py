@@ -10,9 +10,13 @@ ending at every step for a per-step source, on the whole sequence for a practice
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from convert.core.errors import BadValue
+from convert.analysis import Analysis
+from convert.core.diagnostics import SpecError
 from convert.runtime.api import ModelFileError, WeightMismatch, _check_model_file, from_step, per_step_model, weight_map
 
 TOLERANCE = 1e-5  # relative to the source's largest output, as the contract states
@@ -216,3 +220,23 @@ def practice_of(path: str, analysis, found: dict, warmup: str = "causal"):
     if path.lower().endswith(".onnx"):
         return onnx_practice(path, analysis, found, warmup)
     return keras_practice(path, analysis, found, warmup)
+
+
+def import_spec(model_path, spec_path, practice_path=None, warmup: str = "causal") -> Analysis:
+    """Write the spec of a model file (as `causalc import` does: a per-step or practice-form Keras model, or
+    a per-step ONNX model) and return it analysed; with `practice_path`, also the practice model carrying
+    the model's weights, checked against the model first (`causalc import --practice`). Raises
+    ModelImportError for what causalc cannot express, SpecError for a spec with errors."""
+    from convert.importers.keras import import_model
+
+    text, checked, found = import_model(os.fspath(model_path), os.fspath(spec_path))
+    if not checked.ok:
+        raise SpecError(checked.diagnostics)
+    practice = None
+    if practice_path is not None:
+        practice, _ = practice_of(os.fspath(model_path), checked.analysis, found, warmup)
+    with open(spec_path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    if practice is not None:
+        practice.save(os.fspath(practice_path))
+    return checked.analysis
