@@ -17,6 +17,7 @@ import numpy as np
 from convert.core.errors import BadValue
 from convert.analysis import Analysis
 from convert.core.diagnostics import SpecError
+from convert.runtime.compare import relative_error
 from convert.runtime.api import ModelFileError, WeightMismatch, _check_model_file, from_step, per_step_model, weight_map
 
 TOLERANCE = 1e-5  # relative to the source's largest output, as the contract states
@@ -76,11 +77,6 @@ def _windows(nodes, arrays: list, ends: list[int], window: int) -> list[np.ndarr
         else:
             out.append(np.concatenate([array] * len(ends)))
     return out
-
-
-def relative_error(got, want) -> float:
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    return float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-30))
 
 
 def check_against(practice, run_source, analysis, practice_form: bool, seed: int = 0, columns=None) -> float:

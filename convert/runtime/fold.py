@@ -18,6 +18,7 @@ from convert.frontend.spec import Layer
 from convert.frontend.writer import spec_text
 from convert.pipeline import check_text
 from convert.runtime import api
+from convert.runtime.compare import relative_error
 
 FOLDS_INTO = ("Conv1D", "Dense", "DepthwiseConv1D", "SeparableConv1D")
 
@@ -108,7 +109,7 @@ def fold_checked(model: keras.Model, spec, path: str, warmup: str = "causal") ->
     x = random_arrays(analysis.spec.inputs, analysis.window + 64)
     x = x[0] if len(x) == 1 else x
     want, got = np.asarray(model(x), np.float64), np.asarray(folded(x), np.float64)
-    error = float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-30))
+    error = relative_error(got, want)
     if error > 1e-5:
         raise BadValue(f"the folded model differs from the model by {error:.2e} (relative); nothing written")
     return text, folded, names, error

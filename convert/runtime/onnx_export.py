@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from convert.core.errors import CausalcError
+from convert.runtime.compare import relative_error
 from convert.runtime.export import step_function
 
 OPSET = 17  # ONNX Runtime from 1.13 and most other runtimes run it
@@ -180,19 +181,13 @@ def session(content: bytes):
     return onnxruntime.InferenceSession(content, options, providers=["CPUExecutionProvider"])
 
 
-def _relative(got, want) -> float:
-    """max |got - want| over the whole output, relative to its largest value."""
-    want = np.asarray(want, np.float64)
-    return float(np.max(np.abs(np.asarray(got, np.float64) - want)) / max(float(np.max(np.abs(want))), 1e-30))
-
-
 def check_practice(content: bytes, model, nodes, arrays) -> float | None:
     """Relative error of ONNX Runtime's practice output against Keras on `arrays` (None without ONNX Runtime)."""
     runner = session(content)
     if runner is None:
         return None
     got = runner.run(["y"], {node.name: array for node, array in zip(nodes, arrays)})[0]
-    return _relative(got, model(arrays if len(arrays) > 1 else arrays[0], training=False))
+    return relative_error(got, model(arrays if len(arrays) > 1 else arrays[0], training=False))
 
 
 def check_step(content: bytes, stream, batch_size: int, state: dict, values) -> float | None:
@@ -213,7 +208,7 @@ def check_step(content: bytes, stream, batch_size: int, state: dict, values) -> 
         out = dict(zip(names, runner.run(names, {**feed, **state})))
         got.append(out["y"])
         state = {name: out[name + "_next"] for name in state}
-    return _relative(np.stack(got), np.stack(want))
+    return relative_error(np.stack(got), np.stack(want))
 
 
 def random_steps(nodes, steps: int, batch: int, seed: int = 0) -> list[list[np.ndarray]]:
