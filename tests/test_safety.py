@@ -266,3 +266,14 @@ def test_cluster_option_is_checked_like_tf_config(tmp_path, cluster, message):
     result = _invoke(["train", STRIDED, str(tmp_path / "x.npy"), "-o", str(tmp_path / "m.keras"),
                       "--cluster", cluster, "--worker-index", "0"])
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_a_limit_given_on_the_command_line_ends_with_the_command():
+    """`--max-memory` holds for its invocation only: code run after it in the same process (the Python API,
+    the next test) has the limits it had before."""
+    from convert.core import limits
+
+    before = (limits.MAX_PARAMETERS, limits.MAX_STEP_VALUES, limits.MAX_MEMORY)
+    result = _invoke(["--max-memory", "64k", "--max-parameters", "10", "--max-step-values", "10", "lint", STRIDED])
+    assert result.exit_code in (0, 1), result.output
+    assert (limits.MAX_PARAMETERS, limits.MAX_STEP_VALUES, limits.MAX_MEMORY) == before

@@ -65,9 +65,15 @@ class _Commands(click.Group):
               "above it, refused before anything is allocated.")
 def main(max_parameters: int | None, max_step_values: int | None, max_memory: int | None) -> None:
     """Compile per-step autoregressive 1-D networks into stride-1 causal dilated networks."""
+    before = (limits.MAX_PARAMETERS, limits.MAX_STEP_VALUES, limits.MAX_MEMORY)
     limits.MAX_PARAMETERS = max_parameters or limits.DEFAULT_MAX_PARAMETERS  # per invocation, never carried over
     limits.MAX_STEP_VALUES = max_step_values or limits.DEFAULT_MAX_STEP_VALUES
     limits.MAX_MEMORY = max_memory or limits.DEFAULT_MAX_MEMORY
+
+    def restore() -> None:  # a caller in the same process (the Python API after `main`) keeps its own limits
+        limits.MAX_PARAMETERS, limits.MAX_STEP_VALUES, limits.MAX_MEMORY = before
+
+    click.get_current_context().call_on_close(restore)
 
 
 for _command in (checking.lint, checking.explain, models.compile_command, models.to_step_command,
