@@ -43,7 +43,7 @@ def test_text_outputs_are_deterministic(build, tmp_path):
         assert (tmp_path / f"pooling{suffix}").read_bytes() == (build / f"pooling{suffix}").read_bytes()
 
 
-@pytest.mark.parametrize("order", ["import convert, keras", "import keras, convert"])
+@pytest.mark.parametrize("order", ["import convert, keras", pytest.param("import keras, convert", marks=pytest.mark.slow)])
 def test_reload_in_fresh_process_with_safe_mode(build, tmp_path, order):
     x = np.random.default_rng(0).normal(size=(2, 40, 2)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)

@@ -249,7 +249,7 @@ def test_import_of_a_weights_only_h5_says_what_it_is(tmp_path):
     _clean(result, tmp_path / "s.yaml", "holds no model configuration (weights only")
 
 
-@pytest.mark.parametrize("command", ["compile", "train"])
+@pytest.mark.parametrize("command", [pytest.param("compile", marks=pytest.mark.slow), "train"])
 def test_sigterm_removes_what_the_command_staged(tmp_path, tiny, command):
     """The command is stopped once it has staged an output (compile: the model being saved; train: the
     first checkpoint written); what it staged is gone and the exit says so."""
