@@ -36,9 +36,11 @@ def test_every_row_is_the_whole_recordings_whatever_the_chunk(path, warmup):
     want = _whole(model, [x])
     # short chunks cost one call each: over the first window and a few steps beyond it
     short = x[:analysis.window + 9]
+    want_short = _whole(model, [short])
     for chunk, batch in ((1, 1), (7, 3)):
         got = api.predict(model, analysis, short, chunk=chunk, warmup=warmup, batch_size=batch)
-        assert relative_error(got, _whole(model, [short])) < 1e-5, (chunk, batch)
+        assert got.shape == want_short.shape
+        assert relative_error(got, want_short) < 1e-5, (chunk, batch)
     for chunk, batch in ((97, 3), (analysis.window, 2), (len(x) + 5, 1)):
         got = api.predict(model, analysis, x, chunk=chunk, warmup=warmup, batch_size=batch)
         assert got.shape == want.shape
