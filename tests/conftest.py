@@ -139,3 +139,46 @@ def relative_error(got: np.ndarray, want: np.ndarray) -> float:
 @pytest.fixture(params=SPECS, ids=spec_id)
 def bundled_spec(request) -> str:
     return request.param
+
+
+def step_rule(stream, batch: int) -> list[tuple[str, str, int]]:
+    """(state name, column name, length) of every ring of the exported step of `stream` at `batch`."""
+    from convert.runtime.export import column_name, tensor_name
+
+    return [(tensor_name(n), column_name(n), stream.ring_shapes(batch)[n][0]) for n in stream.ring_names]
+
+
+def advance(state: dict, out: dict, rule) -> dict:
+    """The state after a step of the exported step, by step.json's rule written out here: each ring's column
+    at row t % length, then t + 1."""
+    t = int(state["t"])
+    state = {name: np.array(value) for name, value in state.items()}
+    for name, column, length in rule:
+        state[name][t % length] = np.asarray(out[column])
+    state["t"] = np.array(t + 1, np.int32)
+    return state
+
+
+_exports: dict = {}
+
+
+def exported_step(path: str, batch: int = 2, fmt: str = "onnx") -> str:
+    """A folder holding the exported step of `stream_of(path)` at `batch` (step.onnx, or saved_model and
+    step.tflite; step.json, initial_state.npz, spec.yaml), written once per session."""
+    import atexit
+    import shutil
+    import tempfile
+
+    key = (path, batch, fmt)
+    if key not in _exports:
+        folder = tempfile.mkdtemp(prefix="causalc-step-")
+        atexit.register(shutil.rmtree, folder, True)
+        stream = stream_of(path)
+        if fmt == "onnx":
+            from convert.runtime.onnx_export import export_step_onnx
+
+            export_step_onnx(stream, folder, batch)
+        else:
+            stream.export(folder, batch)
+        _exports[key] = folder
+    return _exports[key]

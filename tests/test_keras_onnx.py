@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, SPECS, compiled, generated_model, relative_error, spec_id, stream_of
+from conftest import (ROOT, SPECS, advance, compiled, exported_step, generated_model, relative_error, spec_id, step_rule,
+                      stream_of)
 from evaluator import at_step, listed, load, random_inputs
 from strategies import spec_dicts_of_every_family
 
@@ -51,30 +52,21 @@ def assert_practice_matches(path: str) -> None:
 
 
 def assert_step_matches(path: str, steps: int = STEPS, batch: int = 2) -> None:
-    """The exported step, its state fed back, equals the stream at every step (and so the practice model)."""
-    from convert.runtime import onnx_export
-    from convert.runtime.export import input_name, tensor_name
+    """The exported step run by its runner (convert.deploy.runner: the rings in ONNX Runtime's buffers, each
+    column written at row t % length) equals the stream at every step, and so the practice model."""
+    from convert.deploy.runner import StepRunner
 
     stream = stream_of(path)
-    runner = _session(onnx_export.convert(onnx_export.onnx_step_function(stream, batch)))
-    shapes = stream.ring_shapes(batch)
-    state = {"t": np.array(0, np.int32), **{tensor_name(n): np.zeros(shapes[n], np.float32) for n in stream.ring_names}}
-    outputs = [o.name for o in runner.get_outputs()]
-    assert sorted(outputs) == sorted(["y"] + [name + "_next" for name in state])
+    runner = StepRunner(exported_step(path, batch))
+    names = sorted(o.name for o in runner._engine.session.get_outputs())
+    assert names == sorted(["y"] + [column for _, column, _ in step_rule(stream, batch)])
     spec = load(path)
     x = random_inputs(spec, steps, batch, seed=5)
     stream.reset(batch)
     want = stream.run(x)  # checked against the practice model by test_keras_stream
-    several = len(stream.nodes) > 1
-    got = []
-    for t in range(steps):
-        values = listed(at_step(spec, x, t))
-        feed = {input_name(node, several): v for node, v in zip(stream.nodes, values)}
-        out = dict(zip(outputs, runner.run(outputs, {**feed, **state})))
-        got.append(out["y"])
-        state = {name: out[name + "_next"] for name in state}
-    assert int(state["t"]) == steps
-    assert relative_error(np.stack(got, axis=1), want) < 1e-5
+    got = runner.run(listed(x))
+    assert runner.t == steps
+    assert relative_error(got, want) < 1e-5
 
 
 @pytest.mark.parametrize("path", _fast("practice", FAST), ids=spec_id)
@@ -138,11 +130,12 @@ def test_exact_warmup_practice_and_step(tmp_path):
     assert int(state["t"]) == causalc.load(path).window - 1 and any(np.any(v != 0) for v in state.values())
     step = _session((tmp_path / "s" / "step.onnx").read_bytes())
     names = [o.name for o in step.get_outputs()]
+    rule = step_rule(stream_of(path), 1)
     stepped = []
     for t in range(50):
         out = dict(zip(names, step.run(names, {"x": x[:1, t], **state})))
         stepped.append(out["y"])
-        state = {name: out[name + "_next"] for name in state}
+        state = advance(state, out, rule)
     assert relative_error(np.stack(stepped, axis=1), np.asarray(practice(x[:1]), np.float64)) < 1e-5
 
 
@@ -225,7 +218,7 @@ def _generated_check(spec: dict, seed: int, folder) -> None:
         out = dict(zip(outputs, runner.run(outputs, {**{input_name(n, several): v for n, v in zip(nodes, values)},
                                                     **state})))
         stepped.append(out["y"])
-        state = {name: out[name + "_next"] for name in state}
+        state = advance(state, out, step_rule(stream, 2))
     assert relative_error(np.stack(stepped, axis=1), want) < 1e-5
 
 

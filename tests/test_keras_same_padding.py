@@ -12,7 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from conftest import ROOT, randomize, relative_error, weights_of
+from conftest import ROOT, advance, randomize, relative_error, step_rule, weights_of
 from evaluator import per_step_over_sequence
 from test_keras_per_step import assert_per_step_contract
 
@@ -178,8 +178,8 @@ def test_export_and_generate_in_both_forms(form, tmp_path):
         lite = runner(x=x[:, t], **lite_state)
         np.testing.assert_allclose(out["y"].numpy(), want[:, t], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(lite["y"], want[:, t], rtol=1e-4, atol=1e-5)
-        state = {k: out[k].numpy() for k in state}
-        lite_state = {k: lite[k] for k in lite_state}
+        state = advance(state, {k: v.numpy() for k, v in out.items()}, step_rule(stream, 1))
+        lite_state = advance(lite_state, lite, step_rule(stream, 1))
     result = CliRunner().invoke(main, ["generate", str(path), str(tmp_path / "regression.keras"), "--steps", "30",
                                        "-o", str(tmp_path / "out.npy")])
     assert result.exit_code == 0, result.output

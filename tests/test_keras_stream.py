@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, SPECS, compiled, generated_model, output_bias, randomize, relative_error, spec_id, stream_of
+from conftest import ROOT, SPECS, advance, compiled, generated_model, output_bias, randomize, relative_error, spec_id, step_rule, stream_of
 from evaluator import at_step, load, part, random_inputs
 from strategies import spec_dicts
 
@@ -125,6 +125,7 @@ def assert_export_matches_the_stream(stream, folder, steps: int) -> None:
     for name in state:
         np.testing.assert_array_equal(written_state[name], state[name])
     lite_state = dict(state)
+    rule = step_rule(stream, 1)
     stream.reset(1)
     x = _x(stream, steps, batch=1, seed=4)
     several = len(stream.nodes) > 1
@@ -136,8 +137,8 @@ def assert_export_matches_the_stream(stream, folder, steps: int) -> None:
         lite = runner(**feed, **lite_state)
         np.testing.assert_allclose(out["y"].numpy(), want, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(lite["y"], want, rtol=1e-4, atol=1e-5)
-        state = {k: out[k].numpy() for k in state}
-        lite_state = {k: lite[k] for k in lite_state}
+        state = advance(state, {k: v.numpy() for k, v in out.items()}, rule)
+        lite_state = advance(lite_state, lite, rule)
 
 
 def test_generate_command(tmp_path):

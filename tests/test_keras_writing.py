@@ -94,7 +94,8 @@ def test_a_failed_export_leaves_the_previous_one(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["export-step", spec, model, "-o", str(out)])
     assert result.exit_code == 1
     assert (out / "step.tflite").read_bytes() == before and (out / "saved_model" / "saved_model.pb").exists()
-    assert sorted(p.name for p in out.iterdir()) == [".causalc.lock", "initial_state.npz", "saved_model", "step.tflite"]
+    assert sorted(p.name for p in out.iterdir()) == [".causalc.lock", "initial_state.npz", "saved_model", "spec.yaml", "step.json",
+                                                     "step.tflite"]
 
 
 def test_writers_into_one_folder_take_turns(tmp_path):

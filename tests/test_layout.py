@@ -30,14 +30,15 @@ ROOMS = {
     "backends": ("core", "ir", "kinds", "frontend", "analysis", "lowering", "layers"),  # Keras model, source, map
     "pipeline": ("core", "frontend", "analysis", "lowering", "backends"),  # the pass lists
     "importers": ("core", "ir", "kinds", "frontend", "analysis", "pipeline"),  # models from elsewhere to specs
+    "deploy": ("core",),  # the exported step's manifest and the loop that runs it with ONNX Runtime or LiteRT
     "runtime": ("core", "ir", "kinds", "frontend", "analysis", "lowering", "layers", "backends", "pipeline",
-                "importers"),  # running compiled models: stream, generation, export, training
+                "importers", "deploy"),  # running compiled models: stream, generation, export, training
     "bench": ("core", "frontend", "analysis", "lowering", "pipeline", "runtime"),  # measures for bench
     "api": ("core", "importers", "runtime"),  # public facades
     "stream": ("runtime",),
     "data": ("runtime",),
     "cli": ("core", "ir", "kinds", "frontend", "analysis", "lowering", "views", "backends", "pipeline",
-            "importers", "runtime", "bench"),  # thin commands
+            "importers", "runtime", "bench", "deploy"),  # thin commands
     "__main__": ("cli",),
     "__init__": ("layers",),  # registers the Keras layers when Keras loads
     "edge_layers": ("layers",),  # shims: module names saved models and generated sources use
@@ -83,6 +84,10 @@ def test_only_the_tensorflow_side_imports_tensorflow():
             # ONNX import reads files with the onnx package (no TensorFlow), only when asked to
             if relative.startswith("convert/importers/onnx_") and function is not None and module == "onnx" or \
                     module.startswith("onnx.") and relative.startswith("convert/importers/onnx_") and function:
+                continue
+            # the step's runner runs with ONNX Runtime or LiteRT (never TensorFlow), imported when asked for
+            if relative == "convert/deploy/runner.py" and function is not None and module.split(".")[0] in (
+                    "onnxruntime", "ai_edge_litert"):
                 continue
             offenders.append(f"{relative}:{line} imports {module}")
     assert offenders == []

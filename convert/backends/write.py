@@ -11,7 +11,6 @@ import tempfile
 from contextlib import contextmanager
 
 from convert.analysis import Analysis
-from convert.backends.keras_model import build_model
 from convert.backends.weight_map import weight_map_json
 from convert.backends.python_source import source
 from convert.core.files import remove_staged, staged_file, staged_folder
@@ -124,6 +123,8 @@ def write_outputs(analysis: Analysis, practice: Graph, per_step: Graph, out_dir:
     """Write STEM.keras, STEM.map.json and STEM.py of the lowered graphs into out_dir."""
     stem = os.path.join(out_dir, analysis.spec.name)
     with atomic_files(out_dir) as new:
+        from convert.backends.keras_model import build_model  # Keras only when a model is written
+
         build_model(practice).save(new(stem + ".keras"))
         for suffix, text in ((".map.json", weight_map_json(practice, per_step)), (".py", source(practice, per_step))):
             with open(new(stem + suffix), "w", encoding="utf-8", newline="\n") as handle:

@@ -13,7 +13,7 @@ import sys
 import click
 
 from convert.core import limits
-from convert.cli import checking, export, models
+from convert.cli import checking, deploy, export, models
 from convert.cli.predict import predict
 from convert.cli.train import train
 from convert.cli.common import EXIT_PROBLEMS, CannotWrite, _use_color, said  # noqa: F401  (tests patch the colour decision)
@@ -78,7 +78,7 @@ def main(max_parameters: int | None, max_step_values: int | None, max_memory: in
 
 for _command in (checking.lint, checking.explain, models.compile_command, models.to_step_command,
                  models.from_step_command, models.fold_batchnorm_command, models.generate, export.export, models.export_step,
-                 models.bench, checking.schema, checking.import_command, checking.draw, train, predict):
+                 models.bench, checking.schema, checking.import_command, checking.draw, train, predict, deploy.run_step):
     main.add_command(_command)
 
 

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from convert.cli.common import WARMUP, _analysis_or_exit, failing, require_keras
@@ -47,8 +49,9 @@ def export_step_onnx(stream, out_dir: str, batch_size: int) -> None:
     onnx_export = _onnx_tools()
     with failing(writing=f"{out_dir}/step.onnx"):
         out, said, written = onnx_export.export_step_onnx(stream, out_dir, batch_size)
-    click.echo(f"wrote {out} (ONNX opset {onnx_export.OPSET}, batch {batch_size}; state in t and ring_*, "
-               f"updated in t_next and ring_*_next; {said})")
+    click.echo(f"wrote {out} (ONNX opset {onnx_export.OPSET}, batch {batch_size}; state in t and ring_*, the "
+               f"host writes each ring_*_column at row t % length; {said})")
+    click.echo(f"wrote {os.path.join(out_dir, 'step.json')} (how to drive it: causalc run-step {out_dir} ...)")
     if written:
         click.echo(f"wrote {written} (the state to start from)")
     else:

@@ -86,7 +86,10 @@ class Conv(Windowed):
         import tensorflow as tf
 
         kernel, bias, names, sizes = step.group(layer)
-        flat = tf.reshape(tf.transpose(taps, [1, 0, 2]), [tf.shape(taps)[1], -1])
+        if taps.shape[0] == 1 and len(ins[0].shape) == 2:  # a 1x1 convolution: the current step as it is
+            flat = ins[0]
+        else:
+            flat = tf.reshape(tf.transpose(taps, [1, 0, 2]), [tf.shape(taps)[1], -1])
         product = tf.matmul(flat, kernel) + bias
         outs = tf.split(product, sizes, axis=-1) if len(sizes) > 1 else [product]
         return {name: _activation(step.graph.layer(name).arg("activation"))(out) for name, out in zip(names, outs)}

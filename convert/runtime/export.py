@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from convert.backends.write import atomic_files
+from convert.core.errors import BadValue
 from convert.kinds.ops import OPS
 
 
@@ -24,10 +25,17 @@ def input_name(node, several: bool) -> str:
     return "x" if not several else "x_" + tensor_name(node.name).removeprefix("ring_")
 
 
+def column_name(ring: str) -> str:
+    """The step's output for a ring: its input's value at the step, which the host writes at row t % length."""
+    return tensor_name(ring) + "_column"
+
+
 def step_function(stream, batch_size: int = 1):
-    """A concrete function `step(x..., t, *rings) -> (y, t + 1, *rings)` with explicit state: one x per
+    """A concrete function `step(x..., t, *rings) -> {y, ring_*_column}` with explicit state: one x per
     input, in spec order, each its value at the step ((batch, C), or (batch,) integers; a hop input's
-    frame for the step, a global input's vector)."""
+    frame for the step, a global input's vector). The rings are read, never copied: the step returns each
+    ring's column (its input's value at step t), and the caller writes it at row t % length and adds 1 to
+    t (`convert.deploy.manifest` describes the rule), so a step costs the same whatever the rings' length."""
     stream.check_batch(batch_size, "the exported step", steps=1)
     shapes = stream.ring_shapes(batch_size)
     several = len(stream.nodes) > 1
@@ -40,10 +48,63 @@ def step_function(stream, batch_size: int = 1):
 
     def step(*args):
         xs, t, rings = args[:count], args[count], args[count + 1:]
-        y, rings = stream._step(xs, t, rings, in_place=False)  # traced without XLA: a plain scatter
-        return {"y": y, "t": t + 1, **{tensor_name(n): r for n, r in zip(stream.ring_names, rings)}}
+        y, columns = stream._step(xs, t, rings, columns=True)
+        return {"y": y, **{column_name(n): c for n, c in zip(stream.ring_names, columns)}}
 
     return tf.function(step, input_signature=signature, autograph=False)
+
+
+def manifest(stream, batch_size: int, files: dict, state: dict | None) -> dict:
+    """step.json's content for the step of `batch_size` written as `files` ({runtime: file name}); `state`:
+    the initial state written beside it (None: exact warm-up's global inputs decide it, none is written)."""
+    from convert.deploy.manifest import FORMAT, STATE, SPEC, VERSION
+    from convert.runtime.feedback import output_kind
+
+    analysis = stream.analysis
+    spec = analysis.spec
+    output = spec.layer(spec.output).config.get("activation")
+    try:
+        kind = output_kind(analysis)
+    except BadValue:
+        kind = None  # a classifier or a detector: the step is fed, never fed back
+    several = len(stream.nodes) > 1
+    inputs = [{"name": input_name(node, several), "input": node.name, "dtype": "int32" if node.categories else "float32",
+               "shape": [batch_size] + ([] if node.categories else [node.channels]),
+               "categories": node.categories or None, "hop": node.hop or None, "global": bool(node.is_global),
+               "signal": node is spec.signal} for node in stream.nodes]
+    initial = STATE if state is not None else None
+    shapes = stream.ring_shapes(batch_size)
+    rings = [{"name": tensor_name(n), "dtype": "float32", "shape": list(shapes[n]), "length": shapes[n][0],
+              "initial": initial, "column": column_name(n),
+              "update": f"{tensor_name(n)}[t % {shapes[n][0]}] = {column_name(n)}"} for n in stream.ring_names]
+    return {
+        "format": FORMAT, "version": VERSION,
+        "spec": {"name": spec.name, "file": SPEC, "window": analysis.window},
+        "warmup": stream.warmup, "batch_size": batch_size, "files": dict(files),
+        "inputs": inputs + [{"name": "t", "dtype": "int32", "shape": []}]
+                  + [{"name": ring["name"], "dtype": "float32", "shape": ring["shape"]} for ring in rings],
+        "outputs": [{"name": "y", "dtype": "float32", "shape": [batch_size, stream.units], "activation": output or "linear"}]
+                   + [{"name": ring["column"], "dtype": "float32", "shape": ring["shape"][1:]} for ring in rings],
+        "state": [{"name": "t", "dtype": "int32", "shape": [], "initial": initial, "update": "t + 1"}] + rings,
+        "feedback": None if kind is None else {"kind": kind, "levels": stream.units if kind != "regression" else None,
+                                               "log_probabilities": output != "softmax"},
+        "rule": "each step: outputs = step(inputs); for every ring, ring[t % length] = its column; then t += 1",
+    }
+
+
+def write_manifest(content: dict, spec_text: str, folder: str, new) -> str:
+    """FOLDER/step.json and FOLDER/spec.yaml (the spec, for run-step's checks of what it is fed)."""
+    import json
+
+    from convert.deploy.manifest import MANIFEST, SPEC
+
+    path = os.path.join(folder, MANIFEST)
+    with open(new(path), "w", encoding="utf-8") as handle:
+        json.dump(content, handle, indent=1)
+        handle.write("\n")
+    with open(new(os.path.join(folder, SPEC)), "w", encoding="utf-8") as handle:
+        handle.write(spec_text)
+    return path
 
 
 def initial_state(stream, batch_size: int) -> dict | None:
@@ -71,8 +132,8 @@ def write_initial_state(state: dict, folder: str, new) -> str:
 
 def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dict[str, str]:
     """Write the step function with explicit state as a SavedModel (and a .tflite file where the ops
-    allow), with the state to start from (initial_state.npz); a deployment runs it with TensorFlow (or the
-    TFLite interpreter) alone."""
+    allow), with the state to start from (initial_state.npz) and the manifest that says how to drive it
+    (step.json); a deployment runs it with TensorFlow (or LiteRT) alone."""
     function = step_function(stream, batch_size)
     module = tf.Module()
     module.step = function
@@ -83,6 +144,7 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dic
     with atomic_files(folder) as new:  # all staged, then committed together: a failure leaves the old ones
         tf.saved_model.save(module, new(saved, folder=True),
                             signatures={"serving_default": function.get_concrete_function()})
+        files = {"saved_model": "saved_model"}
         if tflite:
             # the weights of the layers the step calls frozen into the file: converted from the SavedModel
             # they would be resource variables, which the TFLite interpreter leaves uninitialised
@@ -91,9 +153,12 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dic
             with open(new(path), "wb") as handle:
                 handle.write(content)
             written["tflite"] = path
+            files["litert"] = "step.tflite"
         state = initial_state(stream, batch_size)
         if state is not None:
             written["initial state"] = write_initial_state(state, folder, new)
+        written["manifest"] = write_manifest(manifest(stream, batch_size, files, state),
+                                             stream.analysis.spec.text, folder, new)
     return written
 
 

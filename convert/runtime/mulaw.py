@@ -23,10 +23,16 @@ def mu_law_encode_tf(x, mu: int = MU):
     return tf.cast(tf.round((y + 1.0) / 2.0 * mu), tf.int32)
 
 
+def decode_table(mu: int = MU) -> np.ndarray:
+    """The sample of every level 0..mu (float32, computed in float64): one table, so that generation in
+    TensorFlow and an exported step's runner (`convert.deploy.runner`) decode a level to the same float."""
+    y = 2.0 * np.arange(mu + 1, dtype=np.float64) / mu - 1.0
+    x = np.sign(y) * ((1.0 + mu) ** np.abs(y) - 1.0) / mu
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
 def mu_law_decode(levels, mu: int = MU):
-    """Levels 0..mu -> samples in [-1, 1] (TensorFlow, usable inside a compiled step)."""
+    """Levels 0..mu -> samples in [-1, 1] (TensorFlow, usable inside a compiled step): `decode_table`'s."""
     import tensorflow as tf
 
-    y = 2.0 * tf.cast(levels, tf.float32) / mu - 1.0
-    x = tf.sign(y) * (tf.pow(1.0 + mu, tf.abs(y)) - 1.0) / mu
-    return tf.clip_by_value(x, -1.0, 1.0)  # XLA's pow is exp(log(.)) and can overshoot 1 by an ulp or so
+    return tf.gather(tf.constant(decode_table(mu)), tf.cast(levels, tf.int32))

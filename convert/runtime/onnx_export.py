@@ -1,9 +1,9 @@
 """ONNX export: the practice model (dynamic batch and sequence length) and the streaming step with its state
 as explicit inputs and outputs, converted from TensorFlow graphs by tf2onnx and checked with ONNX Runtime.
 
-ONNX names every value once, so the step's updated state cannot take its input's name as the SavedModel's
-does: the step reads `x` (or one `x_NAME` per input), `t` and every `ring_*`, and returns `y`, `t_next` and
-one `ring_*_next` per ring, to be fed back as `t` and `ring_*` at the next step.
+The step reads `x` (or one `x_NAME` per input), `t` and every `ring_*`, and returns `y` and one
+`ring_*_column` per ring, which the host writes at row t % length of its ring before adding 1 to t
+(step.json says so; `convert.deploy.runner` is the loop).
 """
 
 from __future__ import annotations
@@ -51,14 +51,9 @@ def practice_function(model, nodes):
 
 
 def onnx_step_function(stream, batch_size: int = 1):
-    """The step (`convert.runtime.export.step_function`) with its outputs renamed for ONNX: y, t_next, ring_*_next."""
-    function = step_function(stream, batch_size)
-
-    @tf.function(input_signature=function.input_signature, autograph=False)
-    def step(*args):
-        return {name if name == "y" else name + "_next": value for name, value in function(*args).items()}
-
-    return step
+    """The step (`convert.runtime.export.step_function`): reads x (or x_NAME per input), t and ring_*, returns
+    y and one ring_*_column per ring."""
+    return step_function(stream, batch_size)
 
 
 def convert(function) -> bytes:
@@ -76,7 +71,8 @@ def convert(function) -> bytes:
              **{tensor.name: key for key, tensor in concrete.structured_outputs.items()}}
     with _bounded_optimiser(tf2onnx), _quiet_loggers("tensorflow", "tf2onnx"):
         proto, _ = tf2onnx.convert.from_graph_def(graph, input_names=inputs, output_names=outputs, opset=OPSET,
-                                                  tensors_to_rename=names, custom_op_handlers={"Erfc": (_erfc, [])})
+                                                  tensors_to_rename=names, custom_op_handlers={"Erfc": (_erfc, []),
+                                                                                          "FloorMod": (_floormod, [])})
     import onnx
 
     unknown = sorted({node.op_type for node in proto.graph.node if node.domain in ("", "ai.onnx")
@@ -109,6 +105,24 @@ def _erfc(ctx, node, name, args) -> None:
     one = ctx.make_const(node.name + "/one", np.ones((), dtype))
     node.type = "Sub"
     ctx.replace_inputs(node, [one.output[0], erf.output[0]])
+
+
+def _floormod(ctx, node, name, args) -> None:
+    """An integer floor-mod as one ONNX Mod (fmod=0 takes the divisor's sign, as TensorFlow's FloorMod), where
+    tf2onnx writes three nodes: the step's ring positions (t - delay) mod length, one per ring read. A float
+    one as x - floor(x / y) * y."""
+    import onnx
+
+    if ctx.get_dtype(node.input[0]) in (onnx.TensorProto.INT32, onnx.TensorProto.INT64):
+        node.type = "Mod"
+        node.set_attr("fmod", 0)
+        return
+    x, y = node.input[0], node.input[1]
+    div = ctx.make_node("Div", [x, y], op_name_scope=node.name)
+    floor = ctx.make_node("Floor", [div.output[0]], op_name_scope=node.name)
+    mul = ctx.make_node("Mul", [floor.output[0], y], op_name_scope=node.name)
+    node.type = "Sub"
+    ctx.replace_inputs(node, [x, mul.output[0]])
 
 
 @contextlib.contextmanager
@@ -193,21 +207,26 @@ def check_practice(content: bytes, model, nodes, arrays) -> float | None:
 def check_step(content: bytes, stream, batch_size: int, state: dict, values) -> float | None:
     """Relative error of ONNX Runtime's step against the stream over steps of `values` (one list of each
     input's value per step), both from `state` (the `initial_state` of `batch_size`: the stream's after a
-    reset); None without ONNX Runtime."""
-    from convert.runtime.export import input_name
+    reset), the rings updated by the manifest's rule; None without ONNX Runtime."""
+    from convert.runtime.export import column_name, input_name, tensor_name
 
     runner = session(content)
     if runner is None:
         return None
     stream.reset(batch_size)
     several = len(stream.nodes) > 1
+    state = {name: np.array(value) for name, value in state.items()}
+    rings = [(tensor_name(n), column_name(n), stream.ring_shapes(batch_size)[n][0]) for n in stream.ring_names]
     got, want, names = [], [], [output.name for output in runner.get_outputs()]
     for xs in values:
         want.append(stream.step(xs if several else xs[0]))
         feed = {input_name(node, several): x for node, x in zip(stream.nodes, xs)}
         out = dict(zip(names, runner.run(names, {**feed, **state})))
         got.append(out["y"])
-        state = {name: out[name + "_next"] for name in state}
+        t = int(state["t"])
+        for name, column, length in rings:
+            state[name][t % length] = out[column]
+        state["t"] = np.array(t + 1, np.int32)
     return relative_error(np.stack(got), np.stack(want))
 
 
@@ -262,10 +281,11 @@ def export_practice(practice, analysis, out: str) -> str:
 
 
 def export_step_onnx(stream, out_dir: str, batch_size: int) -> tuple[str, str, str | None]:
-    """OUT_DIR/step.onnx and its initial_state.npz (none when exact warm-up's global inputs decide it),
-    checked over CHECK_STEPS steps against the stream from that state: (step path, verdict, state path)."""
+    """OUT_DIR/step.onnx, its initial_state.npz (none when exact warm-up's global inputs decide it) and
+    step.json, checked over CHECK_STEPS steps against the stream from that state: (step path, verdict,
+    state path)."""
     from convert.backends.write import atomic_files
-    from convert.runtime.export import initial_state, write_initial_state
+    from convert.runtime.export import initial_state, manifest, write_initial_state, write_manifest
 
     stream.check_batch(batch_size, "the exported step", steps=1)
     content = _converted(onnx_step_function(stream, batch_size))
@@ -276,8 +296,10 @@ def export_step_onnx(stream, out_dir: str, batch_size: int) -> tuple[str, str, s
         values = random_steps(stream.nodes, CHECK_STEPS, batch_size)
         said = verdict(check_step(content, stream, batch_size, state, values), "step")
     out = os.path.join(out_dir, "step.onnx")
-    with atomic_files(out_dir) as new:  # the step and its initial state, or neither
+    with atomic_files(out_dir) as new:  # the step, its initial state and its manifest, or none of them
         with open(new(out), "wb") as handle:
             handle.write(content)
         written = write_initial_state(state, out_dir, new) if state is not None else None
+        write_manifest(manifest(stream, batch_size, {"onnx": "step.onnx"}, state), stream.analysis.spec.text,
+                       out_dir, new)
     return out, said, written

@@ -125,9 +125,13 @@ class StreamingModel:
 
     # ---- the step, traced once ----
 
-    def _step(self, xs, t, rings, in_place: bool = True, known: dict | None = None):
+    def _step(self, xs, t, rings, columns: bool = False, known: dict | None = None):
         """xs (each input's value at the step, in spec order), t (), rings (tuple in ring_names order)
-        -> y (batch, units), rings. `known`: values of the step already computed (`_precompute`)."""
+        -> y (batch, units), rings. `known`: values of the step already computed (`_precompute`).
+
+        With `columns` the rings are only read (the past steps), and the step returns, in place of the
+        rings, each ring's column (its input's value at this step), which the caller writes at row t % length:
+        the exported step's form, whose cost does not grow with the rings' length."""
         rings = dict(zip(self.ring_names, rings))
         values = {node.name: x for node, x in zip(self.nodes, xs)}
         values.update(known or {})
@@ -136,21 +140,32 @@ class StreamingModel:
         for layer in self.graph.layers:
             op = OPS[layer.op]
             source = layer.inputs[0]
-            if source in rings and source not in written:
-                rings[source] = _write(rings[source], t % self._rings[source], values[source], in_place)
+            if source in rings and source not in written and not columns:
+                rings[source] = _write(rings[source], t % self._rings[source], values[source])
                 written.add(source)
             if layer.name not in values:
-                taps = self._taps(layer, op, values[source], rings, t) if op.windowed else None
+                taps = self._taps(layer, op, values[source], rings, t, columns) if op.windowed else None
                 values.update(op.stream(layer, [values[name] for name in layer.inputs], taps, self))
+        if columns:
+            return values[self.graph.output], tuple(values[name] for name in self.ring_names)
         return values[self.graph.output], tuple(rings[name] for name in self.ring_names)
 
-    def _taps(self, layer: GraphLayer, op, current, rings: dict, t):
-        """The input at the op's delays as (delays, batch, ...), in the op's order (oldest first for a kernel)."""
+    def _taps(self, layer: GraphLayer, op, current, rings: dict, t, past_only: bool = False):
+        """The input at the op's delays as (delays, batch, ...), in the op's order (oldest first for a kernel).
+        `past_only`: the ring holds the past steps only, and the current step is `current`."""
         delays = op.delays(layer)
         if delays == (0,):
-            return current[None]
+            return tf.expand_dims(current, 0)
         length = self._rings[layer.inputs[0]]
-        return tf.gather(rings[layer.inputs[0]], (t - tf.constant(delays, tf.int32)) % length)
+        if not past_only:
+            return tf.gather(rings[layer.inputs[0]], (t - tf.constant(delays, tf.int32)) % length)
+        past = [d for d in delays if d]
+        rows = tf.gather(rings[layer.inputs[0]], (t - tf.constant(past, tf.int32)) % length)
+        if len(past) == len(delays):
+            return rows
+        rows = tf.concat([rows, tf.expand_dims(current, 0)], axis=0)  # the current step last, then in the op's order
+        order = [len(past) if d == 0 else past.index(d) for d in delays]
+        return rows if order == list(range(len(delays))) else tf.gather(rows, order)
 
     def _run(self, xs, steps, t, rings):
         """The step in a loop inside the graph over the first `steps` rows of xs (each input's
@@ -363,9 +378,6 @@ def _fuse(graph: Graph, weights: dict) -> tuple[dict, dict]:
     return groups, group_of
 
 
-def _write(ring, position, value, in_place: bool):
-    """Put the current step into its ring. Under XLA a dynamic-update-slice, done in place in the loop;
-    exported graphs (no XLA) use a scatter, which TFLite has."""
-    if in_place:
-        return xla.dynamic_update_slice(ring, value[None], tf.stack([position] + [0] * (len(ring.shape) - 1)))
-    return tf.tensor_scatter_nd_update(ring, [[position]], value[None])
+def _write(ring, position, value):
+    """Put the current step into its ring: under XLA a dynamic-update-slice, done in place in the loop."""
+    return xla.dynamic_update_slice(ring, value[None], tf.stack([position] + [0] * (len(ring.shape) - 1)))

@@ -1,0 +1,155 @@
+"""The exported step against causalc's in-process stream, in one run: samples/s of `StreamingModel.run` (the
+step looped inside one XLA program) and of the exported step driven by its runner (`convert.deploy.runner`:
+one runtime call per step, each ring's column written in place) with ONNX Runtime and LiteRT.
+
+Networks: specs/wavenet.yaml (10 gated blocks, 32 channels, receptive field 1,024); the nv-wavenet size (16
+gated blocks, residual 64, skip 256, receptive field 65,536); and wavenet's layers behind a stride-64
+embedding (the same multiply-adds per step as wavenet, a receptive field 64 times larger). Batch 1 and 64;
+random weights (speed does not depend on them). The ratio is the runtime's samples/s over the stream's.
+Also the fixed cost of one ONNX Runtime call (an Identity model bound like the step).
+
+    .venv/bin/python benchmarks/deploy.py                 # the table in the README, ~10 minutes on 2 cores
+    .venv/bin/python benchmarks/deploy.py --quick         # batch 1 only, fewer steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+from convert import api  # noqa: E402
+from convert.bench.families import wavenet_spec  # noqa: E402
+from convert.deploy.runner import StepRunner  # noqa: E402
+from convert.runtime.onnx_export import export_step_onnx  # noqa: E402
+from convert.runtime.stream import StreamingModel  # noqa: E402
+
+
+def randomize(model, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        values = [rng.normal(0, 1 / np.sqrt(np.prod(w.shape[:-1]) if w.ndim > 1 else 4), w.shape).astype("float32")
+                  for w in layer.get_weights()]
+        if values:
+            layer.set_weights(values)
+
+
+def wavenet_text() -> str:
+    return open(os.path.join(ROOT, "specs", "wavenet.yaml")).read()
+
+
+def wide_field_spec() -> str:
+    """specs/wavenet.yaml with a stride-64 1x1 embedding: the same multiply-adds per step, every later
+    dilation 64 times wavenet's."""
+    text = wavenet_text().replace("name: wavenet", "name: wavenet-rf64").replace("window: 1024", f"window: {64 * 1023 + 1}")
+    return text.replace("name: embed, filters: 32, kernel_size: 1}", "name: embed, filters: 32, kernel_size: 1, strides: 64}")
+
+
+NETWORKS = {
+    "specs/wavenet.yaml": wavenet_text,
+    "nv-wavenet size": lambda: wavenet_spec(65536, 64, 256, name="nv-wavenet"),
+    "wavenet, RF x64": wide_field_spec,
+}
+
+
+def stream_rate(stream, batch: int, steps: int, repeats: int) -> float:
+    x = np.random.default_rng(0).normal(size=(batch, steps, 1)).astype(np.float32) * 0.3
+    stream.reset(batch)
+    stream.run(x[:, :64])  # compiled
+    rates = []
+    for _ in range(repeats):
+        stream.reset(batch)
+        start = time.perf_counter()
+        stream.run(x)
+        rates.append(batch * steps / (time.perf_counter() - start))
+    return float(np.median(rates))
+
+
+def runner_rate(folder: str, runtime: str, batch: int, steps: int, repeats: int, threads: int | None) -> float:
+    runner = StepRunner(folder, runtime, threads=threads)
+    x = np.random.default_rng(0).normal(size=(batch, steps, 1)).astype(np.float32) * 0.3
+    runner.run([x[:, :64]])
+    rates = []
+    for _ in range(repeats):
+        runner.reset()
+        start = time.perf_counter()
+        runner.run([x])
+        rates.append(batch * steps / (time.perf_counter() - start))
+    return float(np.median(rates))
+
+
+def call_cost(calls: int = 20000) -> float:
+    """Microseconds of one ONNX Runtime call of an Identity model, inputs and outputs bound as the runner binds."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    binding = session.io_binding()
+    binding.bind_ortvalue_input("x", ort.OrtValue.ortvalue_from_numpy(np.zeros((1, 1), np.float32)))
+    binding.bind_ortvalue_output("y", ort.OrtValue.ortvalue_from_numpy(np.zeros((1, 1), np.float32)))
+    for _ in range(1000):
+        session.run_with_iobinding(binding)
+    start = time.perf_counter()
+    for _ in range(calls):
+        session.run_with_iobinding(binding)
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3000, help="steps per timed run at batch 1")
+    parser.add_argument("--batch-steps", type=int, default=400, help="steps per timed run at batch 64")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="batch 1 only, 1,000 steps")
+    args = parser.parse_args()
+    batches = (1,) if args.quick else (1, 64)
+    steps = {1: 1000 if args.quick else args.steps, 64: args.batch_steps}
+    work = tempfile.mkdtemp(prefix="causalc-deploy-")
+    print(f"one ONNX Runtime call (Identity, bound): {call_cost():.1f} us", flush=True)
+    print(f"| network | receptive field | batch | stream samples/s | ONNX Runtime samples/s (ratio) | LiteRT samples/s (ratio) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    per_step = {}
+    for name, text in NETWORKS.items():
+        path = os.path.join(work, name.replace(" ", "-").replace("/", "-").replace(",", "") + ".yaml")
+        with open(path, "w") as handle:
+            handle.write(text())
+        analysis = api.load(path)
+        model = api.practice_model(analysis)
+        randomize(model)
+        stream = StreamingModel(model, analysis)
+        for batch in batches:
+            n = steps[batch]
+            base = stream_rate(stream, batch, n, args.repeats)
+            onnx_folder, lite_folder = os.path.join(work, f"{analysis.spec.name}-{batch}-onnx"), \
+                os.path.join(work, f"{analysis.spec.name}-{batch}-lite")
+            export_step_onnx(stream, onnx_folder, batch)
+            stream.export(lite_folder, batch)
+            threads = 1 if batch == 1 else None  # one call's ops are too small to share at batch 1
+            onnx = runner_rate(onnx_folder, "onnx", batch, n, args.repeats, threads)
+            lite = runner_rate(lite_folder, "litert", batch, n, args.repeats, threads)
+            per_step[(name, batch)] = (onnx, lite)
+            print(f"| {name} | {analysis.receptive_field:,} | {batch} | {base:,.0f} | {onnx:,.0f} ({onnx / base:.2f}x) | "
+                  f"{lite:,.0f} ({lite / base:.2f}x) |", flush=True)
+    for batch in batches:
+        small, wide = per_step[("specs/wavenet.yaml", batch)], per_step[("wavenet, RF x64", batch)]
+        print(f"batch {batch}: per-step time of the RF x64 network over wavenet's: ONNX Runtime "
+              f"{small[0] / wide[0]:.2f}x, LiteRT {small[1] / wide[1]:.2f}x")
+    print("int8: not measured (export-step --quantize int8 is not built yet)")
+
+
+if __name__ == "__main__":
+    main()

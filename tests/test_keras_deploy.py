@@ -1,0 +1,262 @@
+"""The deployable step: export-step's step.json and the runner (`convert.deploy.runner`, `causalc run-step`)
+that drives the exported step with ONNX Runtime or LiteRT alone. Checked against the stream (itself checked
+against the practice model and the NumPy evaluator): every output row, and generation's samples for the same
+seed; the step copies no ring (its cost does not grow with the receptive field); run-step never imports
+TensorFlow; bad input is a clear error that writes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import (BLOCK_TENSORFLOW, MULAW, ROOT, SMALL_VOCODER, exported_step, generated_model, randomize,
+                      relative_error, step_rule, stream_of)
+from evaluator import listed, random_inputs
+from strategies import spec_dicts_of_every_family
+
+tf = pytest.importorskip("tensorflow")
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("tf2onnx")
+
+WAVENET = os.path.join(ROOT, "specs", "wavenet.yaml")
+LAST_LINE = re.compile(r"^(\d+) steps in \d+\.\d\d s \([\d,]+ steps/s\)$")
+
+
+def _run_step(*args):
+    from convert.cli import main
+
+    return CliRunner().invoke(main, ["run-step", *map(str, args)])
+
+
+def test_the_manifest_describes_what_the_step_takes_returns_and_keeps():
+    folder = exported_step(WAVENET)
+    manifest = json.load(open(os.path.join(folder, "step.json")))
+    session = ort.InferenceSession(os.path.join(folder, "step.onnx"), providers=["CPUExecutionProvider"])
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    assert [i["name"] for i in manifest["inputs"]] and {i["name"] for i in manifest["inputs"]} == set(inputs)
+    assert {o["name"] for o in manifest["outputs"]} == set(outputs)
+    for described in manifest["inputs"] + manifest["outputs"]:
+        actual = (inputs | outputs)[described["name"]]
+        assert list(actual.shape) == described["shape"]
+        assert actual.type == {"float32": "tensor(float)", "int32": "tensor(int32)"}[described["dtype"]]
+    state = np.load(os.path.join(folder, manifest["state"][0]["initial"]))
+    assert sorted(state.files) == sorted(s["name"] for s in manifest["state"])
+    stream = stream_of(WAVENET)
+    rule = {name: (column, length) for name, column, length in step_rule(stream, 2)}
+    for described in manifest["state"]:
+        assert list(state[described["name"]].shape) == described["shape"]
+        if described["name"] != "t":
+            assert (described["column"], described["length"]) == rule[described["name"]]
+            assert described["update"] == f"{described['name']}[t % {described['length']}] = {described['column']}"
+    assert manifest["feedback"] == {"kind": "mu-law", "levels": 256, "log_probabilities": False}
+    assert open(os.path.join(folder, "spec.yaml")).read() == open(WAVENET).read()
+
+
+def _structure(spec_text: str, tmp_path, name: str):
+    """(op types of the exported ONNX step, the op types reading each ring, the rings' lengths)."""
+    import onnx
+
+    from convert import api
+    from convert.runtime import onnx_export
+    from convert.runtime.stream import StreamingModel
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(spec_text)
+    model = api.practice_model(str(path))
+    randomize(model, 1)
+    stream = StreamingModel(model, str(path))
+    graph = onnx.load_from_string(onnx_export.convert(onnx_export.onnx_step_function(stream, 1))).graph
+    rings = {name for name, _, _ in step_rule(stream, 1)}
+    readers = sorted(node.op_type for node in graph.node for value in node.input if value in rings)
+    return sorted(node.op_type for node in graph.node), readers, sorted(length for _, _, length in step_rule(stream, 1))
+
+
+def test_a_step_costs_the_same_whatever_the_receptive_field(tmp_path):
+    """The same layers with dilations 64 times larger: the same ONNX graph, op for op, whose rings are only
+    read (Gather) and never copied or scattered, though the rings are 64 times longer."""
+    def stack(dilations):
+        return "input: {channels: 2}\nlayers:\n" + "".join(
+            f"  - {{type: Conv1D, name: c{i}, filters: 8, kernel_size: 3, dilation_rate: {d}, activation: relu}}\n"
+            for i, d in enumerate(dilations)) + "  - {type: Conv1D, name: out, filters: 4, kernel_size: 1}\n"
+
+    small = _structure(stack((1, 2, 4)), tmp_path, "small")
+    large = _structure(stack((64, 128, 256)), tmp_path, "large")
+    assert small[0] == large[0] and small[1] == large[1] == ["Gather"] * 3
+    assert "ScatterND" not in small[0] and [64 * (n - 1) + 1 for n in small[2]] == large[2]
+
+
+def test_run_step_generates_the_samples_generate_draws(tmp_path):
+    """Same seed, same state, same samples: run-step with ONNX Runtime and with LiteRT, and the stream's
+    generation (what `causalc generate` runs), for two streams seeded SEED and SEED + 1."""
+    from convert.runtime.generation import generate_from
+
+    stream = stream_of(WAVENET)
+    want = generate_from(stream, 400, 2, seed=11)
+    for folder, runtime in ((exported_step(WAVENET), "onnx"), (exported_step(WAVENET, fmt="saved_model"), "litert")):
+        out = tmp_path / f"{runtime}.npy"
+        result = _run_step(folder, "--steps", 400, "--seed", 11, "--runtime", runtime, "-o", out)
+        assert result.exit_code == 0, result.output
+        assert LAST_LINE.match(result.output.strip().splitlines()[-1]).group(1) == "400"
+        np.testing.assert_array_equal(np.load(out), want)
+    result = _run_step(exported_step(WAVENET), "--steps", 400, "--seed", 12, "-o", tmp_path / "other.npy")
+    assert result.exit_code == 0 and not np.array_equal(np.load(tmp_path / "other.npy"), want)
+
+
+def test_run_step_feeds_a_recording_one_output_row_per_step(tmp_path):
+    x = np.random.default_rng(3).normal(size=(1300, 1)).astype(np.float32) * 0.5
+    np.save(tmp_path / "x.npy", x)
+    stream = stream_of(WAVENET)
+    stream.reset(2)
+    want = stream.run(np.repeat(x[None], 2, axis=0))
+    result = _run_step(exported_step(WAVENET), "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
+    assert result.exit_code == 0, result.output
+    got = np.load(tmp_path / "y.npy")
+    assert got.shape == (2, 1300, 256) and relative_error(got, want) < 1e-5
+
+
+def test_run_step_never_imports_tensorflow(tmp_path):
+    """In a process where TensorFlow and Keras cannot be imported, run-step generates with both runtimes."""
+    for folder, runtime in ((exported_step(WAVENET), "onnx"), (exported_step(WAVENET, fmt="saved_model"), "litert")):
+        code = BLOCK_TENSORFLOW + (f"import sys\nsys.argv = ['causalc', 'run-step', {folder!r}, '--steps', '50', "
+                                   f"'--runtime', {runtime!r}, '-o', {str(tmp_path / 'g.npy')!r}]\n"
+                                   "from convert.cli import run\nrun()\n")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert LAST_LINE.match(result.stdout.strip().splitlines()[-1])
+        assert np.load(tmp_path / "g.npy").shape == (2, 50, 1)
+
+
+def test_conditioned_generation_and_warm_up(tmp_path):
+    """A categorical signal, a hop input and a global input (levels fed back, frames read at (t+1) // hop);
+    the prime fed first; and an exact warm-up's initial state: the runner equals the stream."""
+    from convert import api
+    from convert.deploy.runner import StepRunner
+    from convert.runtime.generation import generate_from
+    from convert.runtime.onnx_export import export_step_onnx
+    from convert.runtime.stream import StreamingModel
+
+    path = tmp_path / "small-vocoder.yaml"
+    path.write_text(SMALL_VOCODER)
+    model = api.practice_model(str(path))
+    randomize(model, 3)
+    stream = StreamingModel(model, str(path))
+    export_step_onnx(stream, str(tmp_path / "step"), 2)
+    rng = np.random.default_rng(0)
+    conditions = {"mel": rng.normal(size=(2, 3, 80)).astype(np.float32),
+                  "speaker": np.array([1, 3], np.int32)}
+    prime = rng.integers(0, 256, size=(2, 40)).astype(np.int32)
+    want = generate_from(stream, 300, 2, prime, conditions, seed=4)
+    runner = StepRunner(str(tmp_path / "step"))
+    got = runner.generate(300, seed=4, prime=prime, conditions=[None, conditions["mel"], conditions["speaker"]])
+    np.testing.assert_array_equal(got, want)
+
+    spec = os.path.join(ROOT, "specs", "strided-stack.yaml")
+    exact = api.practice_model(spec, "exact")
+    randomize(exact, 5)
+    stream = StreamingModel(exact, spec, warmup="exact")
+    export_step_onnx(stream, str(tmp_path / "exact"), 1)
+    runner = StepRunner(str(tmp_path / "exact"))
+    assert runner.t == api.load(spec).window - 1
+    x = rng.normal(size=(1, 60, 1)).astype(np.float32)
+    assert relative_error(runner.run([x]), np.asarray(exact(x), np.float64)) < 1e-5
+
+
+GENERATED = spec_dicts_of_every_family(max_layers=4)
+
+
+@settings(max_examples=int(os.environ.get("CAUSALC_DEPLOY_EXAMPLES", "3")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(spec=GENERATED, seed=st.integers(0, 2**16))
+def test_generated_steps_run_exactly(spec, seed, tmp_path_factory):
+    """Specs hypothesis draws (several inputs, hop and global inputs, exact 'same' padding): the runner over
+    the exported ONNX step equals the stream at every step, from the initial state and again after a reset."""
+    from convert.deploy.runner import StepRunner
+    from convert.runtime.onnx_export import export_step_onnx
+    from convert.runtime.stream import StreamingModel
+
+    folder = tmp_path_factory.mktemp("generated")
+    analysis, model = generated_model(spec, seed, folder)
+    stream = StreamingModel(model, analysis)
+    export_step_onnx(stream, str(folder / "step"), 2)
+    runner = StepRunner(str(folder / "step"))
+    x = listed(random_inputs(spec, analysis.window + 20, 2, seed))
+    stream.reset(2)
+    want = stream.run(x if len(x) > 1 else x[0])
+    assert relative_error(runner.run(x), want) < 1e-5
+    runner.reset()
+    assert relative_error(runner.run(x), want) < 1e-5
+
+
+def test_run_step_errors_say_what_to_do_and_write_nothing(tmp_path):
+    folder = exported_step(WAVENET)
+    out = tmp_path / "out.npy"
+    cases = [
+        ((tmp_path / "missing", "--steps", 5), 1, "no such folder"),
+        ((tmp_path, "--steps", 5), 1, "holds no step.json"),
+        ((folder, "--steps", 5, "--input", tmp_path / "x.npy"), 2, "either --steps N"),
+        ((folder,), 2, "either --steps N"),
+        ((folder, "--steps", 5, "--batch-size", 3), 2, "export-step --batch-size 3"),
+        ((folder, "--steps", 5, "--int8"), 1, "export-step --quantize int8"),
+        ((folder, "--steps", 5, "--runtime", "litert"), 1, "holds no litert step"),
+        ((folder, "--steps", 5, "--condition", "mel=m.npy"), 2, "the spec has only the signal"),
+    ]
+    for args, code, message in cases:
+        result = _run_step(*args, "-o", out)
+        assert result.exit_code == code and message in result.output, (args, result.output)
+        assert "Traceback" not in result.output and not out.exists()
+    result = _run_step(folder, "--steps", 5, "-o", tmp_path / "out.txt")
+    assert result.exit_code == 2 and "must end in .npy or .wav" in result.output
+
+
+def test_a_step_that_cannot_be_fed_back_is_fed(tmp_path):
+    """A classifier's step: generation is refused with the fix (feed it), a recording is fed."""
+    from convert.cli import main
+
+    path = tmp_path / "classifier.yaml"
+    path.write_text("input: {channels: 2, window: 9}\nlayers:\n  - {type: Conv1D, name: c, filters: 4, kernel_size: 3, "
+                    "strides: 2, activation: relu}\n  - {type: Flatten, name: f}\n  - {type: Dense, name: out, units: 3, "
+                    "activation: softmax}\n")
+    assert CliRunner().invoke(main, ["compile", str(path), "-o", str(tmp_path)]).exit_code == 0
+    result = CliRunner().invoke(main, ["export-step", str(path), str(tmp_path / "classifier.keras"), "-o",
+                                       str(tmp_path / "step"), "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    result = _run_step(tmp_path / "step", "--steps", 5, "-o", tmp_path / "g.npy")
+    assert result.exit_code == 1 and "feed it with --input" in result.output and not (tmp_path / "g.npy").exists()
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(30, 2)).astype(np.float32))
+    result = _run_step(tmp_path / "step", "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
+    assert result.exit_code == 0, result.output
+    from convert import api
+
+    practice = api.load_model(tmp_path / "classifier.keras")
+    want = np.asarray(practice(np.load(tmp_path / "x.npy")[None]))[0]
+    assert relative_error(np.load(tmp_path / "y.npy"), want) < 1e-5
+
+
+def test_run_step_writes_wav_and_level_outputs(tmp_path):
+    """A mu-law spec generated to a .wav (16-bit, the samples clipped), the same samples as the .npy."""
+    from convert import api
+    from convert.runtime.audio import read_samples
+    from convert.runtime.onnx_export import export_step_onnx
+    from convert.runtime.stream import StreamingModel
+
+    path = tmp_path / "mulaw.yaml"
+    path.write_text(MULAW)
+    model = api.practice_model(str(path))
+    randomize(model, 2)
+    export_step_onnx(StreamingModel(model, str(path)), str(tmp_path / "step"), 1)
+    assert _run_step(tmp_path / "step", "--steps", 200, "-o", tmp_path / "g.npy").exit_code == 0
+    result = _run_step(tmp_path / "step", "--steps", 200, "-o", tmp_path / "g.wav")
+    assert result.exit_code == 0, result.output
+    samples = np.load(tmp_path / "g.npy")
+    assert samples.shape == (200, 1)
+    np.testing.assert_allclose(read_samples(str(tmp_path / "g.wav"))[:, 0], samples[:, 0], atol=2 / 32767)
