@@ -15,7 +15,9 @@ Also the fixed cost of one ONNX Runtime call (an Identity model bound like the s
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,17 +75,30 @@ def stream_rate(stream, batch: int, steps: int, repeats: int) -> float:
     return float(np.median(rates))
 
 
-def runner_rate(folder: str, runtime: str, batch: int, steps: int, repeats: int, threads: int | None) -> float:
-    runner = StepRunner(folder, runtime, threads=threads)
-    x = np.random.default_rng(0).normal(size=(batch, steps, 1)).astype(np.float32) * 0.3
+RUNNER = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+import numpy as np
+from convert.deploy.runner import StepRunner
+out = {{}}
+for runtime, folder in {folders!r}:
+    runner = StepRunner(folder, runtime)
+    x = np.random.default_rng(0).normal(size=({batch}, {steps}, 1)).astype(np.float32) * 0.3
     runner.run([x[:, :64]])
-    rates = []
-    for _ in range(repeats):
-        runner.reset()
-        start = time.perf_counter()
-        runner.run([x])
-        rates.append(batch * steps / (time.perf_counter() - start))
-    return float(np.median(rates))
+    runner.reset()
+    start = time.perf_counter()
+    runner.run([x])
+    out[runtime] = {batch} * {steps} / (time.perf_counter() - start)
+print(json.dumps(out))
+"""
+
+
+def runner_rates(folders: list, batch: int, steps: int) -> dict:
+    """Samples/s of the runner over each (runtime, folder), in a child process that never imports TensorFlow
+    (as a deployment runs; TensorFlow's thread pools in the same process would slow the runtime down)."""
+    code = RUNNER.format(root=ROOT, folders=folders, batch=batch, steps=steps)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def call_cost(calls: int = 20000) -> float:
@@ -133,14 +148,16 @@ def main() -> None:
         stream = StreamingModel(model, analysis)
         for batch in batches:
             n = steps[batch]
-            base = stream_rate(stream, batch, n, args.repeats)
             onnx_folder, lite_folder = os.path.join(work, f"{analysis.spec.name}-{batch}-onnx"), \
                 os.path.join(work, f"{analysis.spec.name}-{batch}-lite")
             export_step_onnx(stream, onnx_folder, batch)
             stream.export(lite_folder, batch)
-            threads = 1 if batch == 1 else None  # one call's ops are too small to share at batch 1
-            onnx = runner_rate(onnx_folder, "onnx", batch, n, args.repeats, threads)
-            lite = runner_rate(lite_folder, "litert", batch, n, args.repeats, threads)
+            measured = {"stream": [], "onnx": [], "litert": []}
+            for _ in range(args.repeats):  # interleaved: the machine's speed drifts, the ratios should not
+                measured["stream"].append(stream_rate(stream, batch, n, 1))
+                for runtime, rate in runner_rates([("onnx", onnx_folder), ("litert", lite_folder)], batch, n).items():
+                    measured[runtime].append(rate)
+            base, onnx, lite = (float(np.median(measured[k])) for k in ("stream", "onnx", "litert"))
             per_step[(name, batch)] = (onnx, lite)
             print(f"| {name} | {analysis.receptive_field:,} | {batch} | {base:,.0f} | {onnx:,.0f} ({onnx / base:.2f}x) | "
                   f"{lite:,.0f} ({lite / base:.2f}x) |", flush=True)

@@ -149,6 +149,21 @@ MUTANTS = [
      "any softmax of 16 levels or more is taken as mu-law"),
     ("convert/kinds/global_pool.py", '(("keepdims", layer.keepdims),)', "()",
      "the per-step model drops a global pool's keepdims"),
+    ("convert/deploy/runner.py", "            ring[t % length] = column",
+     "            ring[(t + 1) % length] = column",
+     "the ONNX runner writes a ring's column one row late"),
+    ("convert/deploy/runner.py", "            tensor(index)()[t % length] = tensor(column)()",
+     "            tensor(index)()[(t + 1) % length] = tensor(column)()",
+     "the LiteRT runner writes a ring's column one row late"),
+    ("convert/deploy/runner.py", "    if temperature != 1.0:\n", "    if False:\n",
+     "the runner's sampling ignores the temperature"),
+    ("convert/deploy/runner.py", "value[:, min((start + k + 1) // spec[\"hop\"], value.shape[1] - 1)]",
+     "value[:, min((start + k) // spec[\"hop\"], value.shape[1] - 1)]",
+     "the runner reads a hop input's frame one step early"),
+    ("convert/runtime/stream.py", "            offset = length - past[0]\n", "            offset = length - past[0] + 1\n",
+     "the exported step reads a kernel-2 tap one step late"),
+    ("convert/runtime/export.py", '"initial": initial, "column": column_name(n),', '"initial": initial, "column": tensor_name(n),',
+     "step.json names the ring itself as its column"),
 ]
 COPIED = ("convert", "tests", "specs", "README.md", "pyproject.toml")
 

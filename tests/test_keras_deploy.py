@@ -110,6 +110,10 @@ def test_run_step_generates_the_samples_generate_draws(tmp_path):
         np.testing.assert_array_equal(np.load(out), want)
     result = _run_step(exported_step(WAVENET), "--steps", 400, "--seed", 12, "-o", tmp_path / "other.npy")
     assert result.exit_code == 0 and not np.array_equal(np.load(tmp_path / "other.npy"), want)
+    cooler = generate_from(stream, 400, 2, seed=11, temperature=0.6)
+    result = _run_step(exported_step(WAVENET), "--steps", 400, "--seed", 11, "--temperature", 0.6, "-o", tmp_path / "t.npy")
+    assert result.exit_code == 0 and not np.array_equal(cooler, want)
+    np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), cooler)
 
 
 def test_run_step_feeds_a_recording_one_output_row_per_step(tmp_path):

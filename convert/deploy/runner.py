@@ -56,6 +56,8 @@ class StepRunner:
         with np.load(os.path.join(folder, m["state"][0]["initial"])) as saved:
             self._initial = {s["name"]: np.array(saved[s["name"]]) for s in m["state"]}
         path = os.path.join(folder, files)
+        if threads is None and self.batch_size == 1:
+            threads = 1  # one sequence's step is many small ops: sharing each across threads costs more than it gains
         self._engine = (_Onnx if runtime == "onnx" else _Lite)(path, m, threads)
         self.reset()
 
@@ -77,7 +79,7 @@ class StepRunner:
                            f"received {len(xs)}")
         y = self._engine.step([np.asarray(x, i["dtype"]).reshape(i["shape"]) for x, i in zip(xs, self.inputs)], self.t)
         self.t += 1
-        return y
+        return y.copy()
 
     def at_steps(self, arrays: list, steps: int, skip: int | None = None):
         """Each input's value at each of the next `steps` steps, from arrays as the practice model takes them
@@ -101,9 +103,12 @@ class StepRunner:
         """Every input as the practice model takes it (a list in spec order) -> (batch, T, units): one step
         per time step of the sequence inputs, the state carried on. `progress(n)` is told every 256 steps."""
         steps = next(a.shape[1] for a, i in zip(arrays, self.inputs) if not (i["hop"] or i["global"]))
+        arrays = [np.asarray(a, i["dtype"]) for a, i in zip(arrays, self.inputs)]
         out = np.zeros((self.batch_size, steps, self.units), np.float32)
+        engine = self._engine
         for k, values in enumerate(self.at_steps(arrays, steps)):
-            out[:, k] = self.step(*values)
+            out[:, k] = engine.step(values, self.t)  # the runtime's own buffer, copied into the row
+            self.t += 1
             if progress and (k + 1) % 256 == 0:
                 progress(256)
         if progress and steps % 256:
@@ -150,7 +155,7 @@ class StepRunner:
                 y = engine.step(values, self.t)
                 self.t += 1
                 if kind == "regression":
-                    x = out[:, k] = y
+                    x = out[:, k] = y.copy()
                 else:
                     level = sample_logits(y if log else np.log(y), uniforms[k % CHUNK], temperature)
                     if kind == "mu-law":
@@ -217,21 +222,23 @@ class _Onnx:
             self.binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array))
         for name, array in self.outputs.items():
             self.binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(array))
-        self.inputs = [i["name"] for i in manifest["inputs"] if "input" in i]
-        self.rings = [(s["name"], s["column"], s["length"]) for s in manifest["state"] if "column" in s]
+        self.inputs = [self.arrays[i["name"]] for i in manifest["inputs"] if "input" in i]
+        self.t, self.y = self.arrays["t"], self.outputs["y"]
+        self.rings = [(self.arrays[s["name"]], self.outputs[s["column"]], s["length"]) for s in manifest["state"]
+                      if "column" in s]
 
     def load(self, rings: dict) -> None:
         for name, value in rings.items():
             self.arrays[name][...] = value
 
     def step(self, xs: list, t: int) -> np.ndarray:
-        for name, x in zip(self.inputs, xs):
-            self.arrays[name][...] = x
-        self.arrays["t"][...] = t
+        for array, x in zip(self.inputs, xs):
+            array[...] = x
+        self.t[...] = t
         self.session.run_with_iobinding(self.binding)
-        for name, column, length in self.rings:
-            self.arrays[name][t % length] = self.outputs[column]
-        return self.outputs["y"].copy()
+        for ring, column, length in self.rings:
+            ring[t % length] = column
+        return self.y
 
 
 class _Lite:

@@ -61,6 +61,7 @@ class Conv(Windowed):
 
     name = "conv"
     size_arg = "kernel_size"
+    takes_rows = True  # its streaming rule also takes the taps as a list of (batch, C) rows (the exported step's)
 
     def check(self, layer, padding):
         super().check(layer, padding)
@@ -86,7 +87,9 @@ class Conv(Windowed):
         import tensorflow as tf
 
         kernel, bias, names, sizes = step.group(layer)
-        if taps.shape[0] == 1 and len(ins[0].shape) == 2:  # a 1x1 convolution: the current step as it is
+        if isinstance(taps, list):  # the exported step's rows, (batch, C) each, oldest first
+            flat = tf.concat(taps, axis=-1)
+        elif taps.shape[0] == 1 and len(ins[0].shape) == 2:  # a 1x1 convolution: the current step as it is
             flat = ins[0]
         else:
             flat = tf.reshape(tf.transpose(taps, [1, 0, 2]), [tf.shape(taps)[1], -1])

@@ -136,6 +136,7 @@ class StreamingModel:
         values = {node.name: x for node, x in zip(self.nodes, xs)}
         values.update(known or {})
         self.t = t  # the step being computed, for rules that depend on it (per-window evaluation's warm-up)
+        self._shifted = {}  # t + offset, shared by every ring read at that offset (the exported step's positions)
         written = set()
         for layer in self.graph.layers:
             op = OPS[layer.op]
@@ -160,6 +161,14 @@ class StreamingModel:
         if not past_only:
             return tf.gather(rings[layer.inputs[0]], (t - tf.constant(delays, tf.int32)) % length)
         past = [d for d in delays if d]
+        if len(past) == 1 and len(current.shape) == 2 and getattr(op, "takes_rows", False):
+            # one past step (a kernel of 2): its row alone, (batch, C), at (t + length - d) mod length, where
+            # t + length - d is shared by every ring of that offset (t + 1 for a ring read by one layer)
+            offset = length - past[0]
+            if offset not in self._shifted:
+                self._shifted[offset] = t + offset
+            row = tf.gather(rings[layer.inputs[0]], self._shifted[offset] % length)
+            return [current if d == 0 else row for d in delays]
         rows = tf.gather(rings[layer.inputs[0]], (t - tf.constant(past, tf.int32)) % length)
         if len(past) == len(delays):
             return rows
