@@ -264,3 +264,28 @@ def test_run_step_writes_wav_and_level_outputs(tmp_path):
     samples = np.load(tmp_path / "g.npy")
     assert samples.shape == (200, 1)
     np.testing.assert_allclose(read_samples(str(tmp_path / "g.wav"))[:, 0], samples[:, 0], atol=2 / 32767)
+
+
+@pytest.mark.parametrize("activation", ["softmax", "log_softmax", "linear"])
+def test_the_export_check_takes_a_confident_model(tmp_path, activation):
+    """Large logits (an output layer's weights times 40): float32 rounding grows with them, and the check,
+    relative to the outputs' scale, still passes the step, which still equals the stream."""
+    from convert import api
+    from convert.deploy.runner import StepRunner
+    from convert.runtime.onnx_export import export_step_onnx
+    from convert.runtime.stream import StreamingModel
+
+    path = tmp_path / "confident.yaml"
+    path.write_text(MULAW.replace("activation: softmax", f"activation: {activation}"))
+    model = api.practice_model(str(path))
+    randomize(model, 4)
+    out = model.get_layer("out")
+    out.set_weights([w * 40 for w in out.get_weights()])
+    stream = StreamingModel(model, str(path))
+    export_step_onnx(stream, str(tmp_path / "step"), 1)  # raises OnnxError if the check refused it
+    x = np.random.default_rng(1).normal(size=(1, 300, 1)).astype(np.float32)
+    stream.reset(1)
+    want = stream.run(x)
+    if activation != "softmax":
+        assert np.abs(want).max() > 100
+    assert relative_error(StepRunner(str(tmp_path / "step")).run([x]), want) < 1e-5
