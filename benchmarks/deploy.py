@@ -34,14 +34,8 @@ from convert.deploy.runner import StepRunner  # noqa: E402
 from convert.runtime.onnx_export import export_step_onnx  # noqa: E402
 from convert.runtime.stream import StreamingModel  # noqa: E402
 
-
-def randomize(model, seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        values = [rng.normal(0, 1 / np.sqrt(np.prod(w.shape[:-1]) if w.ndim > 1 else 4), w.shape).astype("float32")
-                  for w in layer.get_weights()]
-        if values:
-            layer.set_weights(values)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from streaming import randomize  # noqa: E402  (the streaming benchmark's random weights)
 
 
 def wavenet_text() -> str:
