@@ -30,7 +30,6 @@ import numpy as np  # noqa: E402
 
 from convert import api  # noqa: E402
 from convert.bench.families import wavenet_spec  # noqa: E402
-from convert.deploy.runner import StepRunner  # noqa: E402
 from convert.runtime.onnx_export import export_step_onnx  # noqa: E402
 from convert.runtime.stream import StreamingModel  # noqa: E402
 
@@ -129,7 +128,7 @@ def main() -> None:
     steps = {1: 1000 if args.quick else args.steps, 64: args.batch_steps}
     work = tempfile.mkdtemp(prefix="causalc-deploy-")
     print(f"one ONNX Runtime call (Identity, bound): {call_cost():.1f} us", flush=True)
-    print(f"| network | receptive field | batch | stream samples/s | ONNX Runtime samples/s (ratio) | LiteRT samples/s (ratio) |")
+    print("| network | receptive field | batch | stream samples/s | ONNX Runtime samples/s (ratio) | LiteRT samples/s (ratio) |")
     print("|---|---:|---:|---:|---:|---:|")
     per_step = {}
     for name, text in NETWORKS.items():
