@@ -143,9 +143,9 @@ def bundled_spec(request) -> str:
 
 def step_rule(stream, batch: int) -> list[tuple[str, str, int]]:
     """(state name, column name, length) of every ring of the exported step of `stream` at `batch`."""
-    from convert.runtime.export import column_name, tensor_name
+    from convert.runtime.export import ring_rule
 
-    return [(tensor_name(n), column_name(n), stream.ring_shapes(batch)[n][0]) for n in stream.ring_names]
+    return ring_rule(stream, batch)
 
 
 def advance(state: dict, out: dict, rule) -> dict:

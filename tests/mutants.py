@@ -162,8 +162,8 @@ MUTANTS = [
      "the runner reads a hop input's frame one step early"),
     ("convert/runtime/stream.py", "            offset = length - past[0]\n", "            offset = length - past[0] + 1\n",
      "the exported step reads a kernel-2 tap one step late"),
-    ("convert/runtime/export.py", '"initial": initial, "column": column_name(n),', '"initial": initial, "column": tensor_name(n),',
-     "step.json names the ring itself as its column"),
+    ("convert/runtime/export.py", "return [(tensor_name(n), column_name(n), shapes[n][0])",
+     "return [(tensor_name(n), tensor_name(n), shapes[n][0])", "the ring rule names the ring itself as its column"),
 ]
 COPIED = ("convert", "tests", "specs", "README.md", "pyproject.toml")
 

@@ -68,6 +68,7 @@ def _structure(spec_text: str, tmp_path, name: str):
 
     from convert import api
     from convert.runtime import onnx_export
+    from convert.runtime.export import step_function
     from convert.runtime.stream import StreamingModel
 
     path = tmp_path / f"{name}.yaml"
@@ -75,7 +76,7 @@ def _structure(spec_text: str, tmp_path, name: str):
     model = api.practice_model(str(path))
     randomize(model, 1)
     stream = StreamingModel(model, str(path))
-    graph = onnx.load_from_string(onnx_export.convert(onnx_export.onnx_step_function(stream, 1))).graph
+    graph = onnx.load_from_string(onnx_export.convert(step_function(stream, 1))).graph
     rings = {name for name, _, _ in step_rule(stream, 1)}
     readers = sorted(node.op_type for node in graph.node for value in node.input if value in rings)
     return sorted(node.op_type for node in graph.node), readers, sorted(length for _, _, length in step_rule(stream, 1))

@@ -204,10 +204,10 @@ def _generated_check(spec: dict, seed: int, folder) -> None:
     got = runner.run(["y"], {node.name: v for node, v in zip(nodes, x)})[0]
     assert relative_error(got, np.asarray(model(x if len(x) > 1 else x[0]), np.float64)) < 1e-5
 
-    from convert.runtime.export import input_name, tensor_name
+    from convert.runtime.export import input_name, step_function, tensor_name
 
     stream = StreamingModel(model, analysis)
-    runner = _session(onnx_export.convert(onnx_export.onnx_step_function(stream, 2)))
+    runner = _session(onnx_export.convert(step_function(stream, 2)))
     shapes, outputs = stream.ring_shapes(2), [o.name for o in runner.get_outputs()]
     state = {"t": np.array(0, np.int32), **{tensor_name(n): np.zeros(shapes[n], np.float32) for n in stream.ring_names}}
     stream.reset(2)

@@ -107,6 +107,16 @@ def _analysis_or_exit(spec: str):
     return checked.analysis
 
 
+def stream_files(out: str, batch: int) -> list[str]:
+    """The file of each of `batch` streams: OUT with {i} replaced by the stream's number, or OUT alone for
+    all of them (a .npy); a .wav holds one stream."""
+    outs = [out.replace("{i}", str(i)) for i in range(batch)] if "{i}" in out else [out]
+    if len(outs) == 1 and batch > 1 and out.lower().endswith(".wav"):
+        raise click.UsageError(f"a .wav holds one stream: name one file per stream with {{i}} (e.g. "
+                               f"{out[:-4]}-{{i}}.wav), or write all {batch} to one .npy")
+    return outs
+
+
 def cannot_write(error: OSError, where: str) -> CannotWrite:
     """An output that could not be written, naming the path that failed (the folder when none is known)."""
     path = error.filename

@@ -9,7 +9,7 @@ import time
 
 import click
 
-from convert.cli.common import _analysis_or_exit, failing
+from convert.cli.common import _analysis_or_exit, failing, stream_files
 
 
 @click.command(name="run-step")
@@ -60,9 +60,7 @@ def run_step(folder: str, steps: int | None, seed: int, temperature: float, prim
     if batch_size is not None and batch_size != batch:
         raise click.BadParameter(f"the step in {folder} was exported for a batch of {batch}: export it again with "
                                  f"export-step --batch-size {batch_size}", param_hint="--batch-size")
-    outs = [out.replace("{i}", str(i)) for i in range(batch)] if "{i}" in out else [out]
-    if len(outs) == 1 and batch > 1 and out.lower().endswith(".wav"):
-        raise click.UsageError("a .wav holds one stream: name one file per stream with {i}, or write a .npy")
+    outs = stream_files(out, batch)
     if generating and seed > 2**63 - batch:
         raise click.BadParameter(f"stream i is seeded SEED + i, so SEED must be at most 2**63 - {batch}",
                                  param_hint="--seed")
@@ -85,7 +83,9 @@ def run_step(folder: str, steps: int | None, seed: int, temperature: float, prim
 
     kind = (described["feedback"] or {}).get("kind")
     if generating and out.lower().endswith(".wav") and kind in ("level", "one-hot"):
-        result = _decoded(result, runner.units - 1)
+        from convert.deploy.runner import decode_table
+
+        result = decode_table(runner.units - 1)[result]
     with failing(writing=out), atomic_files(target) as new:
         for i, path in enumerate(outs):
             write_samples(new(path), result[i] if len(outs) > 1 or batch == 1 else result)
@@ -113,12 +113,6 @@ def _fed(analysis, batch: int, recording: str | None, prime: str | None, conditi
     given = read_conditions(analysis, conditions, last, batch)
     listed = [None if node is analysis.spec.signal else given[node.name] for node in nodes] if given else None
     return None, listed, primes
-
-
-def _decoded(levels, mu: int):
-    from convert.deploy.runner import mu_law_decode
-
-    return mu_law_decode(levels, mu)
 
 
 class _Progress:

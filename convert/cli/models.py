@@ -10,7 +10,7 @@ import click
 
 from convert.core.errors import CausalcError
 
-from convert.cli.common import WARMUP, _analysis_or_exit, failing, require_keras
+from convert.cli.common import WARMUP, _analysis_or_exit, failing, require_keras, stream_files
 
 
 @click.command(name="compile")
@@ -133,10 +133,7 @@ def generate(spec: str, model: str, steps: int, batch: int, primes: tuple[str, .
     regression output as it is."""
     if not out.lower().endswith((".npy", ".wav")):
         raise click.UsageError(f"the output must end in .npy or .wav; received {out}")
-    outs = [out.replace("{i}", str(i)) for i in range(batch)] if "{i}" in out else [out]
-    if len(outs) == 1 and batch > 1 and out.lower().endswith(".wav"):
-        raise click.UsageError(f"a .wav holds one stream: name one file per stream with {{i}} (e.g. "
-                               f"{out[:-4]}-{{i}}.wav), or write all {batch} to one .npy")
+    outs = stream_files(out, batch)
     if len(primes) not in (0, 1, batch):
         raise click.UsageError(f"--prime: give one file for every stream or one per stream ({batch}); "
                                f"received {len(primes)}")

@@ -140,7 +140,7 @@ class StepRunner:
         x, engine, log = first, self._engine, feedback["log_probabilities"]
         out = np.zeros((self.batch_size, steps) + (() if kind in ("one-hot", "level") else (signal["shape"][1],)),
                        np.int32 if kind in ("one-hot", "level") else np.float32)
-        table = mu_law_decode(np.arange(levels), levels - 1) if kind == "mu-law" else None
+        table = decode_table(levels - 1) if kind == "mu-law" else None
         eye = np.eye(signal["shape"][1], dtype=np.float32) if kind == "one-hot" else None
         uniforms = None
         with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf: a level never drawn
@@ -195,11 +195,11 @@ def sample_logits(logits: np.ndarray, u: np.ndarray, temperature: float) -> np.n
     return np.minimum(np.array(levels, np.int32), logits.shape[-1] - 1)
 
 
-def mu_law_decode(levels: np.ndarray, mu: int) -> np.ndarray:
-    """Levels 0..mu -> samples in [-1, 1] (float32 from float64), the table generation decodes with."""
+def decode_table(mu: int) -> np.ndarray:
+    """The sample of each mu-law level 0..mu (float32 from float64), the table generation decodes with
+    (`convert.runtime.mulaw.decode_table`, written out here so that this module needs only NumPy)."""
     y = 2.0 * np.arange(mu + 1, dtype=np.float64) / mu - 1.0
-    table = np.clip(np.sign(y) * ((1.0 + mu) ** np.abs(y) - 1.0) / mu, -1.0, 1.0).astype(np.float32)
-    return table[levels]
+    return np.clip(np.sign(y) * ((1.0 + mu) ** np.abs(y) - 1.0) / mu, -1.0, 1.0).astype(np.float32)
 
 
 class _Onnx:

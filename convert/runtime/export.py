@@ -30,6 +30,13 @@ def column_name(ring: str) -> str:
     return tensor_name(ring) + "_column"
 
 
+def ring_rule(stream, batch_size: int) -> list[tuple[str, str, int]]:
+    """(state name, column name, length) of every ring of the exported step, in ring_names order: the host
+    writes the column at row t % length of the state."""
+    shapes = stream.ring_shapes(batch_size)
+    return [(tensor_name(n), column_name(n), shapes[n][0]) for n in stream.ring_names]
+
+
 def step_function(stream, batch_size: int = 1):
     """A concrete function `step(x..., t, *rings) -> {y, ring_*_column}` with explicit state: one x per
     input, in spec order, each its value at the step ((batch, C), or (batch,) integers; a hop input's
@@ -74,9 +81,9 @@ def manifest(stream, batch_size: int, files: dict, state: dict | None) -> dict:
                "signal": node is spec.signal} for node in stream.nodes]
     initial = STATE if state is not None else None
     shapes = stream.ring_shapes(batch_size)
-    rings = [{"name": tensor_name(n), "dtype": "float32", "shape": list(shapes[n]), "length": shapes[n][0],
-              "initial": initial, "column": column_name(n),
-              "update": f"{tensor_name(n)}[t % {shapes[n][0]}] = {column_name(n)}"} for n in stream.ring_names]
+    rings = [{"name": name, "dtype": "float32", "shape": list(shapes[n]), "length": length, "initial": initial,
+              "column": column, "update": f"{name}[t % {length}] = {column}"}
+             for n, (name, column, length) in zip(stream.ring_names, ring_rule(stream, batch_size))]
     return {
         "format": FORMAT, "version": VERSION,
         "spec": {"name": spec.name, "file": SPEC, "window": analysis.window},

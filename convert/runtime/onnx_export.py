@@ -50,12 +50,6 @@ def practice_function(model, nodes):
     return practice
 
 
-def onnx_step_function(stream, batch_size: int = 1):
-    """The step (`convert.runtime.export.step_function`): reads x (or x_NAME per input), t and ring_*, returns
-    y and one ring_*_column per ring."""
-    return step_function(stream, batch_size)
-
-
 def convert(function) -> bytes:
     """The serialised ONNX model of a tf.function with an input signature: its variables frozen into constants,
     its inputs named as the signature, its outputs as the function's dict keys."""
@@ -208,7 +202,7 @@ def check_step(content: bytes, stream, batch_size: int, state: dict, values) -> 
     """Relative error of ONNX Runtime's step against the stream over steps of `values` (one list of each
     input's value per step), both from `state` (the `initial_state` of `batch_size`: the stream's after a
     reset), the rings updated by the manifest's rule; None without ONNX Runtime."""
-    from convert.runtime.export import column_name, input_name, tensor_name
+    from convert.runtime.export import input_name, ring_rule
 
     runner = session(content)
     if runner is None:
@@ -216,7 +210,7 @@ def check_step(content: bytes, stream, batch_size: int, state: dict, values) -> 
     stream.reset(batch_size)
     several = len(stream.nodes) > 1
     state = {name: np.array(value) for name, value in state.items()}
-    rings = [(tensor_name(n), column_name(n), stream.ring_shapes(batch_size)[n][0]) for n in stream.ring_names]
+    rings = ring_rule(stream, batch_size)
     got, want, names = [], [], [output.name for output in runner.get_outputs()]
     for xs in values:
         want.append(stream.step(xs if several else xs[0]))
@@ -288,7 +282,7 @@ def export_step_onnx(stream, out_dir: str, batch_size: int) -> tuple[str, str, s
     from convert.runtime.export import initial_state, manifest, write_initial_state, write_manifest
 
     stream.check_batch(batch_size, "the exported step", steps=1)
-    content = _converted(onnx_step_function(stream, batch_size))
+    content = _converted(step_function(stream, batch_size))
     state = initial_state(stream, batch_size)
     if state is None:
         said = "not checked: exact warm-up with global inputs starts from a state they decide"
