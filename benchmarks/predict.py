@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--long", type=int, default=0, help="steps of the long recording run by the CLI (0: none)")
     args = parser.parse_args()
-    print(f"| spec | steps | practice model, one call (steps/s) | predict, chunked (steps/s) | ratio |")
+    print("| spec | steps | practice model, one call (steps/s) | predict, chunked (steps/s) | ratio |")
     print("|---|---|---|---|---|")
     for name in SPECS:
         r = rates(name, args.steps, args.repeats)

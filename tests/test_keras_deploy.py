@@ -290,3 +290,104 @@ def test_the_export_check_takes_a_confident_model(tmp_path, activation):
     if activation != "softmax":
         assert np.abs(want).max() > 100
     assert relative_error(StepRunner(str(tmp_path / "step")).run([x]), want) < 1e-5
+
+
+# ---- int8 (export-step --quantize int8 --calibration FILE) ----
+
+INT8_SPEC = """name: int8-check
+input: {channels: 3, window: 22}
+same_padding: exact
+layers:
+  - {type: Conv1D, name: front, filters: 96, kernel_size: 3, strides: 2, padding: same, activation: relu}
+  - {type: BatchNormalization, name: norm}
+  - {type: Conv1D, name: middle, filters: 96, kernel_size: 3, dilation_rate: 2, activation: tanh}
+  - {type: Conv1D, name: skip, inputs: norm, filters: 96, kernel_size: 1}
+  - {type: Add, name: sum, inputs: [middle, skip]}
+  - {type: GlobalAveragePooling1D, name: pool}
+  - {type: Dense, name: out, units: 5}
+"""
+
+
+def _int8_folder(tmp_path, fmt: str):
+    """A random network of 'same' padding (a ring whose column is the input itself), a batch norm, a residual
+    Add and a global pool, exported with --quantize int8 on a calibration recording; (folder, output)."""
+    from convert import api
+    from convert.cli import main
+
+    spec = tmp_path / "int8.yaml"
+    spec.write_text(INT8_SPEC)
+    model = api.practice_model(str(spec))
+    randomize(model, 5)
+    model.save(tmp_path / "int8.keras")
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "calibration.npy", rng.normal(size=(700, 3)).astype(np.float32))
+    np.save(tmp_path / "test.npy", rng.normal(size=(500, 3)).astype(np.float32))
+    out = tmp_path / fmt
+    result = CliRunner().invoke(main, ["export-step", str(spec), str(tmp_path / "int8.keras"), "-o", str(out),
+                                       "--format", fmt, "--quantize", "int8", "--calibration",
+                                       str(tmp_path / "calibration.npy")])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+@pytest.mark.parametrize("fmt, runtime, file", [("saved_model", "litert", "step-int8.tflite"),
+                                                ("onnx", "onnx", "step-int8.onnx")])
+def test_an_int8_step_follows_the_float_step(tmp_path, fmt, runtime, file):
+    """The int8 step is written beside the float one and named in step.json with its calibration report;
+    run-step --int8 runs it from the manifest alone; its outputs follow the float step's on a recording it was
+    not calibrated on (quantisation's error, not a mis-wired input: that would be of the order of the outputs),
+    differ from them (it is quantised), and its file is under half the float file."""
+    folder, said = _int8_folder(tmp_path, fmt)
+    manifest = json.load(open(folder / "step.json"))
+    key = runtime + "-int8"
+    assert manifest["files"][key] == file and (folder / file).exists()
+    report = manifest["int8"][key]
+    assert report["calibration"]["steps"] == 700 and 0 <= report["calibration"]["argmax_agreement"] <= 1
+    assert f"{100 * report['calibration']['argmax_agreement']:.1f}% of 700 calibration steps" in said
+    float_size = (folder / manifest["files"][runtime]).stat().st_size if runtime == "litert" else \
+        (folder / "step.onnx").stat().st_size
+    assert report["bytes"] == (folder / file).stat().st_size < 0.5 * float_size
+    ys = {}
+    for flag in ((), ("--int8",)):
+        out = tmp_path / f"y{len(flag)}.npy"
+        result = _run_step(folder, "--input", tmp_path / "test.npy", "--runtime", runtime, *flag, "-o", out)
+        assert result.exit_code == 0, result.output
+        ys[bool(flag)] = np.load(out)
+    error = relative_error(ys[True], ys[False])
+    assert 1e-4 < error < 0.05, error
+
+
+def test_int8_export_errors_say_what_to_do_and_write_nothing(tmp_path):
+    from convert.cli import main
+
+    spec = tmp_path / "int8.yaml"
+    spec.write_text(INT8_SPEC)
+    assert CliRunner().invoke(main, ["compile", str(spec), "-o", str(tmp_path)]).exit_code == 0
+    np.save(tmp_path / "cal.npy", np.zeros((50, 3), np.float32))
+    np.save(tmp_path / "wrong.npy", np.zeros((50, 4), np.float32))
+    base = ["export-step", str(spec), str(tmp_path / "int8-check.keras"), "-o", str(tmp_path / "out")]
+    cases = [
+        (["--quantize", "int8"], 2, "--quantize int8 and --calibration FILE go together"),
+        (["--calibration", str(tmp_path / "cal.npy")], 2, "go together"),
+        (["--quantize", "int8", "--calibration", str(tmp_path / "cal.npy"), "--no-tflite"], 2, "leave out --no-tflite"),
+        (["--quantize", "int8", "--calibration", str(tmp_path / "wrong.npy")], 1, "--calibration"),
+        (["--quantize", "int8", "--calibration", str(tmp_path / "missing.npy")], 1, "missing.npy: no such file"),
+    ]
+    for args, code, message in cases:
+        result = CliRunner().invoke(main, base + args)
+        assert result.exit_code == code and message in result.output, (args, result.output)
+        assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+def test_an_unquantisable_layer_is_named():
+    """The converter's complaint names TensorFlow ops under the layers' names: the layer is said (the longest
+    name that matches, not a prefix of it), with the op and what to do."""
+    from types import SimpleNamespace
+
+    from convert.runtime.quantize import _unquantisable
+
+    graph = SimpleNamespace(layers=[SimpleNamespace(name=n) for n in ("conv", "conv_gate", "out")])
+    message = ("error: 'tfl.custom_op' op is neither a custom op nor a flex op\n"
+               "loc(fused[\"StatefulPartitionedCall/step/conv_gate/Mish:0\"])")
+    said = _unquantisable(message, graph, "LiteRT")
+    assert said.startswith("layer conv_gate (custom_op) cannot be quantised to int8 by LiteRT") and "--quantize" in said

@@ -66,7 +66,7 @@ def run_step(folder: str, steps: int | None, seed: int, temperature: float, prim
                                  param_hint="--seed")
     analysis = _analysis_or_exit(os.path.join(folder, manifests.SPEC))
     with failing():
-        arrays, given, first = _fed(analysis, batch, recording, prime, conditions, steps)
+        arrays, given, first = fed(analysis, batch, recording, prime, conditions, steps)
         runner = StepRunner(folder, runtime, int8, threads)
     total = steps if generating else arrays[runner.signal].shape[1]
     progress = _Progress(total, "generating" if generating else "stepping")
@@ -95,7 +95,7 @@ def run_step(folder: str, steps: int | None, seed: int, temperature: float, prim
     click.echo(f"{total} steps in {elapsed:.2f} s ({total / max(elapsed, 1e-9):,.0f} steps/s)")
 
 
-def _fed(analysis, batch: int, recording: str | None, prime: str | None, conditions: tuple[str, ...], steps):
+def fed(analysis, batch: int, recording: str | None, prime: str | None, conditions: tuple[str, ...], steps):
     """(the recording's arrays with a batch axis, the conditions in spec order, the prime)."""
     import numpy as np
 

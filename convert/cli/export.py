@@ -44,13 +44,15 @@ def export(spec: str, model: str, fmt: str, out: str, warmup: str) -> None:
                f"output y; {said})")
 
 
-def export_step_onnx(stream, out_dir: str, batch_size: int) -> None:
-    """`causalc export-step --format onnx`: OUT_DIR/step.onnx and its initial state."""
+def export_step_onnx(stream, out_dir: str, batch_size: int, calibration: list | None = None) -> None:
+    """`causalc export-step --format onnx`: OUT_DIR/step.onnx and its initial state (and step-int8.onnx)."""
     onnx_export = _onnx_tools()
     with failing(writing=f"{out_dir}/step.onnx"):
-        out, said, written = onnx_export.export_step_onnx(stream, out_dir, batch_size)
+        out, said, written, int8 = onnx_export.export_step_onnx(stream, out_dir, batch_size, calibration)
     click.echo(f"wrote {out} (ONNX opset {onnx_export.OPSET}, batch {batch_size}; state in t and ring_*, the "
                f"host writes each ring_*_column at row t % length; {said})")
+    if int8 is not None:
+        click.echo(f"wrote {int8[0]} (int8 QDQ: {int8[1]})")
     click.echo(f"wrote {os.path.join(out_dir, 'step.json')} (how to drive it: causalc run-step {out_dir} ...)")
     if written:
         click.echo(f"wrote {written} (the state to start from)")

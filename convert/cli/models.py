@@ -183,22 +183,42 @@ def generate(spec: str, model: str, steps: int, batch: int, primes: tuple[str, .
 @click.command(name="export-step")
 @click.argument("spec", type=click.Path())
 @click.argument("model", type=click.Path())
-@click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="The folder to write the step into (made if missing): its files, initial_state.npz and step.json.")
 @click.option("--format", "fmt", type=click.Choice(["saved_model", "onnx"]), default="saved_model", show_default=True,
               help="saved_model: OUT_DIR/saved_model (and step.tflite); onnx: OUT_DIR/step.onnx, checked with ONNX Runtime.")
-@click.option("--batch-size", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=1, show_default=True, type=click.IntRange(1),
+              help="Sequences the step runs side by side (fixed in the exported step).")
 @click.option("--tflite/--no-tflite", default=True, show_default=True, help="Also write step.tflite (saved_model format).")
+@click.option("--quantize", type=click.Choice(["int8"]),
+              help="Also write an int8 step calibrated on --calibration: step-int8.tflite (full-integer LiteRT; "
+              "saved_model format) or step-int8.onnx (QDQ; onnx format), with its size and agreement with the float step.")
+@click.option("--calibration", type=click.Path(dir_okay=False),
+              help="The recording to calibrate --quantize on (.npy, .wav, .npz for several inputs), fed step by step.")
 @WARMUP
-def export_step(spec: str, model: str, out_dir: str, fmt: str, batch_size: int, tflite: bool, warmup: str) -> None:
+def export_step(spec: str, model: str, out_dir: str, fmt: str, batch_size: int, tflite: bool, quantize: str | None,
+                calibration: str | None, warmup: str) -> None:
     """Export the streaming step of MODEL, with its state as explicit inputs and outputs, as a SavedModel
-    (and TFLite) or as ONNX, that runs without causalc."""
-    stream = _stream(_analysis_or_exit(spec), model, warmup)
+    (and TFLite) or as ONNX, that runs without causalc (`causalc run-step OUT_DIR`), and optionally in int8."""
+    if (quantize is None) != (calibration is None):
+        raise click.UsageError("--quantize int8 and --calibration FILE go together: the int8 step is calibrated "
+                               "on the recording")
+    if quantize and fmt == "saved_model" and not tflite:
+        raise click.UsageError("--quantize int8 with the saved_model format writes step-int8.tflite: leave out --no-tflite")
+    analysis = _analysis_or_exit(spec)
+    recording = None
+    if calibration is not None:
+        from convert.cli.deploy import fed
+
+        with failing(prefix="--calibration: "):
+            recording = fed(analysis, batch_size, calibration, None, (), None)[0]
+    stream = _stream(analysis, model, warmup)
     if fmt == "onnx":
         from convert.cli.export import export_step_onnx
 
-        return export_step_onnx(stream, out_dir, batch_size)
+        return export_step_onnx(stream, out_dir, batch_size, recording)
     with failing(writing=out_dir):
-        written = stream.export(out_dir, batch_size, tflite)
+        written = stream.export(out_dir, batch_size, tflite, recording)
     for kind, path in written.items():
         click.echo(f"wrote {path} ({kind})")
 

@@ -36,29 +36,43 @@ class StepRunner:
     def __init__(self, folder: str, runtime: str = "onnx", int8: bool = False, threads: int | None = None):
         if runtime not in RUNTIMES:
             raise BadValue(f"runtime must be one of {', '.join(RUNTIMES)}; received {runtime!r}")
-        self.folder = folder
-        self.manifest = m = manifests.read(folder)
+        m = manifests.read(folder)
         files = m["files"].get(runtime + ("-int8" if int8 else ""))
         if files is None:
             have = ", ".join(sorted(m["files"])) or "none"
-            how = ("export-step --quantize int8" if int8 else "export-step --format " +
+            how = ("export-step --quantize int8 --calibration FILE" if int8 else "export-step --format " +
                    ("onnx" if runtime == "onnx" else "saved_model (with step.tflite)"))
             raise BadValue(f"{folder} holds no {'int8 ' if int8 else ''}{runtime} step (it has: {have}); write one "
                            f"with causalc {how}")
         if m["state"][0]["initial"] is None:
             raise BadValue(f"{folder}: the step starts from a state its global inputs decide (exact warm-up), "
                            "which the export could not write: export with --warmup causal")
+        with np.load(os.path.join(folder, m["state"][0]["initial"])) as saved:
+            initial = {s["name"]: np.array(saved[s["name"]]) for s in m["state"]}
+        self._setup(m, initial, os.path.join(folder, files), runtime, threads)
+        self.folder = folder
+
+    @classmethod
+    def in_memory(cls, manifest: dict, initial: dict, content: bytes, runtime: str = "onnx",
+                  threads: int | None = None) -> "StepRunner":
+        """A runner of a step held in memory (`content`, the file's bytes) with its manifest and initial state
+        (as `initial_state.npz` holds it): what export-step uses to calibrate and check an int8 step."""
+        runner = cls.__new__(cls)
+        runner._setup(manifest, initial, content, runtime, threads)
+        runner.folder = None
+        return runner
+
+    def _setup(self, m: dict, initial: dict, source, runtime: str, threads: int | None) -> None:
+        self.manifest = m
         self.batch_size = m["batch_size"]
         self.inputs = [i for i in m["inputs"] if "input" in i]
         self.signal = next(k for k, i in enumerate(self.inputs) if i["signal"])
         self.rings = [s for s in m["state"] if "column" in s]
         self.units = m["outputs"][0]["shape"][1]
-        with np.load(os.path.join(folder, m["state"][0]["initial"])) as saved:
-            self._initial = {s["name"]: np.array(saved[s["name"]]) for s in m["state"]}
-        path = os.path.join(folder, files)
+        self._initial = initial
         if threads is None and self.batch_size == 1:
             threads = 1  # one sequence's step is many small ops: sharing each across threads costs more than it gains
-        self._engine = (_Onnx if runtime == "onnx" else _Lite)(path, m, threads)
+        self._engine = (_Onnx if runtime == "onnx" else _Lite)(source, m, threads)
         self.reset()
 
     # ---- the state ----
@@ -80,6 +94,10 @@ class StepRunner:
         y = self._engine.step([np.asarray(x, i["dtype"]).reshape(i["shape"]) for x, i in zip(xs, self.inputs)], self.t)
         self.t += 1
         return y.copy()
+
+    def state(self) -> dict:
+        """The state as the step takes it next: {"t": int32, ring name: float32 array}."""
+        return {"t": np.array(self.t, np.int32), **self._engine.read()}
 
     def at_steps(self, arrays: list, steps: int, skip: int | None = None):
         """Each input's value at each of the next `steps` steps, from arrays as the practice model takes them
@@ -205,7 +223,7 @@ def decode_table(mu: int) -> np.ndarray:
 class _Onnx:
     """ONNX Runtime with every input and output bound to NumPy arrays it shares: the rings are written in place."""
 
-    def __init__(self, path: str, manifest: dict, threads: int | None):
+    def __init__(self, source, manifest: dict, threads: int | None):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -214,7 +232,7 @@ class _Onnx:
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self.binding = self.session.io_binding()
         self.arrays = {i["name"]: np.zeros(i["shape"], i["dtype"]) for i in manifest["inputs"]}
         self.outputs = {o["name"]: np.zeros(o["shape"], o["dtype"]) for o in manifest["outputs"]}
@@ -224,12 +242,16 @@ class _Onnx:
             self.binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(array))
         self.inputs = [self.arrays[i["name"]] for i in manifest["inputs"] if "input" in i]
         self.t, self.y = self.arrays["t"], self.outputs["y"]
+        self.names = [s["name"] for s in manifest["state"] if "column" in s]
         self.rings = [(self.arrays[s["name"]], self.outputs[s["column"]], s["length"]) for s in manifest["state"]
                       if "column" in s]
 
     def load(self, rings: dict) -> None:
         for name, value in rings.items():
             self.arrays[name][...] = value
+
+    def read(self) -> dict:
+        return {name: self.arrays[name].copy() for name in self.names}
 
     def step(self, xs: list, t: int) -> np.ndarray:
         for array, x in zip(self.inputs, xs):
@@ -241,15 +263,21 @@ class _Onnx:
         return self.y
 
 
+def _interpreter(source, threads: int | None):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise RuntimeMissing("running a .tflite step needs LiteRT: pip install ai-edge-litert") from None
+    if isinstance(source, bytes):
+        return Interpreter(model_content=source, num_threads=threads)
+    return Interpreter(model_path=source, num_threads=threads)
+
+
 class _Lite:
     """LiteRT's interpreter with the rings kept in its input tensors, each column written in place."""
 
-    def __init__(self, path: str, manifest: dict, threads: int | None):
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            raise RuntimeMissing("running a .tflite step needs LiteRT: pip install ai-edge-litert") from None
-        self.interpreter = Interpreter(model_path=path, num_threads=threads)
+    def __init__(self, source, manifest: dict, threads: int | None):
+        self.interpreter = _interpreter(source, threads)
         self.interpreter.allocate_tensors()
         runner = self.interpreter.get_signature_runner()
         ins, outs = runner.get_input_details(), runner.get_output_details()
@@ -257,12 +285,16 @@ class _Lite:
         self.index = {name: details["index"] for name, details in ins.items()}
         self.out = {name: details["index"] for name, details in outs.items()}
         self.inputs = [self.index[i["name"]] for i in manifest["inputs"] if "input" in i]
+        self.names = [s["name"] for s in manifest["state"] if "column" in s]
         self.rings = [(self.index[s["name"]], self.out[s["column"]], s["length"]) for s in manifest["state"]
                       if "column" in s]
 
     def load(self, rings: dict) -> None:
         for name, value in rings.items():
             self.interpreter.tensor(self.index[name])()[...] = value
+
+    def read(self) -> dict:
+        return {name: self.interpreter.tensor(self.index[name])().copy() for name in self.names}
 
     def step(self, xs: list, t: int) -> np.ndarray:
         tensor = self.interpreter.tensor

@@ -137,10 +137,14 @@ def write_initial_state(state: dict, folder: str, new) -> str:
     return path
 
 
-def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dict[str, str]:
+def export(stream, folder: str, batch_size: int = 1, tflite: bool = True, calibration: list | None = None) -> dict[str, str]:
     """Write the step function with explicit state as a SavedModel (and a .tflite file where the ops
     allow), with the state to start from (initial_state.npz) and the manifest that says how to drive it
-    (step.json); a deployment runs it with TensorFlow (or LiteRT) alone."""
+    (step.json); a deployment runs it with TensorFlow (or LiteRT) alone. `calibration`: a recording (each
+    input as the practice model takes it, the step's batch) to quantise step.tflite with, into
+    step-int8.tflite (`convert.runtime.quantize`)."""
+    if calibration is not None and not tflite:
+        raise BadValue("an int8 step is a quantised step.tflite: leave out --no-tflite")
     function = step_function(stream, batch_size)
     module = tf.Module()
     module.step = function
@@ -152,20 +156,36 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True) -> dic
         tf.saved_model.save(module, new(saved, folder=True),
                             signatures={"serving_default": function.get_concrete_function()})
         files = {"saved_model": "saved_model"}
+        state = initial_state(stream, batch_size)
+        quantised = None
         if tflite:
             # the weights of the layers the step calls frozen into the file: converted from the SavedModel
             # they would be resource variables, which the TFLite interpreter leaves uninitialised
-            content = tf.lite.TFLiteConverter.from_concrete_functions([_frozen(function)], module).convert()
+            frozen = _frozen(function)
+            content = tf.lite.TFLiteConverter.from_concrete_functions([frozen], module).convert()
             path = os.path.join(folder, "step.tflite")
             with open(new(path), "wb") as handle:
                 handle.write(content)
             written["tflite"] = path
             files["litert"] = "step.tflite"
-        state = initial_state(stream, batch_size)
+            if calibration is not None:
+                from convert.runtime import quantize
+
+                names = [spec.name for spec in function.input_signature]
+                quantised, said, entry = quantize.quantize_step(
+                    manifest(stream, batch_size, files, state), state, content, "litert", calibration,
+                    lambda samples: quantize.litert_int8(frozen, module, samples, names, stream.graph, content))
+                path = os.path.join(folder, "step-int8.tflite")
+                with open(new(path), "wb") as handle:
+                    handle.write(quantised)
+                written[f"full-integer tflite: {said}"] = path
+                files["litert-int8"] = "step-int8.tflite"
         if state is not None:
             written["initial state"] = write_initial_state(state, folder, new)
-        written["manifest"] = write_manifest(manifest(stream, batch_size, files, state),
-                                             stream.analysis.spec.text, folder, new)
+        described = manifest(stream, batch_size, files, state)
+        if quantised is not None:
+            described["int8"] = {"litert-int8": entry}
+        written["manifest"] = write_manifest(described, stream.analysis.spec.text, folder, new)
     return written
 
 

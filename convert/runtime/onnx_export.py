@@ -274,10 +274,11 @@ def export_practice(practice, analysis, out: str) -> str:
     return said
 
 
-def export_step_onnx(stream, out_dir: str, batch_size: int) -> tuple[str, str, str | None]:
+def export_step_onnx(stream, out_dir: str, batch_size: int, calibration: list | None = None):
     """OUT_DIR/step.onnx, its initial_state.npz (none when exact warm-up's global inputs decide it) and
-    step.json, checked over CHECK_STEPS steps against the stream from that state: (step path, verdict,
-    state path)."""
+    step.json, checked over CHECK_STEPS steps against the stream from that state; with `calibration` (a
+    recording, each input as the practice model takes it, the step's batch) also step-int8.onnx
+    (`convert.runtime.quantize`): (step path, verdict, state path, int8 path and report or None)."""
     from convert.backends.write import atomic_files
     from convert.runtime.export import initial_state, manifest, write_initial_state, write_manifest
 
@@ -289,11 +290,24 @@ def export_step_onnx(stream, out_dir: str, batch_size: int) -> tuple[str, str, s
     else:
         values = random_steps(stream.nodes, CHECK_STEPS, batch_size)
         said = verdict(check_step(content, stream, batch_size, state, values), "step")
+    files = {"onnx": "step.onnx"}
+    described = manifest(stream, batch_size, files, state)
+    int8 = None
+    if calibration is not None:
+        from convert.runtime import quantize
+
+        quantised, report, entry = quantize.quantize_step(described, state, content, "onnx", calibration,
+                                                          lambda samples: quantize.onnx_int8(content, samples))
+        files["onnx-int8"] = "step-int8.onnx"
+        described = {**manifest(stream, batch_size, files, state), "int8": {"onnx-int8": entry}}
+        int8 = (os.path.join(out_dir, "step-int8.onnx"), report)
     out = os.path.join(out_dir, "step.onnx")
     with atomic_files(out_dir) as new:  # the step, its initial state and its manifest, or none of them
         with open(new(out), "wb") as handle:
             handle.write(content)
+        if int8 is not None:
+            with open(new(int8[0]), "wb") as handle:
+                handle.write(quantised)
         written = write_initial_state(state, out_dir, new) if state is not None else None
-        write_manifest(manifest(stream, batch_size, {"onnx": "step.onnx"}, state), stream.analysis.spec.text,
-                       out_dir, new)
-    return out, said, written
+        write_manifest(described, stream.analysis.spec.text, out_dir, new)
+    return out, said, written, int8

@@ -341,10 +341,10 @@ class StreamingModel:
 
         return step_function(self, batch_size)
 
-    def export(self, folder: str, batch_size: int = 1, tflite: bool = True) -> dict[str, str]:
+    def export(self, folder: str, batch_size: int = 1, tflite: bool = True, calibration: list | None = None) -> dict[str, str]:
         from convert.runtime.export import export
 
-        return export(self, folder, batch_size, tflite)
+        return export(self, folder, batch_size, tflite, calibration)
 
 
 def _reads(layer: GraphLayer) -> tuple[str, ...]:
