@@ -391,3 +391,48 @@ def test_an_unquantisable_layer_is_named():
                "loc(fused[\"StatefulPartitionedCall/step/conv_gate/Mish:0\"])")
     said = _unquantisable(message, graph, "LiteRT")
     assert said.startswith("layer conv_gate (custom_op) cannot be quantised to int8 by LiteRT") and "--quantize" in said
+
+
+@pytest.mark.parametrize("fmt, runtime", [("saved_model", "litert"), ("onnx", "onnx")])
+def test_an_int8_step_generates(tmp_path, fmt, runtime):
+    """A mu-law network's int8 step generates through run-step --int8 (samples on the mu-law grid, not all
+    alike) and its head stays float: y comes from a float softmax (not from a dequantised int8 one)."""
+    from convert import api
+    from convert.cli import main
+
+    spec = tmp_path / "mulaw.yaml"
+    spec.write_text(MULAW)
+    model = api.practice_model(str(spec))
+    randomize(model, 2)
+    model.save(tmp_path / "mulaw.keras")
+    t = np.arange(2000) / 400.0
+    np.save(tmp_path / "cal.npy", (0.5 * np.sin(2 * np.pi * t))[:, None].astype(np.float32))
+    out = tmp_path / "step"
+    result = CliRunner().invoke(main, ["export-step", str(spec), str(tmp_path / "mulaw.keras"), "-o", str(out),
+                                       "--format", fmt, "--quantize", "int8", "--calibration", str(tmp_path / "cal.npy")])
+    assert result.exit_code == 0, result.output
+    result = _run_step(out, "--steps", 300, "--seed", 3, "--runtime", runtime, "--int8", "-o", tmp_path / "g.npy")
+    assert result.exit_code == 0, result.output
+    samples = np.load(tmp_path / "g.npy")
+    from convert.deploy.runner import StepRunner, decode_table
+
+    assert samples.shape == (300, 1) and np.isin(samples, decode_table(255)).all() and len(np.unique(samples)) > 5
+    assert _producer_of_y(out / ("step-int8.tflite" if runtime == "litert" else "step-int8.onnx")) == "softmax"
+    y = StepRunner(str(out), runtime, int8=True).run([np.load(tmp_path / "cal.npy")[None, :200]])
+    np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-3)
+
+
+def _producer_of_y(path) -> str:
+    """The op type that writes the step's output y, in lower case (a delegate would hide it: none is used)."""
+    if str(path).endswith(".onnx"):
+        import onnx
+
+        graph = onnx.load(str(path)).graph
+        return next(node.op_type for node in graph.node if "y" in node.output).lower()
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_path=str(path),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    index = interpreter.get_signature_runner().get_output_details()["y"]["index"]
+    return next(op["op_name"] for op in interpreter._get_ops_details() if index in op["outputs"]).lower()
