@@ -2,7 +2,8 @@
 LiteRT alone: NumPy and the runtime, no TensorFlow, no other part of causalc but the manifest it reads.
 This is the piece to copy into an application.
 
-    runner = StepRunner("build/wavenet-step")          # runtime="onnx" (step.onnx) or "litert" (step.tflite)
+    runner = StepRunner("build/wavenet-step")          # runtime="onnx" (step.onnx) or "litert" (step.tflite);
+                                                        # int8=True: step-int8.onnx or step-int8.tflite
     y = runner.step(x)                                  # each input's value at the step -> (batch, units)
     ys = runner.run([x])                                # each input as the practice model takes it -> (batch, T, units)
     runner.reset()
