@@ -436,3 +436,12 @@ def _producer_of_y(path) -> str:
     interpreter.allocate_tensors()
     index = interpreter.get_signature_runner().get_output_details()["y"]["index"]
     return next(op["op_name"] for op in interpreter._get_ops_details() if index in op["outputs"]).lower()
+
+
+def test_an_int8_report_says_when_it_is_far_from_the_float_step():
+    from convert.runtime.quantize import words
+
+    close = {"steps": 100, "relative_error": 0.02, "argmax_agreement": 0.99}
+    assert "far from" not in words(close, 30, 100) and "30% of the float step's" in words(close, 30, 100)
+    assert "far from the float step" in words({**close, "argmax_agreement": 0.5}, 30, 100)
+    assert "far from the float step" in words({"steps": 100, "relative_error": 0.3}, 30, 100)

@@ -27,6 +27,7 @@ from convert.core.errors import CausalcError
 SAMPLES = 200  # calibration samples (the step's inputs at evenly spaced steps of the recording), at most
 MEMORY = 2**29  # bytes the samples may take (each holds every ring): fewer samples for a large state
 CHECKED = 20_000  # steps of the recording the int8 step is checked over, at most
+POOR_AGREEMENT, POOR_ERROR = 0.9, 0.1  # below this argmax agreement, or above this relative error: said so
 
 
 class QuantizeError(CausalcError, ValueError):
@@ -87,7 +88,10 @@ def words(report: dict, size: int, float_size: int) -> str:
         said += f"argmax agrees with the float step at {100 * report['argmax_agreement']:.1f}% of "
     else:
         said += f"relative error {report['relative_error']:.2%} against the float step over "
-    return said + f"{report['steps']:,} calibration steps"
+    said += f"{report['steps']:,} calibration steps"
+    if report.get("argmax_agreement", 1.0) < POOR_AGREEMENT or report["relative_error"] > POOR_ERROR:
+        said += " -- far from the float step: check it on your data before deploying it, or deploy the float step"
+    return said
 
 
 # ---- LiteRT ----
