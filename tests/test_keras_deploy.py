@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import (BLOCK_TENSORFLOW, MULAW, ROOT, SMALL_VOCODER, exported_step, generated_model, randomize,
+from conftest import (BLOCK_TENSORFLOW, MULAW, ROOT, SMALL_VOCODER, advance, exported_step, generated_model, randomize,
                       relative_error, step_rule, stream_of)
 from evaluator import listed, random_inputs
 from strategies import spec_dicts_of_every_family
@@ -445,3 +445,28 @@ def test_an_int8_report_says_when_it_is_far_from_the_float_step():
     assert "far from" not in words(close, 30, 100) and "30% of the float step's" in words(close, 30, 100)
     assert "far from the float step" in words({**close, "argmax_agreement": 0.5}, 30, 100)
     assert "far from the float step" in words({"steps": 100, "relative_error": 0.3}, 30, 100)
+
+
+def test_the_step_traced_apart_equals_the_fused_step():
+    """What an int8 step is traced from (every convolution its own matmul, pairwise sums) computes the same
+    step as the fused one, over 300 steps from the initial state; the stream is fused again afterwards."""
+    from convert.runtime.export import initial_state, step_function
+
+    stream = stream_of(WAVENET)
+    fused = step_function(stream, 2)
+    with stream.apart():
+        apart = step_function(stream, 2)
+        assert stream.pairwise
+    assert not stream.pairwise and len(stream._groups) < len(stream._group_of)
+    rule = step_rule(stream, 2)
+    states = [initial_state(stream, 2)] * 2
+    rng = np.random.default_rng(4)
+    got, want = [], []
+    for _ in range(300):
+        x = rng.normal(size=(2, 1)).astype(np.float32) * 0.5
+        outs = [{k: v.numpy() for k, v in f(x, *[s["t"]] + [s[n] for n, _, _ in rule]).items()}
+                for f, s in zip((fused, apart), states)]
+        want.append(outs[0]["y"])
+        got.append(outs[1]["y"])
+        states = [advance(s, o, rule) for s, o in zip(states, outs)]
+    assert relative_error(np.stack(got), np.stack(want)) < 1e-5

@@ -8,6 +8,7 @@ layer on the current step. Importing this module imports no TensorFlow; the stre
 
 from __future__ import annotations
 
+import functools
 import math
 
 from convert.core.errors import InternalError
@@ -237,7 +238,8 @@ class Merge(Op):
     def stream(self, layer, ins, taps, step):
         import tensorflow as tf
 
-        combine = {"Add": tf.add_n, "Multiply": lambda xs: math.prod(xs[1:], start=xs[0]),
+        add = (lambda xs: functools.reduce(tf.add, xs)) if getattr(step, "pairwise", False) else tf.add_n
+        combine = {"Add": add, "Multiply": lambda xs: math.prod(xs[1:], start=xs[0]),
                    "Concatenate": lambda xs: tf.concat(xs, axis=-1)}[layer.cls]
         return {layer.name: combine(ins)}
 

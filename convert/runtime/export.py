@@ -172,9 +172,12 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True, calibr
                 from convert.runtime import quantize
 
                 names = [spec.name for spec in function.input_signature]
+                with stream.apart():  # its own matmul per convolution, pairwise sums: a scale per tensor
+                    apart = _frozen(step_function(stream, batch_size))
+                apart_content = tf.lite.TFLiteConverter.from_concrete_functions([apart], module).convert()
                 quantised, said, entry = quantize.quantize_step(
                     manifest(stream, batch_size, files, state), state, content, "litert", calibration,
-                    lambda samples: quantize.litert_int8(frozen, module, samples, names, stream.graph, content))
+                    lambda samples: quantize.litert_int8(apart, module, samples, names, stream.graph, apart_content))
                 path = os.path.join(folder, "step-int8.tflite")
                 with open(new(path), "wb") as handle:
                     handle.write(quantised)

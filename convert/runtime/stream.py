@@ -24,6 +24,8 @@ Generation (`convert.runtime.generation`) and export (`convert.runtime.export`) 
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -69,6 +71,7 @@ class StreamingModel:
         self.units = self.analysis.tensors[self.analysis.spec.output].channels
         self._weights = api.practice_weights(model, self.analysis)
         self._groups, self._group_of = _fuse(self.graph, self._weights)
+        self.pairwise = False  # an Add of several inputs as one n-way sum (see `apart`)
         self._rings = plan_rings(self.graph)  # input tensor -> ring length
         self._conditioning = self._conditioning_layers()
         self.ring_names = tuple(sorted(self._rings))
@@ -336,6 +339,20 @@ class StreamingModel:
 
         return generate(self, steps, first, seed, temperature, progress, conditions)
 
+    @contextlib.contextmanager
+    def apart(self):
+        """Meanwhile the step computes every convolution with its own matmul and sums pairwise (no shared
+        matmul split, no n-way sum): what an int8 step is traced from, as an int8 split or n-way sum gives
+        all its tensors one scale (LiteRT), and WaveNet's residual stream would share the skips' coarse one."""
+        saved = self._groups, self._group_of
+        self._groups, self._group_of = _fuse(self.graph, self._weights, apart=True)
+        self.pairwise = True
+        try:
+            yield
+        finally:
+            self._groups, self._group_of = saved
+            self.pairwise = False
+
     def step_function(self, batch_size: int = 1):
         from convert.runtime.export import step_function
 
@@ -365,13 +382,14 @@ def plan_rings(graph: Graph) -> dict[str, int]:
     return rings
 
 
-def _fuse(graph: Graph, weights: dict) -> tuple[dict, dict]:
+def _fuse(graph: Graph, weights: dict, apart: bool = False) -> tuple[dict, dict]:
     """Convolutions that read the same input with the same taps share one matmul: their kernels and biases
-    are concatenated (WaveNet's filter and gate, its residual and skip 1x1 convolutions)."""
+    are concatenated (WaveNet's filter and gate, its residual and skip 1x1 convolutions). `apart`: each its
+    own (`StreamingModel.apart`)."""
     members: dict[tuple, list[GraphLayer]] = {}
     for layer in graph.layers:
         if layer.op == "conv":
-            key = (layer.inputs[0], layer.arg("kernel_size"), layer.arg("dilation_rate"))
+            key = (layer.inputs[0], layer.arg("kernel_size"), layer.arg("dilation_rate")) + ((layer.name,) if apart else ())
             members.setdefault(key, []).append(layer)
     groups, group_of = {}, {}
     for key, layers in members.items():
