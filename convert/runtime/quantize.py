@@ -6,11 +6,15 @@ Calibration runs the float step over the recording and keeps every input of the 
 hold, not on zeros. Then:
 
 - LiteRT: full-integer (TFLITE_BUILTINS_INT8): every op on int8 tensors, its inputs and outputs float32
-  (quantised as they come in, dequantised as they go out), so the host drives it as the float step. Each
-  step quantises the rings it reads as they come in: a cost that grows with the rings' size, small beside
-  the ops for rings of kilobytes (benchmarks/deploy.py measures it).
+  (quantised as they come in, dequantised as they go out), so the host drives it as the float step. It is
+  traced from the step computed apart (`StreamingModel.apart`): an int8 split of a shared matmul or an
+  n-way sum gives every tensor it touches one scale. Each step quantises the rings it reads as they come in:
+  a cost that grows with the rings' size, small beside the ops for rings of kilobytes (benchmarks/deploy.py
+  measures it).
 - ONNX: static QDQ quantisation by onnxruntime.quantization, int8 weights (per channel) and activations; the
   ring reads (Gather) stay float, so the rings stay float inputs that nothing quantises whole per step.
+
+Both leave the output head after the last merge float (`output_tail`, `litert_tail`).
 """
 
 from __future__ import annotations
