@@ -290,16 +290,15 @@ def export_step_onnx(stream, out_dir: str, batch_size: int, calibration: list | 
     else:
         values = random_steps(stream.nodes, CHECK_STEPS, batch_size)
         said = verdict(check_step(content, stream, batch_size, state, values), "step")
-    files = {"onnx": "step.onnx"}
-    described = manifest(stream, batch_size, files, state)
+    described = manifest(stream, batch_size, {"onnx": "step.onnx"}, state)
     int8 = None
     if calibration is not None:
         from convert.runtime import quantize
 
         quantised, report, entry = quantize.quantize_step(described, state, content, "onnx", calibration,
                                                           lambda samples: quantize.onnx_int8(content, samples))
-        files["onnx-int8"] = "step-int8.onnx"
-        described = {**manifest(stream, batch_size, files, state), "int8": {"onnx-int8": entry}}
+        described["files"]["onnx-int8"] = "step-int8.onnx"
+        described["int8"] = {"onnx-int8": entry}
         int8 = (os.path.join(out_dir, "step-int8.onnx"), report)
     out = os.path.join(out_dir, "step.onnx")
     with atomic_files(out_dir) as new:  # the step, its initial state and its manifest, or none of them

@@ -36,6 +36,7 @@ from convert.kinds.ops import OPS, UnknownOp
 from convert.lowering import lower
 from convert.runtime import api, conditioning
 from convert.runtime.api import check_warmup
+from convert.runtime.fusion import fuse
 from convert.core.errors import BadValue, CausalcError
 
 CHUNK = 1024  # steps per compiled loop call: one XLA program serves every length
@@ -70,7 +71,7 @@ class StreamingModel:
         self.channels = self.nodes[self.signal].channels
         self.units = self.analysis.tensors[self.analysis.spec.output].channels
         self._weights = api.practice_weights(model, self.analysis)
-        self._groups, self._group_of = _fuse(self.graph, self._weights)
+        self._groups, self._group_of = fuse(self.graph, self._weights)
         self.pairwise = False  # an Add of several inputs as one n-way sum (see `apart`)
         self._rings = plan_rings(self.graph)  # input tensor -> ring length
         self._conditioning = self._conditioning_layers()
@@ -345,7 +346,7 @@ class StreamingModel:
         matmul split, no n-way sum): what an int8 step is traced from, as an int8 split or n-way sum gives
         all its tensors one scale (LiteRT), and WaveNet's residual stream would share the skips' coarse one."""
         saved = self._groups, self._group_of
-        self._groups, self._group_of = _fuse(self.graph, self._weights, apart=True)
+        self._groups, self._group_of = fuse(self.graph, self._weights, apart=True)
         self.pairwise = True
         try:
             yield
@@ -380,29 +381,6 @@ def plan_rings(graph: Graph) -> dict[str, int]:
             if reach:
                 rings[layer.inputs[0]] = max(rings.get(layer.inputs[0], 1), reach + 1)
     return rings
-
-
-def _fuse(graph: Graph, weights: dict, apart: bool = False) -> tuple[dict, dict]:
-    """Convolutions that read the same input with the same taps share one matmul: their kernels and biases
-    are concatenated (WaveNet's filter and gate, its residual and skip 1x1 convolutions). `apart`: each its
-    own (`StreamingModel.apart`)."""
-    members: dict[tuple, list[GraphLayer]] = {}
-    for layer in graph.layers:
-        if layer.op == "conv":
-            key = (layer.inputs[0], layer.arg("kernel_size"), layer.arg("dilation_rate")) + ((layer.name,) if apart else ())
-            members.setdefault(key, []).append(layer)
-    groups, group_of = {}, {}
-    for key, layers in members.items():
-        kernels, biases = [], []
-        for layer in layers:
-            values = weights[layer.name]
-            kernel = OPS["conv"].dense_kernel(layer, values[0])
-            kernels.append(kernel.reshape(-1, kernel.shape[-1]))
-            biases.append(values[1] if len(values) > 1 else np.zeros(values[0].shape[-1], np.float32))
-            group_of[layer.name] = key
-        groups[key] = (tf.constant(np.concatenate(kernels, axis=1)), tf.constant(np.concatenate(biases)),
-                       [layer.name for layer in layers], [k.shape[1] for k in kernels])
-    return groups, group_of
 
 
 def _write(ring, position, value):
