@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from conftest import ROOT, SPECS
@@ -87,6 +88,18 @@ def test_explain_table_and_json(runner):
     assert (row["practice"], row["kernel"], row["stride"], row["dilation"], row["left_padding"]) == \
         ("Conv1D", 2, 2, 512, 512)
     assert data["macs_per_output_step"] > 0 and data["params"] > 0
+
+
+@pytest.mark.parametrize("name", sorted(f for f in os.listdir(os.path.join(ROOT, "specs")) if f.endswith(".yaml")))
+def test_explain_receptive_field_rows_agree_with_summary(runner, name):
+    """The output layer's row gives the summary's receptive field and no row exceeds it (exact 'same' specs
+    included: their practice layers' causal spans count the centred kernels' delay, which reads nothing)."""
+    data = json.loads(runner.invoke(main, ["explain", "--format", "json", os.path.join(ROOT, "specs", name)]).stdout)
+    rows = {row["name"]: row["receptive_field"] for row in data["layers"] if row["practice"] != "(unused)"}
+    spec = yaml.safe_load(open(os.path.join(ROOT, "specs", name)))
+    output = spec.get("output", spec["layers"][-1]["name"])
+    assert rows[output] == data["receptive_field"], (rows[output], data["receptive_field"])
+    assert max(rows.values()) <= data["receptive_field"]
 
 
 def test_explain_rejects_bad_spec(runner, tmp_path):

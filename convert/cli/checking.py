@@ -54,7 +54,8 @@ def lint(paths: tuple[str, ...], fmt: str, strict: bool, exit_zero: bool) -> Non
 
 @click.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people (a table per spec), json for scripts.")
 @WARMUP
 def explain(specs: tuple[str, ...], fmt: str, warmup: str) -> None:
     """Print the dilation table: per-step and practice form of every layer."""
@@ -84,7 +85,7 @@ def schema() -> None:
 
 @click.command(name="import")
 @click.argument("model", type=click.Path())
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="SPEC.yaml to write.")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="File to write: SPEC.yaml.")
 @click.option("--practice", "practice_out", type=click.Path(dir_okay=False),
               help="Also write PRACTICE.keras: the practice model carrying MODEL's weights, checked against MODEL.")
 @WARMUP
@@ -155,8 +156,9 @@ def _imported_practice(model: str, analysis, found: dict, warmup: str):
 
 @click.command()
 @click.argument("spec", type=click.Path())
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="FIG.svg, FIG.png or FIG.pdf.")
-@click.option("--form", type=click.Choice(["per-step", "practice", "both"]), default="both", show_default=True)
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="File to write: FIG.svg, FIG.png or FIG.pdf.")
+@click.option("--form", type=click.Choice(["per-step", "practice", "both"]), default="both", show_default=True,
+              help="per-step: the network on one window; practice: the compiled network over time; both: side by side.")
 @click.option("--steps", type=click.IntRange(2, 4096), help="Time steps of the practice form's run (default: the "
               "receptive field and a few more, at most 64).")
 def draw(spec: str, out: str, form: str, steps: int | None) -> None:

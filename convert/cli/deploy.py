@@ -31,7 +31,7 @@ from convert.cli.common import _analysis_or_exit, failing, stream_files
 @click.option("--runtime", type=click.Choice(["onnx", "litert"]), default="onnx", show_default=True,
               help="onnx: DIR/step.onnx with ONNX Runtime; litert: DIR/step.tflite with LiteRT.")
 @click.option("--int8", is_flag=True, help="Run the int8 step (step-int8.*) instead of the float one.")
-@click.option("--batch-size", type=click.IntRange(1),
+@click.option("--batch-size", "--batch", "batch_size", type=click.IntRange(1),
               help="Streams run together; default and only value: the batch the step was exported for.")
 @click.option("--threads", type=click.IntRange(1), help="Threads of the runtime (default: the runtime's choice).")
 def run_step(folder: str, steps: int | None, seed: int, temperature: float, prime: str | None,

@@ -25,7 +25,7 @@ def _onnx_tools():
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True,
               help="The file format: onnx (opset 17; batch and sequence length dynamic).")
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
-              help="The file to write: FILE.onnx.")
+              help="File to write: FILE.onnx.")
 @WARMUP
 def export(spec: str, model: str, fmt: str, out: str, warmup: str) -> None:
     """Export the practice model MODEL of SPEC (every step's prediction in one pass; batch and sequence

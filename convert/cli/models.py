@@ -16,7 +16,7 @@ from convert.cli.common import WARMUP, _analysis_or_exit, failing, require_keras
 @click.command(name="compile")
 @click.argument("spec", type=click.Path())
 @click.option("-o", "--output-dir", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for STEM.keras, STEM.map.json and STEM.py.")
+              help="Folder to write (made if missing): STEM.keras, STEM.map.json and STEM.py.")
 @WARMUP
 def compile_command(spec: str, out_dir: str, warmup: str) -> None:
     """Compile SPEC into the practice Keras model, its source and its weight map."""
@@ -52,7 +52,7 @@ def _convert(spec: str, model_path: str, out: str, direction: str, warmup: str =
 @click.command(name="to-step")
 @click.argument("spec", type=click.Path())
 @click.argument("practice", type=click.Path())
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="STEP.keras to write.")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="File to write: STEP.keras.")
 def to_step_command(spec: str, practice: str, out: str) -> None:
     """Build the per-step model of SPEC holding the weights of the practice model PRACTICE."""
     _convert(spec, practice, out, "to-step")
@@ -61,7 +61,7 @@ def to_step_command(spec: str, practice: str, out: str) -> None:
 @click.command(name="from-step")
 @click.argument("spec", type=click.Path())
 @click.argument("step", type=click.Path())
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="PRACTICE.keras to write.")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="File to write: PRACTICE.keras.")
 @WARMUP
 def from_step_command(spec: str, step: str, out: str, warmup: str) -> None:
     """Build the practice model of SPEC holding the weights of the per-step model STEP."""
@@ -72,7 +72,7 @@ def from_step_command(spec: str, step: str, out: str, warmup: str) -> None:
 @click.argument("spec", type=click.Path())
 @click.argument("model", type=click.Path())
 @click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for STEM-folded.yaml and STEM-folded.keras.")
+              help="Folder to write (made if missing): STEM-folded.yaml and STEM-folded.keras.")
 @WARMUP
 def fold_batchnorm_command(spec: str, model: str, out_dir: str, warmup: str) -> None:
     """Fold each BatchNormalization that follows a convolution into it, for inference and export: writes the
@@ -108,22 +108,23 @@ def _stream(analysis, model_path: str, warmup: str):
 @click.argument("spec", type=click.Path())
 @click.argument("model", type=click.Path())
 @click.option("--steps", required=True, type=click.IntRange(1), help="Samples to generate.")
-@click.option("--batch", default=1, show_default=True, type=click.IntRange(1, 4096),
+@click.option("--batch-size", "--batch", "batch", default=1, show_default=True, type=click.IntRange(1, 4096),
               help="Independent streams generated together; stream i is seeded SEED + i.")
 @click.option("--prime", "primes", multiple=True, type=click.Path(dir_okay=False),
               help="A .npy or .wav file whose samples (or integer levels) start the stream: once for every "
-                   "stream, or once per stream (--batch), all of one length.")
+                   "stream, or once per stream (--batch-size), all of one length.")
 @click.option("--condition", "conditions", multiple=True, metavar="NAME=FILE.npy",
               help="A conditioning input's values, as the practice model takes them without the batch axis: "
                    "a hop input's frames (F, C), from the first step on; a global input's vector (C,) or "
-                   "integer; repeat for each input. With --batch N, a leading axis of N gives each stream its own.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1), help="Seed of the sampling.")
+                   "integer; repeat for each input. With --batch-size N, a leading axis of N gives each stream its own.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1),
+              help="Seed of the sampling (0 to 2**63 - 1): stream i draws from PCG64(SEED + i).")
 @click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Softmax temperature for a sampled output (levels).")
 @click.option("--sample-rate", default=16000, show_default=True, type=click.IntRange(1, 2**32 - 1),
               help="For a .wav output.")
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
-              help="OUT.npy (samples, or integer levels; with --batch N, all streams in one array) or OUT.wav "
+              help="File to write: OUT.npy (samples, or integer levels; with --batch-size N, all streams in one array) or OUT.wav "
                    "(levels written as their mu-law samples); `{i}` in the name writes one file per stream.")
 @WARMUP
 def generate(spec: str, model: str, steps: int, batch: int, primes: tuple[str, ...], conditions: tuple[str, ...],
@@ -184,10 +185,10 @@ def generate(spec: str, model: str, steps: int, batch: int, primes: tuple[str, .
 @click.argument("spec", type=click.Path())
 @click.argument("model", type=click.Path())
 @click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="The folder to write the step into (made if missing): its files, initial_state.npz and step.json.")
+              help="Folder to write the step into (made if missing): its files, initial_state.npz and step.json.")
 @click.option("--format", "fmt", type=click.Choice(["saved_model", "onnx"]), default="saved_model", show_default=True,
               help="saved_model: OUT_DIR/saved_model (and step.tflite); onnx: OUT_DIR/step.onnx, checked with ONNX Runtime.")
-@click.option("--batch-size", default=1, show_default=True, type=click.IntRange(1),
+@click.option("--batch-size", "--batch", "batch_size", default=1, show_default=True, type=click.IntRange(1),
               help="Sequences the step runs side by side (fixed in the exported step).")
 @click.option("--tflite/--no-tflite", default=True, show_default=True, help="Also write step.tflite (saved_model format).")
 @click.option("--quantize", type=click.Choice(["int8"]),
@@ -225,9 +226,11 @@ def export_step(spec: str, model: str, out_dir: str, fmt: str, batch_size: int, 
 
 @click.command()
 @click.argument("spec", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people, json for scripts.")
 @click.option("--repeats", default=5, show_default=True, type=click.IntRange(1), help="Timed runs per figure (median).")
-@click.option("--batch", default=4, show_default=True, type=click.IntRange(1), help="Sequences per training step.")
+@click.option("--batch-size", "--batch", "batch", default=4, show_default=True, type=click.IntRange(1),
+              help="Sequences per training step.")
 @click.option("--length", type=click.IntRange(2), help="Steps per sequence; default: 4 windows (at least 1024).")
 @click.option("--window-batch", default=256, show_default=True, type=click.IntRange(1),
               help="Windows per per-step training step.")

@@ -27,7 +27,7 @@ def _shard(value: str | None) -> tuple[int, int]:
 @click.argument("model", type=click.Path())
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", "out", required=True, type=click.Path(),
-              help="Where to write: OUT.npy for one recording; a folder (one STEM.npy per recording) for several.")
+              help="File or folder to write: OUT.npy for one recording; a folder (one STEM.npy per recording) for several.")
 @click.option("--chunk", default=None, type=click.IntRange(1, 2**27), metavar="STEPS",
               help="Steps computed per piece (default: as many as keep the activations near 2 GiB, at most 65,536); "
                    "memory grows with it, the result does not change.")

@@ -59,16 +59,16 @@ def _endpoints(hosts: list[str], given: str, where: str) -> None:
 @click.command(name="train")
 @click.argument("spec", type=click.Path())
 @click.argument("data", nargs=-1, required=True, type=click.Path())
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="MODEL.keras to write.")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="File to write: MODEL.keras (its checkpoint beside it).")
 @click.option("--steps", default=1000, show_default=True, type=click.IntRange(1), help="Optimisation steps.")
-@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1),
+@click.option("--batch-size", "--batch", "batch_size", default=16, show_default=True, type=click.IntRange(1),
               help="Crops per global batch (split among the workers).")
 @click.option("--length", type=click.IntRange(1), default=None,
               help="Steps per crop; default 4 x the window. The first W-1 of each are left out of the loss.")
 @click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Adam's learning rate.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
-              help="Seeds the weights and the batches.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1),
+              help="Seeds the weights and the batches (0 to 2**63 - 1, as generate and run-step).")
 @click.option("--validation", multiple=True, type=click.Path(), help="A file whose loss is reported (repeatable).")
 @click.option("--checkpoint-every", default=100, show_default=True, type=click.IntRange(1),
               help="Steps between checkpoints (MODEL.keras.checkpoint.npz, written atomically).")

@@ -43,7 +43,7 @@ def parse_size(text: str) -> int:
 
 def check_memory(what: str, size: float, fix: str = "") -> None:
     """Refuse, before allocating, what would take more than `MAX_MEMORY` bytes: `what` says what it is
-    (\"the stream's state at --batch 64\"), the message gives the figure, the limit and how to raise it."""
+    (\"the stream's state at --batch-size 64\"), the message gives the figure, the limit and how to raise it."""
     if size > MAX_MEMORY:
         from convert.core.errors import TooLarge
 

@@ -309,9 +309,12 @@ def multi_worker_strategy(hosts: list[str], rank: int, timeout: float):
 
 
 def set_seed(seed: int) -> None:
-    """The same initial weights on every worker and in every resumed run."""
+    """The same initial weights on every worker and in every resumed run. Seeds of 2**32 and above (the
+    range `generate` and `run-step` take) are folded to the 32 bits NumPy's global seeding takes, by a hash."""
     import keras
 
+    if seed >= 2**32:
+        seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
     keras.utils.set_random_seed(seed)
 
 

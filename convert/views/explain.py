@@ -26,7 +26,7 @@ def explain_rows(analysis: Analysis, warmup: str = "causal", costs: dict | None 
             "width": plan.out.width,
             "channels": plan.out.channels,
             "grid": plan.out.grid,
-            "receptive_field": plan.out.receptive_field,
+            "receptive_field": receptive_field(analysis, plan),
             "params": plan.practice.params,
             "note": kind.note(plan) if plan.used else None,
         })
@@ -41,6 +41,15 @@ def explain_rows(analysis: Analysis, warmup: str = "causal", costs: dict | None 
                 rows[-1]["note"] = ("every position is an edge position from here on: this layer and those after "
                                     "it compute every window's positions, as per-window evaluation does")
     return rows
+
+
+def receptive_field(analysis: Analysis, plan) -> int:
+    """Input steps a layer's output depends on. With exact 'same' padding, the window's steps it reads: the
+    practice layer's causal span also counts the steps by which centred kernels are delayed, which read
+    nothing outside the window, so a row never exceeds the spec's receptive field (the summary's)."""
+    if analysis.spec.same_padding == "exact":
+        return min(plan.out.receptive_field, analysis.receptive_field)
+    return plan.out.receptive_field
 
 
 def explain_data(analysis: Analysis, warmup: str = "causal") -> dict:
