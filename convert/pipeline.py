@@ -14,6 +14,7 @@ import re
 from typing import NamedTuple
 
 from convert.analysis import Analysis, analyse
+from convert.analysis.partial import partial_checks
 from convert.analysis.limits import edge_warnings, plan_size, step_values
 from convert.core.diagnostics import Diagnostic, SpecError, has_errors
 from convert.frontend.source import load_yaml, read_text, suspicious_values
@@ -70,8 +71,9 @@ def check_text(text: str, path: str, diagnostics: list[Diagnostic] | None = None
         return Checked(path, None, _unsuppressed(diagnostics, text))
     spec, found = build_spec(root, path, text)  # the spec IR: fields, names, graph
     diagnostics += found
-    if spec is None or has_errors(diagnostics):
-        return Checked(path, None, _unsuppressed(diagnostics, text))
+    if spec is None or has_errors(diagnostics):  # and what the layers without errors still show
+        partial, _ = build_spec(root, path, text, partial=True)
+        return Checked(path, None, _unsuppressed(diagnostics + partial_checks(partial), text))
     analysis, found = analyse(spec)  # widths, grids, dilations, window, receptive field
     if analysis is not None and spec.same_padding == "exact":
         too_large = plan_size(analysis)  # before the 'same' plan is made

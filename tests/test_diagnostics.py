@@ -188,6 +188,38 @@ def test_all_problems_in_a_file_are_reported(tmp_path):
     assert codes == ["E111", "E112", "E114"]
 
 
+THREE = """\
+input: {channels: 1, window: 21}
+layers:
+  - {type: Conv1D, name: c1, filters: 8, kernel_size: 2, strides: 2}
+  - {type: Conv1d, name: c2, filters: 8, kernel_size: 2, strides: 2}
+  - {type: Conv1D, name: c3, filters: 8, kernel_size: 3, padding: same}
+  - {type: Flatten, name: flat}
+  - {type: Dense, name: out, units: 1}
+"""
+
+
+def test_independent_problems_of_different_passes_in_one_run(tmp_path):
+    """A type typo (E113), a 'same' padding in a later layer (E200) and a window that misaligns the layer
+    before them (E202): all three in one run, each at its place; fixing one leaves the others."""
+    found = {(d.code, d.span.line) for d in diagnose(tmp_path, THREE)}
+    assert found == {("E202", 1), ("E113", 4), ("E200", 5)}
+    fixed = THREE.replace("Conv1d", "Conv1D")
+    assert {(d.code, d.span.line) for d in diagnose(tmp_path, fixed)} == {("E202", 1), ("E200", 5)}
+    fixed = fixed.replace("padding: same", "padding: valid")
+    assert {(d.code, d.span.line) for d in diagnose(tmp_path, fixed)} == {("E202", 1)}
+    assert diagnose(tmp_path, fixed.replace("window: 21", "window: 20")) == []
+
+
+def test_nothing_is_guessed_past_a_broken_layer(tmp_path):
+    """What depends on a layer that does not read is not checked (its input is unknown), and a window
+    misalignment only found past it is not said; a misaligned layer before it is."""
+    text = THREE.replace("window: 21", "window: 20").replace("padding: same", "strides: 3")
+    assert [d.code for d in diagnose(tmp_path, text)] == ["E113"]  # c3 (stride 3) misaligns, but past c2
+    text = THREE.replace("padding: same", "padding: valid")
+    assert sorted(d.code for d in diagnose(tmp_path, text)) == ["E113", "E202"]
+
+
 def test_not_utf8(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_bytes(b"input: {channels: 1}\nname: \xff\n")

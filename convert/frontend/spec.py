@@ -184,8 +184,10 @@ def _layer_from(values: dict, node: Node, previous: str, default_name: str, exac
                  input_nodes=tuple(n for _, n in inputs), exact_same=exact_same)
 
 
-def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, list[Diagnostic]]:
-    """Check a located YAML tree against the spec format and build the Spec IR."""
+def build_spec(root: Node | None, path: str, text: str, partial: bool = False) -> tuple[Spec | None, list[Diagnostic]]:
+    """Check a located YAML tree against the spec format and build the Spec IR. A spec with errors gives
+    None; with `partial`, the Spec of its layers that read cleanly and take nothing from a layer that does
+    not (for the checks that can still be made, `analysis.partial_checks`), when its inputs and graph allow."""
     out: list[Diagnostic] = []
     if root is None:
         return None, out
@@ -193,9 +195,13 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
     if top is None:
         return None, out
     entries = root.value
+    errors = sum(d.is_error for d in out)
     inputs, input_node = _read_inputs(root, out)
+    inputs_clean = sum(d.is_error for d in out) == errors
     layers_node = entries.get("layers")
     layers: list[Layer] = []
+    broken: set[str] = set()  # the names of layers that do not read cleanly
+    previous: str | None = None
     if layers_node is not None:
         if not isinstance(layers_node.value, list) or not layers_node.value:
             wrong(layers_node, "layers", "a non-empty list of layers", out, "`layers:` followed by `- {type: ...}` items.")
@@ -204,14 +210,18 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
                      if isinstance(n.value, dict) and "name" in n.value and isinstance(n.value["name"].value, str)}
             previous = inputs[0].name if inputs else INPUT
             for index, node in enumerate(layers_node.value):
+                errors = sum(d.is_error for d in out)
                 read = _read_layer(index, node, out)
-                if read is None:
-                    previous = None
+                if read is None or sum(d.is_error for d in out) > errors:  # a broken layer: its name stays known
+                    given = node.value.get("name") if isinstance(node.value, dict) else None
+                    previous = given.value if given is not None and isinstance(given.value, str) else f"#{index + 1}"
+                    broken.add(previous)
                     continue
                 default = f"{_snake(read['type'])}_{index + 1}"
                 while default in taken:
                     default += "_"
                 layer = _layer_from(read, node, previous or "", default, top.get("same_padding") == "exact")
+                layer.kind.check(layer, out)  # its own fields' checks, whatever else is wrong
                 layers.append(layer)
                 previous = layer.name
     name = top.get("name")
@@ -224,7 +234,7 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
                               f"(up to STEM-folded.keras) must fit the file system's 255, so at most {NAME_MAX}",
                               "Use a shorter `name`."))
     name = name or (re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.splitext(os.path.basename(path))[0]).lstrip(".")[:NAME_MAX] or "model")
-    output = top.get("output") or (layers[-1].name if layers else "")
+    output = top.get("output") or previous or ""  # default: the last layer, broken or not
     spans = {INPUT: input_node.where if input_node is not None else root.span,
              "output": entries["output"].span if "output" in entries else (layers[-1].span if layers else root.span),
              "layers": layers_node.where if layers_node is not None else root.span}
@@ -236,6 +246,8 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
         out.append(Diagnostic("E114", entries["same_padding"].span, "`same_padding: exact` takes one float input; "
                               f"this spec has {'several inputs' if len(inputs) > 1 else 'a categorical input'}",
                               "Use 'valid' padding (remove `same_padding`), or one `input:` of float channels."))
+    if partial:
+        return _partial(inputs if inputs_clean else None, layers, broken, output, name, path, text, spans, top.get("same_padding")), out
     if any(d.is_error for d in out) or not inputs or not layers:
         return None, out
     ordered = _check_graph(inputs, layers, output, spans["output"], out)
@@ -244,6 +256,33 @@ def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, li
     spec = Spec(name=name, path=path, inputs=inputs, layers=ordered, output=output, text=text, spans=spans,
                 same_padding=top.get("same_padding"))
     return spec, out
+
+
+def _partial(inputs, layers: list[Layer], broken: set[str], output: str, name: str, path: str, text: str,
+             spans: dict, same_padding) -> Spec | None:
+    """The Spec of the layers that read cleanly and depend on no broken layer (None when nothing is left or
+    the graph of what is left has errors)."""
+    if not inputs or not layers:
+        return None
+    known = {node.name for node in inputs}
+    tainted = set(broken)
+    changed = True
+    while changed:  # explicit `inputs` may name later layers: to a fixed point
+        changed = False
+        defined = known | {layer.name for layer in layers}
+        for layer in layers:
+            if layer.name not in tainted and any(n in tainted or n not in defined for n in layer.inputs):
+                tainted.add(layer.name)
+                changed = True
+    kept = [layer for layer in layers if layer.name not in tainted]
+    if not kept:
+        return None
+    output = output if output in {layer.name for layer in kept} else kept[-1].name
+    ordered = _check_graph(inputs, kept, output, spans["output"], [])
+    if ordered is None:
+        return None
+    return Spec(name=name, path=path, inputs=inputs, layers=ordered, output=output, text=text, spans=spans,
+                same_padding=same_padding)
 
 
 def _read_inputs(root: Node, out: list) -> tuple[tuple[Input, ...] | None, Node | None]:

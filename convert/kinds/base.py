@@ -121,6 +121,10 @@ class Kind:
         """How a windowed kind consumes its input; None for kinds that keep every position."""
         return None
 
+    def check(self, layer, out: list) -> None:
+        """Checks of the layer's own fields alone (no input needed): run on every layer that reads cleanly,
+        whatever errors the rest of the spec has, so that one run reports them all."""
+
     def structure(self, layer, ins: list[Meta], out: list) -> Meta | None:
         """The output's channels and grid from the inputs'; appends diagnostics and returns None on an error."""
         return ins[0]

@@ -33,6 +33,9 @@ class Convolution(Kind):
         return Geometry((layer.kernel_size - 1) * layer.dilation_rate + 1, layer.strides, layer.dilation_rate,
                         layer.config.get("padding") == "same")
 
+    def check(self, layer, out):
+        same_padding(layer, self.geometry(layer).extent, layer.strides, out)
+
     def structure(self, layer, ins, out):
         grid = ins[0].grid
         if grid * layer.dilation_rate > INT_MAX or grid * layer.strides > INT_MAX:
@@ -40,7 +43,6 @@ class Convolution(Kind):
                                   f"(grid {grid:,} times dilation {layer.dilation_rate:,}, then stride {layer.strides:,})",
                                   "Use fewer or smaller strides before this layer."))
             return None
-        same_padding(layer, self.geometry(layer).extent, layer.strides, out)
         channels = self.out_channels(layer, ins[0].channels, out)
         return None if channels is None else Meta(channels, grid * layer.strides)
 

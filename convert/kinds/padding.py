@@ -32,12 +32,15 @@ class ZeroPadding1D(Kind):
     type = "ZeroPadding1D"
     own_fields = {"padding": Field(PADDING, [1, 1], "Zeros before and after the positions: n, or [left, right].")}
 
-    def structure(self, layer, ins, out):
+    def check(self, layer, out):
         if not layer.exact_same:
             out.append(Diagnostic("E200", layer.key_at("type"), f"ZeroPadding1D `{layer.name}` pads each window, "
                                   "which needs `same_padding: exact`",
                                   "Add `same_padding: exact` at the top of the spec (causalc then computes the "
                                   "per-window zeros exactly), or remove the layer and enlarge the window."))
+
+    def structure(self, layer, ins, out):
+        if not layer.exact_same:  # E200, said by `check`
             return None
         if ins[0].flat:
             out.append(Diagnostic("E208", layer.key_at("type"), f"ZeroPadding1D `{layer.name}` follows a Flatten",

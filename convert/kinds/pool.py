@@ -21,13 +21,15 @@ class Pooling1D(Kind):
     def geometry(self, layer):
         return Geometry(layer.pool_size, layer.strides, 1, layer.config.get("padding") == "same")
 
+    def check(self, layer, out):
+        same_padding(layer, layer.pool_size, layer.strides, out)
+
     def structure(self, layer, ins, out):
         grid = ins[0].grid * layer.strides
         if grid > INT_MAX:
             out.append(Diagnostic("E209", layer.span, f"the grid after `{layer.name}` passes 2**31 - 1",
                                   "Use fewer or smaller strides."))
             return None
-        same_padding(layer, layer.pool_size, layer.strides, out)
         return Meta(ins[0].channels, grid)
 
     def practice(self, layer, ins, out):
