@@ -191,3 +191,24 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path, monkeypatch
     assert _use_color(Terminal()) and not _use_color(open(os.devnull, "w"))
     monkeypatch.setenv("NO_COLOR", "1")
     assert not _use_color(Terminal())
+
+
+def test_progress_off_a_terminal_is_a_line_now_and_then(monkeypatch, capsys):
+    """Not on a terminal (CI logs, nohup): a plain line every EVERY seconds with the latest note, no bar, no
+    control characters, nothing once done; on rank > 0 of a cluster, nothing at all."""
+    from convert.cli import progress
+
+    monkeypatch.setattr(progress, "EVERY", 0.0)
+    with progress.Progress(4, "training") as shown:
+        for step in range(4):
+            shown.advance(1, f"loss {step}")
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["training: 1 of 4 steps (25%), loss 0", "training: 2 of 4 steps (50%), loss 1",
+                                "training: 3 of 4 steps (75%), loss 2"], err
+    monkeypatch.setattr(progress, "EVERY", 3600.0)
+    with progress.Progress(4, "generating", "samples") as shown:
+        shown.advance(4)
+    with progress.Progress(4, "training", shown=False) as shown:
+        monkeypatch.setattr(progress, "EVERY", 0.0)
+        shown.advance(1)
+    assert capsys.readouterr().err == ""

@@ -4,12 +4,12 @@ alone (`convert.deploy.runner`), generating or fed a recording. It never imports
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import click
 
 from convert.cli.common import _analysis_or_exit, failing, stream_files
+from convert.cli.progress import Progress
 
 
 @click.command(name="run-step")
@@ -69,15 +69,13 @@ def run_step(folder: str, steps: int | None, seed: int, temperature: float, prim
         arrays, given, first = fed(analysis, batch, recording, prime, conditions, steps)
         runner = StepRunner(folder, runtime, int8, threads)
     total = steps if generating else arrays[runner.signal].shape[1]
-    progress = _Progress(total, "generating" if generating else "stepping")
     began = time.perf_counter()
-    with failing(suffix="; nothing written"):
+    with failing(suffix="; nothing written"), Progress(total, "generating" if generating else "stepping") as progress:
         if generating:
             result = runner.generate(steps, seed, first, given, temperature, progress.advance)
         else:
             result = runner.run(arrays, progress.advance)
     elapsed = time.perf_counter() - began
-    progress.close()
     from convert.backends.write import atomic_files
     from convert.runtime.audio import write_samples
 
@@ -113,30 +111,3 @@ def fed(analysis, batch: int, recording: str | None, prime: str | None, conditio
     given = read_conditions(analysis, conditions, last, batch)
     listed = [None if node is analysis.spec.signal else given[node.name] for node in nodes] if given else None
     return None, listed, primes
-
-
-class _Progress:
-    """A bar on a terminal (stderr), a line every tenth of the run otherwise."""
-
-    def __init__(self, total: int, what: str):
-        self.total, self.done, self.what, self.said = total, 0, what, 0
-        self.tty = sys.stderr.isatty()
-        self.bar = None
-        if self.tty:
-            from rich.progress import Progress
-
-            self.bar = Progress(transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(what, total=total)
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.advance(self.task, n)
-        elif self.done * 10 // self.total > self.said:
-            self.said = self.done * 10 // self.total
-            click.echo(f"{self.what}: {self.done:,} of {self.total:,} steps", err=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()

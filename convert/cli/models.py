@@ -162,16 +162,14 @@ def generate(spec: str, model: str, steps: int, batch: int, primes: tuple[str, .
     last = (samples.shape[1] if samples is not None else 1) - 1 + steps  # the last step generated
     given = read_conditions(analysis, conditions, last, batch)
     stream = _stream(analysis, model, warmup)
-    from rich.progress import Progress
-
     from convert.backends.write import atomic_files
+    from convert.cli.progress import Progress
     from convert.runtime.audio import write_samples
     from convert.runtime.generation import generate_from
 
-    with Progress(transient=True) as progress, failing(suffix="; nothing written"):
-        task = progress.add_task("generating", total=batch * steps)
+    with Progress(batch * steps, "generating", "samples") as progress, failing(suffix="; nothing written"):
         result = generate_from(stream, steps, batch, samples, given, seed, temperature,
-                               progress=lambda n: progress.advance(task, batch * n),
+                               progress=lambda n: progress.advance(batch * n),
                                decode=out.lower().endswith(".wav") and kind in ("level", "one-hot"))
     with failing(writing=out), atomic_files(os.path.dirname(out)) as new:  # every stream's file, or none
         for i, path in enumerate(outs):

@@ -4,12 +4,12 @@ written as it goes and committed when whole."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import click
 
 from convert.cli.common import WARMUP, _analysis_or_exit, failing, require_keras
+from convert.cli.progress import Progress
 
 
 def _shard(value: str | None) -> tuple[int, int]:
@@ -76,7 +76,7 @@ def predict(spec: str, model: str, inputs: tuple[str, ...], out: str, chunk: int
     units = analysis.tensors[analysis.spec.output].channels
     total = sum(steps for _, _, steps in read)
     started = time.perf_counter()
-    with failing(writing=out), _Progress(total) as progress:
+    with failing(writing=out), Progress(total, "predicting") as progress:
         _write(practice, analysis, read, targets, out if several else folder, units, chunk, batch_size, warmup,
                progress)
     seconds = time.perf_counter() - started
@@ -99,33 +99,3 @@ def _write(practice, analysis, read, targets, folder, units, chunk, batch_size, 
                 for _, piece in chunks(practice, analysis, arrays, chunk, warmup, batch_size):
                     handle.write(np.ascontiguousarray(piece, "<f4").tobytes())
                     progress.advance(len(piece))
-
-
-class _Progress:
-    """A bar on a terminal; elsewhere (CI logs, nohup) a line every ten seconds."""
-
-    def __init__(self, total: int):
-        self.total, self.done, self.bar, self.said = total, 0, None, time.perf_counter()
-
-    def __enter__(self):
-        if sys.stderr.isatty():
-            from rich.progress import Progress
-
-            self.bar = Progress(transient=True)
-            self.bar.__enter__()
-            self.task = self.bar.add_task("predicting", total=self.total)
-        return self
-
-    def advance(self, steps: int) -> None:
-        self.done += steps
-        if self.bar is not None:
-            self.bar.advance(self.task, steps)
-        elif time.perf_counter() - self.said >= 10 and self.done < self.total:
-            self.said = time.perf_counter()
-            click.echo(f"predicting: {self.done:,} of {self.total:,} steps ({100 * self.done / self.total:.0f}%)",
-                       err=True)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-        return False

@@ -100,20 +100,16 @@ def train(spec, data, out, steps, batch_size, length, lr, seed, validation, chec
         raise click.BadParameter(f"{length} is shorter than the window ({analysis.window}): no step would be "
                                  "predicted from a whole window", param_hint="--length")
     require_keras(tensorflow=True, initialise=not hosts)  # a cluster is joined before TensorFlow starts
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
+    from convert.cli.progress import Progress
     from convert.runtime.training_run import Run
 
     run = Run(analysis, list(data), out, steps, batch_size, length, lr, seed, validation, checkpoint_every, resume,
               tuple(hosts), rank, timeout, log, warmup)
-    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  transient=True, disable=rank != 0) as progress:
-        task = progress.add_task("", total=steps, completed=run.first)
+    with Progress(steps, "training", done=run.first, shown=rank == 0) as progress:
 
         def shown(record: dict) -> None:
             valid = f", validation {record['validation_loss']:.4f}" if "validation_loss" in record else ""
-            progress.update(task, advance=1, description=f"loss {record['loss']:.4f}{valid}, "
-                            f"{record['predictions_per_second']:,.0f} predictions/s")
+            progress.advance(1, f"loss {record['loss']:.4f}{valid}, {record['predictions_per_second']:,.0f} predictions/s")
         losses = run.train(shown)
     with failing(writing=out):
         saved = run.save()
