@@ -1,8 +1,11 @@
-"""Wall-clock figures for the TensorFlow-free tools: lint, explain and analysis of very large specs.
+"""Wall-clock figures for the TensorFlow-free tools: start-up, lint, explain and analysis of very large specs.
 
-Run from the repository root with causalc installed: `python benchmarks/cli_speed.py [--repeats N]`.
+Run from the repository root with causalc installed: `python benchmarks/cli_speed.py [--repeats N]`
+(`--startup` for the start-up ratios alone; `--causalc PATH` to time another installation's script).
 Each figure is the median of N runs of a fresh process (what a user or CI pays), or of N in-process
-calls for the analysis of generated specs.
+calls for the analysis of generated specs. The start-up ratios (`causalc --version` and `causalc lint specs`
+against a bare `python -c pass`, targets 4x and 8x) are measured together, interleaved round by round, so
+that the machine's load weighs on all three alike.
 """
 
 from __future__ import annotations
@@ -60,14 +63,36 @@ def _hard_specs() -> list[tuple[str, str]]:
             ("lint: misaligned window, 1,200 layers", "\n".join(chain) + "\n")]
 
 
+def startup(causalc: list[str], python: str, rounds: int) -> None:
+    """`python -c pass`, `causalc --version` and `causalc lint specs`, interleaved: medians and ratios."""
+    commands = {"python -c pass": [python, "-c", "pass"], "causalc --version": causalc + ["--version"],
+                "causalc lint specs": causalc + ["lint", "specs"]}
+    times: dict[str, list[float]] = {label: [] for label in commands}
+    for _ in range(rounds):
+        for label, command in commands.items():
+            times[label].append(wall(command, 1))
+    bare = statistics.median(times["python -c pass"])
+    print(f"start-up, {rounds} interleaved rounds (median):")
+    for label, target in (("python -c pass", None), ("causalc --version", 4), ("causalc lint specs", 8)):
+        median = statistics.median(times[label])
+        ratio = f"   {median / bare:5.1f}x the bare interpreter (target <= {target}x)" if target else ""
+        print(f"  {label:40s} {median:7.3f} s{ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--startup", action="store_true", help="only the start-up ratios")
+    parser.add_argument("--causalc", help="the causalc script to time (default: the one on PATH)")
     args = parser.parse_args()
     causalc = [sys.executable, "-m", "convert"]
-    if shutil.which("causalc"):
-        causalc = [shutil.which("causalc")]
+    if args.causalc or shutil.which("causalc"):
+        causalc = [args.causalc or shutil.which("causalc")]
+    python = os.path.join(os.path.dirname(causalc[0]), "python") if args.causalc else sys.executable
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; median of {args.repeats} runs")
+    startup(causalc, python, 3 * args.repeats)
+    if args.startup:
+        return
     python = wall([sys.executable, "-c", "pass"], args.repeats)
     print(f"  python -c pass (interpreter start-up)    {python:7.3f} s")
     for label, command in [("causalc lint specs", ["lint", "specs"]),

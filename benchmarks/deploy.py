@@ -9,7 +9,7 @@ embedding (the same multiply-adds per step as wavenet, a receptive field 64 time
 random weights (speed does not depend on them). The ratio is the runtime's samples/s over the stream's.
 Also the fixed cost of one ONNX Runtime call (an Identity model bound like the step).
 
-    .venv/bin/python benchmarks/deploy.py                 # the table in the README, ~10 minutes on 2 cores
+    .venv/bin/python benchmarks/deploy.py                 # the table in docs/deployment.md, ~10 minutes on 2 cores
     .venv/bin/python benchmarks/deploy.py --quick         # batch 1 only, fewer steps
 """
 

@@ -6,7 +6,7 @@ calibration one) fed step by step: the share of steps whose argmax agrees with t
 classifiers the float and int8 steps' accuracy on the task's labels (that the networks learned something:
 a random classifier predicts one class and agrees with anything). For wavenet, int8 generation is run too.
 
-    .venv/bin/python benchmarks/quantize.py            # the table in the README, ~10 minutes on 2 cores
+    .venv/bin/python benchmarks/quantize.py            # the table in docs/deployment.md, ~10 minutes on 2 cores
     .venv/bin/python benchmarks/quantize.py --quick    # fewer training steps
 
 The keyword task: 40 feature channels of noise (sd 0.3) in which keywords (11 classes, each a fixed

@@ -21,6 +21,9 @@ from convert.frontend.source import load_yaml, read_text, suspicious_values
 from convert.frontend.spec import build_spec
 
 
+WINDOW_CODES = {"E202", "E203", "E206", "E207"}  # the analysis's own verdicts on the window
+
+
 def without_cyclic_gc(function):
     """Run `function` with the cyclic garbage collector paused.
 
@@ -75,6 +78,8 @@ def check_text(text: str, path: str, diagnostics: list[Diagnostic] | None = None
         partial, _ = build_spec(root, path, text, partial=True)
         return Checked(path, None, _unsuppressed(diagnostics + partial_checks(partial), text))
     analysis, found = analyse(spec)  # widths, grids, dilations, window, receptive field
+    if analysis is None and has_errors(found) and not {d.code for d in found} & WINDOW_CODES:
+        found += partial_checks(spec, structure=False)  # the structure failed: the window where the rest allows
     if analysis is not None and spec.same_padding == "exact":
         too_large = plan_size(analysis)  # before the 'same' plan is made
         if too_large is not None:

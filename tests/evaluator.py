@@ -1,4 +1,4 @@
-"""An independent NumPy evaluator of the per-step network, written from the semantics stated in README.md
+"""An independent NumPy evaluator of the per-step network, written from the semantics stated in docs/spec.md
 ("The spec" and its "Semantics": widths, grids, alignment, merges), not from the compiler.
 
 It shares no code with `convert`: it reads the spec with plain `yaml.safe_load`, evaluates one window per
@@ -106,7 +106,7 @@ def inputs_of(spec: dict) -> list[dict]:
 
 def step_rate(spec: dict, arrays) -> dict:
     """The models' arrays (one per input: (B, T, C) sequences, (B, F, C) frames of a hop input, (B, C)
-    global vectors, integers without the C) as every input's values at the step rate, from the README:
+    global vectors, integers without the C) as every input's values at the step rate, from docs/spec.md:
     step t of a hop input is frame (t+1) // hop (the last frame past the end); a global input is the same
     at every step. A global input stays one vector here (`evaluate` broadcasts it)."""
     nodes = inputs_of(spec)

@@ -7,7 +7,8 @@ import pytest
 
 from convert.cli import main
 
-COMMANDS = sorted(main.commands.items())
+CONTEXT = click.Context(main)
+COMMANDS = [(name, main.get_command(CONTEXT, name)) for name in main.list_commands(CONTEXT)]
 OPTIONS = [(name, p) for name, command in COMMANDS for p in command.params if isinstance(p, click.Option)]
 
 
@@ -44,3 +45,30 @@ def test_help_shows_batch_size(capsys):
     for name in ("generate", "bench"):
         result = CliRunner().invoke(main, [name, "--help"])
         assert result.exit_code == 0 and "--batch-size" in result.output, result.output
+
+
+def test_lazy_command_table_matches_the_commands():
+    """`causalc --help` lists each command from convert.cli.COMMANDS without importing it: the table's line
+    is the start of the command's own help, and every command is in it."""
+    import re
+
+    from convert.cli import COMMANDS as TABLE
+
+    for name, command in COMMANDS:
+        assert command is not None and command.name == name
+        first = re.sub(r"\s+", " ", command.help.split("\n\n")[0])
+        listed = TABLE[name][2].removesuffix(" ...").rstrip(".")
+        assert first.startswith(listed), (name, first, listed)
+
+
+def test_version_without_the_command_line_is_clicks_answer():
+    """`causalc --version` answers before click is imported (start-up), in the words click's option says."""
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    fast = subprocess.run([sys.executable, "-c", "import sys; sys.argv = ['causalc', '--version']\n"
+                           "from convert.__main__ import run; run(); print('click' in sys.modules)"],
+                          capture_output=True, text=True, check=True).stdout
+    assert fast.splitlines() == [CliRunner().invoke(main, ["--version"]).output.strip(), "False"]

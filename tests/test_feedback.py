@@ -13,7 +13,7 @@ from convert.runtime.feedback import output_kind
 
 
 def _expected(units: int, activation: str, channels: int, categories: int) -> str | None:
-    """The rule, from the README: a distribution over K levels feeds back as levels (categorical signal of
+    """The rule, from docs/streaming.md: a distribution over K levels feeds back as levels (categorical signal of
     K), one-hot vectors (K channels) or mu-law samples (one channel, K a power of two from 16); any other
     activation with as many units as channels feeds back as it is."""
     if activation in ("softmax", "log_softmax") and units >= 2:

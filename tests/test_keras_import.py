@@ -184,7 +184,7 @@ def test_readme_bring_your_own_model(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(_readme_block("## Bring your own model"), "README.md", "exec"), namespace)
+    exec(compile(_readme_block("## Bring your own model", "docs/import.md"), "docs/import.md", "exec"), namespace)
     assert namespace["error"] < 1e-5
 
 

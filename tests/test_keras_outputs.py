@@ -208,10 +208,10 @@ def test_every_bundled_spec_compiles(tmp_path):
         assert result.exit_code == 0, result.output
 
 
-def _readme_block(heading: str) -> str:
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    section = text.split(heading, 1)[1]
-    return section.split("```python\n", 1)[1].split("```", 1)[0]
+def _readme_block(heading: str, page: str = "docs/training.md") -> str:
+    import docs
+
+    return docs.python_block(page, heading)
 
 
 def test_readme_training_example_runs(tmp_path, monkeypatch):
@@ -219,7 +219,7 @@ def test_readme_training_example_runs(tmp_path, monkeypatch):
     assert CliRunner().invoke(main, ["compile", spec, "-o", str(tmp_path / "build")]).exit_code == 0
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(_readme_block("## Training the compiled model"), "README.md", "exec"), namespace)
+    exec(compile(_readme_block("## Training the compiled model"), "docs/training.md", "exec"), namespace)
     history = namespace["model"].history.history["loss"]
     assert len(history) == 5 and history[-1] < history[0]
 

@@ -105,7 +105,7 @@ def test_readme_worked_example(monkeypatch, capsys):
     from test_keras_outputs import _readme_block
 
     monkeypatch.chdir(ROOT)
-    exec(compile(_readme_block("### A worked example"), "README.md", "exec"), {})
+    exec(compile(_readme_block("## A worked example", "docs/python-api.md"), "docs/python-api.md", "exec"), {})
     assert "next sample" in capsys.readouterr().out
 
 

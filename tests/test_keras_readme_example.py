@@ -1,4 +1,4 @@
-"""The README's conditioned vocoder example, run as written: trained briefly on a signal whose pitch follows
+"""The streaming page's conditioned vocoder example (docs/streaming.md), run as written: trained briefly on a signal whose pitch follows
 its frames, the generated audio follows a track it never saw."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ pytest.importorskip("tensorflow")
 
 
 def _example() -> str:
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+    with open(os.path.join(ROOT, "docs", "streaming.md"), encoding="utf-8") as handle:
         text = handle.read()
     found = re.search(r"<!-- example: vocoder -->\s*```python\n(.*?)```\s*<!-- /example -->", text, re.S)
-    assert found, "the README lost its vocoder example"
+    assert found, "docs/streaming.md lost its vocoder example"
     return found.group(1)
 
 
@@ -26,7 +26,7 @@ def _example() -> str:
 def test_the_vocoder_follows_a_new_pitch_track(monkeypatch):
     monkeypatch.chdir(ROOT)
     scope: dict = {"__name__": "readme_example"}
-    exec(compile(_example(), "README.md (vocoder example)", "exec"), scope)
+    exec(compile(_example(), "docs/streaming.md (vocoder example)", "exec"), scope)
     track, heard = scope["track"][::2], scope["heard"]
     assert len(heard) == len(track) == 12
     error = np.abs(heard - track) / track

@@ -17,7 +17,7 @@ TENSORFLOW_SIDE = ("convert/backends/", "convert/runtime/", "convert/bench/", "c
                    "convert/input_layers.py", "convert/api.py", "convert/stream.py", "convert/data.py")
 
 # Each room of convert/ (a sub-package or a top-level module) and the rooms it may import: every room only
-# rooms below it, so no two rooms import each other. The README's Development section shows the same table.
+# rooms below it, so no two rooms import each other. docs/architecture.md shows the same table.
 ROOMS = {
     "core": (),  # the error base, source locations, diagnostics and their codes, limits
     "ir": ("core",),  # lowered graphs and exact-'same' edge plans: data every later pass reads

@@ -98,3 +98,5 @@ def test_the_wheel_holds_every_subpackage(tmp_path):
     modules = {os.path.relpath(os.path.join(folder, name), ROOT).replace(os.sep, "/")
                for folder, _, names in os.walk(os.path.join(ROOT, "convert")) for name in names if name.endswith(".py")}
     assert modules - packaged == set()
+    # the build backend builds elsewhere: build/ is the folder `causalc compile` writes to by default
+    assert not (source / "build").exists(), sorted(os.listdir(source / "build"))

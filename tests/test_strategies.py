@@ -14,7 +14,7 @@ from convert.pipeline import check
 from strategies import ACTIVATIONS, POOLS, spec_dicts
 
 DRAWS = 200
-# the least share of valid draws that must reach each path (measured shares are in the README)
+# the least share of valid draws that must reach each path (measured shares are in docs/development.md)
 MINIMUM = {"shared ring, different reaches": 0.15, "window > receptive field": 0.05, "layers after a Flatten head": 0.05,
            "merge of flattened tensors": 0.04, "Flatten head": 0.3, "merge across grids": 0.2, "pooling": 0.25,
            "global pooling": 0.08, "depthwise or separable": 0.2, "grouped convolution": 0.05,

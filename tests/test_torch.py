@@ -172,11 +172,11 @@ def test_a_torch_optimiser_trains_the_practice_model(tmp_path):
 
 
 def test_readme_bring_your_own_model_for_pytorch_users(tmp_path, monkeypatch):
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    text = open(os.path.join(ROOT, "docs", "import.md"), encoding="utf-8").read()
     block = text.split("**For PyTorch users**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(block, "docs/import.md", "exec"), namespace)
     assert namespace["error"] < 1e-5 * float(namespace["per_window"].abs().max())
     assert np.isfinite(float(namespace["loss"]))
 

@@ -262,10 +262,8 @@ def analyse(spec: Spec) -> tuple[Analysis | None, list[Diagnostic]]:
     """Infer or check the window, then compute every layer's per-step shape and practice form."""
     out: list[Diagnostic] = []
     st = _structure(spec, out)
-    if st is None:  # and the stated window's alignment where the layers without errors give it
-        from convert.analysis.partial import partial_checks
-
-        return None, out + partial_checks(spec, structure=False)
+    if st is None:  # the pipeline adds the window's alignment where the layers without errors give it
+        return None, out
     window = spec.window
     if window is None:
         windows, last_problem = valid_windows(spec, st, limit=1)

@@ -1,6 +1,6 @@
 """Weight-map backend: how each practice layer's weights correspond to the per-step model's.
 
-Format (version 1), documented in the README:
+Format (version 1), documented in docs/python-api.md:
   {format, version, causalc, spec: {name, file, sha256}, input_channels, window, receptive_field, warmup,
    layers: [{spec_layer, spec_type, practice: {name, class, weights: {kernel: shape, bias: shape}},
              per_step: {...}, transform: "identity" | {kernel: "reshape (k, c, u) -> (k*c, u)", bias: "identity"},

@@ -1,23 +1,63 @@
 """The command line: parses options, runs the pipeline and maps results to output and exit codes.
 
-`checking` holds the TensorFlow-free commands (lint, explain, schema), `models` those that build and run
-Keras models; `common` what they share.
+`checking` holds the TensorFlow-free commands (lint, explain, schema, import, draw), `models` those that
+build and run Keras models, `export`, `train`, `predict` and `deploy` (run-step) one journey each; `common`
+what they share. A command's module is imported when that command runs (`COMMANDS`), so that
+`causalc --version` and `causalc lint` do not pay for the others.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
 
 import click
 
+from convert import __version__
 from convert.core import limits
-from convert.cli import checking, deploy, export, models
-from convert.cli.predict import predict
-from convert.cli.train import train
-from convert.cli.common import EXIT_PROBLEMS, CannotWrite, _use_color, said  # noqa: F401  (tests patch the colour decision)
 from convert.core.errors import CausalcError, InternalError
+
+EXIT_PROBLEMS = 1
+
+# name: (module, function, the start of its help, as `causalc --help` lists it without importing it; "..."
+# where it goes on)
+COMMANDS = {
+    "bench": ("models", "bench", "Measure the practice model against the per-step method: training, inference, "
+              "memory, analysis."),
+    "compile": ("models", "compile_command", "Compile SPEC into the practice Keras model, its source and its weight map."),
+    "draw": ("checking", "draw", "Draw SPEC: the per-step network and its practice form, with the connections that "
+             "reach the output."),
+    "explain": ("checking", "explain", "Print the dilation table: per-step and practice form of every layer."),
+    "export": ("export", "export", "Export the practice model MODEL of SPEC ..."),
+    "export-step": ("models", "export_step", "Export the streaming step of MODEL, with its state as explicit inputs "
+                    "and outputs, ..."),
+    "fold-batchnorm": ("models", "fold_batchnorm_command", "Fold each BatchNormalization that follows a convolution "
+                       "into it, for inference and export."),
+    "from-step": ("models", "from_step_command", "Build the practice model of SPEC holding the weights of the "
+                  "per-step model STEP."),
+    "generate": ("models", "generate", "Generate STEPS samples autoregressively with the practice MODEL of SPEC, "
+                 "streaming."),
+    "import": ("checking", "import_command", "Write the spec of MODEL: a per-step Keras model ..."),
+    "lint": ("checking", "lint", "Check spec files (or folders of *.yaml) and report every problem with its location."),
+    "predict": ("predict", "predict", "Write the practice MODEL's prediction at every step of each recording INPUT."),
+    "run-step": ("deploy", "run_step", "Run the exported step in DIR (from `causalc export-step`) with ONNX Runtime or "
+                 "LiteRT alone."),
+    "schema": ("checking", "schema", "Print a draft-07 JSON Schema of the spec format, for editors and validators."),
+    "to-step": ("models", "to_step_command", "Build the per-step model of SPEC holding the weights of the practice "
+                "model PRACTICE."),
+    "train": ("train", "train", "Train the practice model of SPEC on DATA files."),
+}
+
+
+def __getattr__(name: str):
+    """`convert.cli._use_color` and `convert.cli.CannotWrite`, as they were before the commands became lazy."""
+    if name in ("_use_color", "said", "CannotWrite"):
+        from convert.cli import common
+
+        return getattr(common, name)
+    raise AttributeError(name)
 
 
 class _Size(click.ParamType):
@@ -33,7 +73,22 @@ class _Size(click.ParamType):
 
 
 class _Commands(click.Group):
-    """causalc's commands: every CausalcError one lets through is said here, once (`common.said`)."""
+    """causalc's commands, each imported when it is asked for (`COMMANDS`); every CausalcError one lets
+    through is said here, once (`common.said`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, function, _ = COMMANDS[name]
+        return getattr(importlib.import_module(f"convert.cli.{module}"), function)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -41,18 +96,22 @@ class _Commands(click.Group):
         except CausalcError as error:
             if os.environ.get("CAUSALC_DEBUG") and isinstance(error, InternalError):
                 raise
+            from convert.cli.common import said
+
             raise said(error) from None
         except KeyboardInterrupt:  # Ctrl-C: what was staged is gone already (the unwinding removed it)
             raise SystemExit(128 + signal.SIGINT) from None
         except OSError as error:  # the system refused a read or a write no command foresaw: say which and why
             if os.environ.get("CAUSALC_DEBUG"):
                 raise
+            from convert.cli.common import CannotWrite, said
+
             where = f" {error.filename}" if error.filename else ""
             raise said(CannotWrite(f"input/output error{where}: {error.strerror or error}; nothing written")) from None
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="causalc", prog_name="causalc")
+@click.version_option(version=__version__, prog_name="causalc")  # not importlib.metadata: start-up
 @click.option("--max-parameters", type=click.IntRange(1), default=None, metavar="N",
               help=f"Largest network a spec may ask for, in parameters (default {limits.DEFAULT_MAX_PARAMETERS:,}: "
               f"{limits.DEFAULT_MAX_PARAMETERS * 4 / 2**30:.0f} GiB of float32 weights); above it, E211 before anything is built.")
@@ -74,12 +133,6 @@ def main(max_parameters: int | None, max_step_values: int | None, max_memory: in
         limits.MAX_PARAMETERS, limits.MAX_STEP_VALUES, limits.MAX_MEMORY = before
 
     click.get_current_context().call_on_close(restore)
-
-
-for _command in (checking.lint, checking.explain, models.compile_command, models.to_step_command,
-                 models.from_step_command, models.fold_batchnorm_command, models.generate, export.export, models.export_step,
-                 models.bench, checking.schema, checking.import_command, checking.draw, train, predict, deploy.run_step):
-    main.add_command(_command)
 
 
 _SIGNALLED: list[int] = []  # the signals that stopped this run

@@ -8,7 +8,6 @@ import os
 import click
 
 from convert.cli.common import EXIT_CLEAN, WARMUP, ProblemsFound, _print_diagnostics, _spec_files, _use_color, failing
-from convert.core.files import remove_staged, staged_file
 from convert.frontend.source import regular_or_absent
 from convert.pipeline import check
 
@@ -109,6 +108,8 @@ def import_command(model: str, out: str, practice_out: str | None, warmup: str) 
             raise ProblemsFound()
         regular_or_absent(practice_out, "--practice")
         practice, error = _imported_practice(model, checked.analysis, found, warmup)
+    from convert.core.files import remove_staged, staged_file
+
     names: list[str] = []
     try:
         with failing(writing=out):
@@ -178,6 +179,7 @@ def draw(spec: str, out: str, form: str, steps: int | None) -> None:
         _print_diagnostics(checked.diagnostics)
     if not checked.ok:
         raise ProblemsFound()
+    from convert.core.files import remove_staged, staged_file
     from convert.views.draw import draw as draw_spec
 
     directory = os.path.dirname(os.path.abspath(out))

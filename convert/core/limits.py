@@ -1,4 +1,4 @@
-"""Limits on what a spec may ask for, checked before anything is allocated (the README states them).
+"""Limits on what a spec may ask for, checked before anything is allocated (docs/diagnostics.md states them).
 `causalc --max-parameters N` raises the first."""
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ Kinds (`convert.kinds`) own their fields; this module reads any registered kind 
 
 from __future__ import annotations
 
-import heapq
 import os
 import re
 from dataclasses import dataclass, field
@@ -16,9 +15,9 @@ from convert.core.diagnostics import Diagnostic, Span
 from convert.core.located import Node
 from convert.kinds import input as input_kind
 from convert.kinds.equivalents import KERAS_EQUIVALENTS
+from convert.frontend.graph import NAME, check_graph
 from convert.kinds.fields import ANY, STRING, Field, choice, did_you_mean, wrong
 
-NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # file stems and Keras layer names: no '/', no leading '.'
 INPUT = "input"  # the name `input:` gives the model input
 NAME_MAX = 255 - len("-folded.keras")  # the longest file name a spec's name makes
 
@@ -250,7 +249,7 @@ def build_spec(root: Node | None, path: str, text: str, partial: bool = False) -
         return _partial(inputs if inputs_clean else None, layers, broken, output, name, path, text, spans, top.get("same_padding")), out
     if any(d.is_error for d in out) or not inputs or not layers:
         return None, out
-    ordered = _check_graph(inputs, layers, output, spans["output"], out)
+    ordered = check_graph(inputs, layers, output, spans["output"], out)
     if ordered is None:
         return None, out
     spec = Spec(name=name, path=path, inputs=inputs, layers=ordered, output=output, text=text, spans=spans,
@@ -278,7 +277,7 @@ def _partial(inputs, layers: list[Layer], broken: set[str], output: str, name: s
     if not kept:
         return None
     output = output if output in {layer.name for layer in kept} else kept[-1].name
-    ordered = _check_graph(inputs, kept, output, spans["output"], [])
+    ordered = check_graph(inputs, kept, output, spans["output"], [])
     if ordered is None:
         return None
     return Spec(name=name, path=path, inputs=inputs, layers=ordered, output=output, text=text, spans=spans,
@@ -360,75 +359,3 @@ def _input_from(values: dict, node: Node, index: int, out: list) -> Input | None
         return None
     return Input(name, categories or channels, values["window"], node, values["hop"], bool(values["global"]),
                  categories)
-
-
-def _check_graph(inputs: tuple[Input, ...], layers: list[Layer], output: str, output_span: Span,
-                 out: list) -> tuple[Layer, ...] | None:
-    """Names unique and known, arities right, no cycles; returns the layers in dependency order."""
-    input_names = {node.name for node in inputs}
-    by_name: dict[str, Layer] = {}
-    for layer in layers:
-        if not NAME.fullmatch(layer.name):
-            out.append(Diagnostic("E114", layer.at("name"), f"a layer name must be letters, digits, '_', '.' and '-' "
-                                  f"(not starting with '.'); received {layer.name!r}",
-                                  "Keras names weights after their layer: `name: block_1`."))
-        elif layer.name in input_names:
-            out.append(Diagnostic("E121", layer.at("name"), f"a layer is named `{layer.name}`, which names a model input",
-                                  "Rename the layer."))
-        elif layer.name in by_name:
-            first = by_name[layer.name].at("name")
-            out.append(Diagnostic("E115", layer.at("name"),
-                                  f"duplicate layer name `{layer.name}` (first at line {first.line})",
-                                  "Give each layer a unique `name`."))
-        else:
-            by_name[layer.name] = layer
-    known = [*input_names, *by_name]
-    for layer in layers:
-        for name, node in zip(layer.inputs, layer.input_nodes):
-            if name not in input_names and name not in by_name:
-                out.append(Diagnostic("E116", node.span, f"layer `{layer.name}` takes `{name}`, which is not defined",
-                                      did_you_mean(name, known, "Name a layer defined in the spec, or `input`.")))
-        many = layer.kind.many_inputs
-        if many and len(layer.inputs) < 2:
-            out.append(Diagnostic("E118", layer.at("inputs"), f"{layer.type} `{layer.name}` needs two or more inputs; "
-                                  f"received {len(layer.inputs)}", "`inputs: [a, b]`."))
-        if not many and len(layer.inputs) != 1:
-            out.append(Diagnostic("E119", layer.at("inputs"), f"{layer.type} `{layer.name}` takes one input; "
-                                  f"received {len(layer.inputs)}", "Merge them first with Add or Concatenate."))
-    if output not in by_name:
-        out.append(Diagnostic("E116", output_span, f"`output` names `{output}`, which is not a layer",
-                              did_you_mean(output, list(by_name), "Name the layer whose value the model predicts.")))
-    if out and any(d.is_error for d in out):
-        return None
-    return _dependency_order(layers, by_name, out)
-
-
-def _dependency_order(layers: list[Layer], by_name: dict[str, Layer], out: list) -> tuple[Layer, ...] | None:
-    """Kahn's algorithm, keeping the file's order among ready layers."""
-    waiting = {layer.name: {n for n in layer.inputs if n in by_name} for layer in layers}
-    users: dict[str, list[str]] = {}
-    for layer in layers:
-        for name in waiting[layer.name]:
-            users.setdefault(name, []).append(layer.name)
-    position = {layer.name: i for i, layer in enumerate(layers)}
-    ready = [(position[n], n) for n, deps in waiting.items() if not deps]
-    heapq.heapify(ready)
-    ordered = []
-    while ready:
-        _, name = heapq.heappop(ready)
-        ordered.append(by_name[name])
-        for user in users.get(name, ()):
-            waiting[user].discard(name)
-            if not waiting[user]:
-                heapq.heappush(ready, (position[user], user))
-    if len(ordered) < len(layers):
-        walk = [next(layer.name for layer in layers if waiting[layer.name])]
-        while (step := min(waiting[walk[-1]], key=position.get)) not in walk:
-            walk.append(step)
-        loop = walk[walk.index(step):]
-        cycle = " -> ".join(reversed(loop + [loop[0]]))
-        first = by_name[min(loop, key=position.get)]
-        out.append(Diagnostic("E117", first.at("inputs"), f"the layers {cycle} form a cycle",
-                              "Make every layer take its inputs from layers that do not depend on it."))
-        return None
-    return tuple(ordered)

@@ -54,8 +54,9 @@ class Reader:
     of a source in that context (PAD and ZERO stay negative: the layer appends those slots last)."""
 
     def __init__(self, layout: Layout):
-        self.layout = layout
+        self.layout, self.edges = layout, layout.edges  # counted once: `index` runs for every tap
         self.delays: list[int] = []
+        self._at: dict[int, int] = {}  # delay -> its place in `delays`
 
     def index(self, source) -> int:
         if source is None:
@@ -63,9 +64,10 @@ class Reader:
         kind, value = source
         if kind == B:
             return value - 1
-        if value not in self.delays:
+        if value not in self._at:
+            self._at[value] = len(self.delays)
             self.delays.append(value)
-        return self.layout.edges + self.delays.index(value)
+        return self.edges + self._at[value]
 
 
 class WindowPlan(NamedTuple):

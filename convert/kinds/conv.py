@@ -30,8 +30,12 @@ class Convolution(Kind):
         return self.practice_class[0]
 
     def geometry(self, layer):
-        return Geometry((layer.kernel_size - 1) * layer.dilation_rate + 1, layer.strides, layer.dilation_rate,
-                        layer.config.get("padding") == "same")
+        known = layer.__dict__.get("_geometry")  # asked for thousands of times by lint's checks: made once
+        if known is None:
+            known = Geometry((layer.kernel_size - 1) * layer.dilation_rate + 1, layer.strides, layer.dilation_rate,
+                             layer.config.get("padding") == "same")
+            object.__setattr__(layer, "_geometry", known)  # a cache beside the frozen fields, not one of them
+        return known
 
     def check(self, layer, out):
         same_padding(layer, self.geometry(layer).extent, layer.strides, out)

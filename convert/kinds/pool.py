@@ -19,7 +19,11 @@ class Pooling1D(Kind):
     }
 
     def geometry(self, layer):
-        return Geometry(layer.pool_size, layer.strides, 1, layer.config.get("padding") == "same")
+        known = layer.__dict__.get("_geometry")  # made once, as Convolution.geometry
+        if known is None:
+            known = Geometry(layer.pool_size, layer.strides, 1, layer.config.get("padding") == "same")
+            object.__setattr__(layer, "_geometry", known)
+        return known
 
     def check(self, layer, out):
         same_padding(layer, layer.pool_size, layer.strides, out)
