@@ -129,6 +129,31 @@ def test_run_step_feeds_a_recording_one_output_row_per_step(tmp_path):
     assert got.shape == (2, 1300, 256) and relative_error(got, want) < 1e-5
 
 
+SWISH = """\
+name: swish
+input: {channels: 1, window: 8}
+layers:
+  - {type: Conv1D, name: c1, filters: 8, kernel_size: 2, strides: 2, activation: swish}
+  - {type: Activation, name: a1, activation: silu}
+  - {type: Conv1D, name: c2, filters: 8, kernel_size: 2, strides: 2, activation: gelu}
+  - {type: Conv1D, name: out, filters: 1, kernel_size: 2}
+"""
+
+
+def test_a_swish_step_runs_in_litert(tmp_path):
+    """Swish's custom gradient once left the .tflite without a signature (run-step failed): the step is
+    traced with swish's forward pass, and LiteRT's step equals the stream."""
+    from convert.deploy.runner import StepRunner
+
+    spec = tmp_path / "swish.yaml"
+    spec.write_text(SWISH)
+    folder = exported_step(str(spec), batch=1, fmt="saved_model")
+    x = np.random.default_rng(4).normal(size=(1, 200, 1)).astype(np.float32)
+    stream = stream_of(str(spec))
+    stream.reset(1)
+    assert relative_error(StepRunner(folder, "litert").run([x]), stream.run(x)) < 1e-5
+
+
 def test_run_step_never_imports_tensorflow(tmp_path):
     """In a process where TensorFlow and Keras cannot be imported, run-step generates with both runtimes."""
     for folder, runtime in ((exported_step(WAVENET), "onnx"), (exported_step(WAVENET, fmt="saved_model"), "litert")):
@@ -436,6 +461,30 @@ def _producer_of_y(path) -> str:
     interpreter.allocate_tensors()
     index = interpreter.get_signature_runner().get_output_details()["y"]["index"]
     return next(op["op_name"] for op in interpreter._get_ops_details() if index in op["outputs"]).lower()
+
+
+def test_a_poor_int8_onnx_step_is_quantised_again_with_16_bit_activations(tmp_path, monkeypatch):
+    """When int8 activations lose the argmax (forced here: every agreement counts as poor), the ONNX step is
+    quantised again with int16 activations and kept when it is closer to the float step; step.json and the
+    report say so, the file's activations are 16-bit, and run-step --int8 runs it closer than int8 did."""
+    import onnx
+
+    from convert.runtime import quantize
+
+    (tmp_path / "narrow").mkdir()
+    (tmp_path / "wide").mkdir()
+    folder, _ = _int8_folder(tmp_path / "narrow", "onnx")
+    narrow = json.load(open(folder / "step.json"))["int8"]["onnx-int8"]
+    assert narrow["activations"] == "int8" and narrow["weights"] == "int8"
+    monkeypatch.setattr(quantize, "POOR_AGREEMENT", 1.01)
+    folder, said = _int8_folder(tmp_path / "wide", "onnx")
+    wide = json.load(open(folder / "step.json"))["int8"]["onnx-int8"]
+    assert wide["activations"] == "int16" and "activations int16" in said
+    assert wide["calibration"]["relative_error"] < narrow["calibration"]["relative_error"]
+    graph = onnx.load(str(folder / "step-int8.onnx")).graph
+    types = {t.name: t.data_type for t in graph.initializer}
+    points = {types.get(node.input[2]) for node in graph.node if node.op_type == "QuantizeLinear" and len(node.input) > 2}
+    assert onnx.TensorProto.INT16 in points, points
 
 
 def test_an_int8_report_says_when_it_is_far_from_the_float_step():

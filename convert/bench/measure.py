@@ -162,26 +162,31 @@ def run_bench(spec, batch: int = 4, length: int | None = None, window_batch: int
     }
 
 
-def speedup_by_window(windows=(16, 32, 64, 128, 256, 512, 1024, 2048, 4096), channels: int = 32, repeats: int = 3,
-                      progress: Progress = lambda _: None) -> list[dict]:
-    """Training speed-up of the WaveNet-style family (gated blocks, `channels` wide) for each window."""
+def speedup_by_window(windows=(16, 32, 64, 128, 256, 512, 1024, 2048, 4096), channels: int = 32,
+                      skip_channels: int = 64, batch: int = 4, length: int | None = None, window_batch: int = 256,
+                      repeats: int = 3, progress: Progress = lambda _: None) -> list[dict]:
+    """Training speed-up of the WaveNet-style family (gated blocks, `channels` wide, `skip_channels` skips:
+    specs/wavenet.yaml's widths) for each window, measured as `run_bench` measures its spec: `batch`
+    sequences of `length` steps (default max(4W, 1024)) against `window_batch` windows per step."""
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for window in windows:
             path = os.path.join(folder, f"wavenet-{window}.yaml")
             with open(path, "w") as handle:
-                handle.write(wavenet_spec(window, channels))
+                handle.write(wavenet_spec(window, channels, skip_channels))
             analysis = api.load(path)
             progress(f"window {window}")
-            result = measure_training(analysis, batch=2, length=max(2 * window, 1024),
-                                      window_batch=max(8, min(64, 65536 // window)), repeats=repeats,
-                                      progress=lambda _: None)
-            rows.append({"window": window, "speedup": result["speedup"], "mac_ratio": result["mac_ratio"]})
+            result = measure_training(analysis, batch=batch, length=length or max(4 * window, 1024),
+                                      window_batch=window_batch, repeats=repeats, progress=lambda _: None)
+            rows.append({"window": window, "speedup": result["speedup"], "mac_ratio": result["mac_ratio"],
+                         "practice": result["practice"]["predictions_per_second"],
+                         "per_step": result["per_step"]["predictions_per_second"]})
     return rows
 
 
-def plot_speedup(rows: list[dict], path: str) -> None:
-    """A PNG of training speed-up against window size (needs the `plot` extra: matplotlib)."""
+def plot_speedup(rows: list[dict], path: str, own: dict | None = None) -> None:
+    """A PNG of training speed-up against window size (needs the `plot` extra: matplotlib); `own`: the
+    benched spec's point from the same run ({"name", "window", "speedup", "mac_ratio"}), marked apart."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,6 +196,8 @@ def plot_speedup(rows: list[dict], path: str) -> None:
     windows = [r["window"] for r in rows]
     axis.loglog(windows, [r["speedup"] for r in rows], "o-", label="measured training speed-up")
     axis.loglog(windows, [r["mac_ratio"] for r in rows], "--", color="grey", label="ratio of multiply-adds")
+    if own is not None:
+        axis.loglog([own["window"]], [own["speedup"]], "D", color="crimson", label=f"{own['name']} (the table's row)")
     axis.set_xscale("log", base=2)
     axis.set_xlabel("window W (steps)")
     axis.set_ylabel("practice / per-step predictions per second")

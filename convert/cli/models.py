@@ -234,7 +234,8 @@ def export_step(spec: str, model: str, out_dir: str, fmt: str, batch_size: int, 
               help="Windows per per-step training step.")
 @click.option("--plot", "plot", type=click.Path(dir_okay=False),
               help="Also write a PNG of training speed-up against window size for WaveNet-style specs "
-              "(W = 16 to 4096; needs the `plot` extra).")
+              "(W = 16 to 4096, SPEC's own point marked), measured in the same run with the same settings "
+              "(needs the `plot` extra).")
 def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, window_batch: int,
           plot: str | None) -> None:
     """Measure the practice model against the per-step method: training, inference, memory, analysis."""
@@ -266,13 +267,16 @@ def bench(spec: str, fmt: str, repeats: int, batch: int, length: int | None, win
         if plot:
             windows = tuple(int(w) for w in os.environ.get("CAUSALC_BENCH_WINDOWS", "").split(",") if w) or \
                 (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
-            report["speedup_by_window"] = measure.speedup_by_window(
-                windows, repeats=max(1, repeats // 2), progress=lambda what: status.update(f"plot: {what}"))
+            report["speedup_by_window"] = measure.speedup_by_window(  # the table's settings, in the same run
+                windows, batch=batch, length=length, window_batch=window_batch, repeats=repeats,
+                progress=lambda what: status.update(f"plot: {what}"))
             from convert.backends.write import atomic_files
 
+            own = {"name": report["spec"], "window": report["window"], "speedup": report["training"]["speedup"],
+                   "mac_ratio": report["training"]["mac_ratio"]}
             try:
                 with failing(writing=plot), atomic_files(os.path.dirname(plot)) as new:
-                    measure.plot_speedup(report["speedup_by_window"], new(plot))
+                    measure.plot_speedup(report["speedup_by_window"], new(plot), own)
             except CausalcError:
                 click.echo(json.dumps(report, indent=2), err=True)  # the measurements are not lost
                 raise

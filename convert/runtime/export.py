@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -161,7 +162,8 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True, calibr
         if tflite:
             # the weights of the layers the step calls frozen into the file: converted from the SavedModel
             # they would be resource variables, which the TFLite interpreter leaves uninitialised
-            frozen = _frozen(function)
+            with _plain_silu():
+                frozen = _frozen(step_function(stream, batch_size))
             content = tf.lite.TFLiteConverter.from_concrete_functions([frozen], module).convert()
             path = os.path.join(folder, "step.tflite")
             with open(new(path), "wb") as handle:
@@ -172,12 +174,13 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True, calibr
                 from convert.runtime import quantize
 
                 names = [spec.name for spec in function.input_signature]
-                with stream.apart():  # its own matmul per convolution, pairwise sums: a scale per tensor
+                with stream.apart(), _plain_silu():  # its own matmul per convolution, pairwise sums: a scale per tensor
                     apart = _frozen(step_function(stream, batch_size))
                 apart_content = tf.lite.TFLiteConverter.from_concrete_functions([apart], module).convert()
                 quantised, said, entry = quantize.quantize_step(
                     manifest(stream, batch_size, files, state), state, content, "litert", calibration,
-                    lambda samples: quantize.litert_int8(apart, module, samples, names, stream.graph, apart_content))
+                    lambda samples, wide: None if wide else quantize.litert_int8(apart, module, samples, names, stream.graph,
+                                                                                apart_content))
                 path = os.path.join(folder, "step-int8.tflite")
                 with open(new(path), "wb") as handle:
                     handle.write(quantised)
@@ -190,6 +193,20 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True, calibr
             described["int8"] = {"litert-int8": entry}
         written["manifest"] = write_manifest(described, stream.analysis.spec.text, folder, new)
     return written
+
+
+@contextlib.contextmanager
+def _plain_silu():
+    """Swish (silu) traced as x * sigmoid(x), its forward pass: TensorFlow's carries a custom gradient, whose
+    IdentityN the TFLite converter cannot map to outputs, so the file would have no signature."""
+    from keras.src.backend.tensorflow import nn
+
+    silu = nn.silu
+    nn.silu = lambda x: x * tf.sigmoid(x)
+    try:
+        yield
+    finally:
+        nn.silu = silu
 
 
 def _frozen(function):

@@ -296,7 +296,7 @@ def export_step_onnx(stream, out_dir: str, batch_size: int, calibration: list | 
         from convert.runtime import quantize
 
         quantised, report, entry = quantize.quantize_step(described, state, content, "onnx", calibration,
-                                                          lambda samples: quantize.onnx_int8(content, samples))
+                                                          lambda samples, wide: quantize.onnx_int8(content, samples, wide))
         described["files"]["onnx-int8"] = "step-int8.onnx"
         described["int8"] = {"onnx-int8": entry}
         int8 = (os.path.join(out_dir, "step-int8.onnx"), report)
