@@ -13,7 +13,7 @@ import dataclasses
 
 from convert.core.diagnostics import Diagnostic
 from convert.frontend.spec import Spec
-from convert.analysis.shapes import _lack, _Structure, _widths
+from convert.analysis.shapes import _lack, _Structure, _widths, window_problem
 from convert.kinds import input as input_kind
 
 
@@ -44,14 +44,7 @@ def partial_checks(spec: Spec | None, structure: bool = True) -> list[Diagnostic
 
 def _window_problem(spec: Spec, problem) -> Diagnostic:
     layer, window = problem.layer, spec.window
-    geometry = layer.kind.geometry(layer)
     later = "or remove `window` to infer the smallest once the other errors are fixed."
-    if problem.code == "E206":
-        return Diagnostic("E206", spec.at("window"), f"window {window} is too small: `{layer.name}` gets width "
-                          f"{problem.in_width} but spans {geometry.extent} steps", f"Use a larger window, {later}")
-    rest = (problem.in_width - geometry.extent) % geometry.stride
-    return Diagnostic("E202", spec.at("window"), f"window {window} misaligns `{layer.name}` (line {layer.span.line}): "
-                      f"its input width {problem.in_width} minus its span {geometry.extent} is not a multiple of its "
-                      f"stride {geometry.stride} (remainder {rest}), so the newest {rest} step(s) would be dropped",
-                      f"Add {_lack(problem)} step(s) to the window (`window: {window + _lack(problem)}` aligns "
-                      f"`{layer.name}`), {later}")
+    fix = f"Use a larger window, {later}" if problem.code == "E206" else \
+        f"Add {_lack(problem)} step(s) to the window (`window: {window + _lack(problem)}` aligns `{layer.name}`), {later}"
+    return window_problem(spec, problem, window, fix)

@@ -339,7 +339,12 @@ def _check_window(spec: Spec, st: _Structure, window: int) -> Diagnostic | None:
         return Diagnostic("E203", at, f"window {window} gives `{spec.output}` width {widths[spec.output]}; one window "
                           "must give one prediction (width 1)",
                           f"Add Flatten + Dense before `{spec.output}`" + (f", or use {suggestion}." if suggestion else "."))
-    layer = problem.layer
+    return window_problem(spec, problem, window, help_tail)
+
+
+def window_problem(spec: Spec, problem: _Problem, window: int, help_tail: str) -> Diagnostic:
+    """E206 or E202 at the stated window, for the layer of `problem`."""
+    layer, at = problem.layer, spec.at("window")
     geometry = layer.kind.geometry(layer)
     if problem.code == "E206":
         return Diagnostic("E206", at, f"window {window} is too small: `{layer.name}` gets width {problem.in_width} "

@@ -44,6 +44,16 @@ class Tensor(NamedTuple):
         return self.folds[1] if self.folds else self.channels
 
 
+def geometry_once(layer, make) -> Geometry:
+    """A layer's Geometry, made by `make()` once: lint's checks ask for it thousands of times. Kept beside
+    the frozen layer's fields, not one of them (equality and hashing ignore it)."""
+    known = layer.__dict__.get("_geometry")
+    if known is None:
+        known = make()
+        object.__setattr__(layer, "_geometry", known)
+    return known
+
+
 class Geometry(NamedTuple):
     """How a windowed kind (convolution, pooling) consumes its input."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from convert.core.diagnostics import Diagnostic
 from convert.ir.graph import activation
-from convert.kinds.base import Geometry, Kind, Meta, Practice, window_edges
+from convert.kinds.base import Geometry, Kind, Meta, Practice, geometry_once, window_edges
 from convert.kinds.contexts import EdgeContext, PerStepContext, PracticeContext
 from convert.kinds.fields import (ACTIVATION_FIELD, CHANNELS, INT_MAX, PADDING_FIELD, REQUIRED, SIZE, USE_BIAS_FIELD,
                                   WEIGHT_ARGUMENTS, Field, same_padding, weight_fields)
@@ -30,12 +30,8 @@ class Convolution(Kind):
         return self.practice_class[0]
 
     def geometry(self, layer):
-        known = layer.__dict__.get("_geometry")  # asked for thousands of times by lint's checks: made once
-        if known is None:
-            known = Geometry((layer.kernel_size - 1) * layer.dilation_rate + 1, layer.strides, layer.dilation_rate,
-                             layer.config.get("padding") == "same")
-            object.__setattr__(layer, "_geometry", known)  # a cache beside the frozen fields, not one of them
-        return known
+        return geometry_once(layer, lambda: Geometry((layer.kernel_size - 1) * layer.dilation_rate + 1, layer.strides,
+                                                     layer.dilation_rate, layer.config.get("padding") == "same"))
 
     def check(self, layer, out):
         same_padding(layer, self.geometry(layer).extent, layer.strides, out)

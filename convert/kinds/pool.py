@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from convert.core.diagnostics import Diagnostic
-from convert.kinds.base import Geometry, Kind, Meta, Practice, window_edges
+from convert.kinds.base import Geometry, Kind, Meta, Practice, geometry_once, window_edges
 from convert.kinds.contexts import EdgeContext, PerStepContext, PracticeContext
 from convert.kinds.fields import INT_MAX, PADDING_FIELD, SIZE, Field, same_padding
 
@@ -19,11 +19,8 @@ class Pooling1D(Kind):
     }
 
     def geometry(self, layer):
-        known = layer.__dict__.get("_geometry")  # made once, as Convolution.geometry
-        if known is None:
-            known = Geometry(layer.pool_size, layer.strides, 1, layer.config.get("padding") == "same")
-            object.__setattr__(layer, "_geometry", known)
-        return known
+        return geometry_once(layer, lambda: Geometry(layer.pool_size, layer.strides, 1,
+                                                     layer.config.get("padding") == "same"))
 
     def check(self, layer, out):
         same_padding(layer, layer.pool_size, layer.strides, out)
