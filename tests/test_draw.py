@@ -3,6 +3,7 @@ exactly those through which, by the evaluator's semantics, the window reaches th
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -137,3 +138,18 @@ def test_readme_pictures_and_tables_are_current():
         assert os.path.getsize(os.path.join(ROOT, "specs", "pictures", f"{stem}.svg")) > 10_000
         table = explain_text(check(os.path.join("specs", f"{stem}.yaml")).analysis)
         assert table.rstrip() in readme
+
+
+def test_exact_same_padding_shows_its_zeros_and_edge_positions():
+    """fcn-classifier (three kernel-3 'same' convolutions over 500 steps): the zero after the window's newest
+    step beside the input, relu1 and relu2 (each padded tensor), none beside the tensors no convolution pads;
+    the edge positions are the 'same' plan's (1, 2, 3 of the newest positions of conv1, conv2, conv3), and a
+    spec without exact 'same' padding has neither."""
+    from convert.views.draw import per_step_drawing
+
+    drawing = per_step_drawing(check(os.path.join(ROOT, "specs", "fcn-classifier.yaml")).analysis)
+    assert set(drawing.zeros) == {("input", 500), ("relu1", 500), ("relu2", 500)}
+    newest = {name: sorted(s for n, s in drawing.edge_positions if n == name) for name in ("conv1", "conv2", "conv3")}
+    assert newest == {"conv1": [499], "conv2": [498, 499], "conv3": [497, 498, 499]}
+    plain = per_step_drawing(check(os.path.join(ROOT, "specs", "strided-stack.yaml")).analysis)
+    assert plain.zeros == () and plain.edge_positions == ()

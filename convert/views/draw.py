@@ -4,7 +4,10 @@
   step it sees (positions of grid g are g steps apart), with every connection that reaches the output;
   input steps that reach no output are marked;
 - practice form: the same rows over a run of time steps (every row holds every step), with the dilated
-  connections that feed one output step highlighted and its receptive field shaded on the input row.
+  connections that feed one output step highlighted and its receptive field shaded on the input row;
+- with `same_padding: exact`, the per-step form also shows each window's 'same' zeros (hollow, beside the
+  positions they pad) and the edge positions (the positions whose taps reach those zeros), which the exact
+  practice model computes apart.
 
 The drawing is computed as data first (`per_step_drawing`, `practice_drawing`); every drawn connection
 carries an SVG id `edge:LAYER:FROM:TO` so that tests read the picture, not its pixels.
@@ -52,6 +55,9 @@ class Drawing(NamedTuple):
     last: int
     unused: tuple[int, ...]  # input steps that reach no output (per-step)
     field: tuple[int, int] | None  # the highlighted output's receptive field (practice)
+    zeros: tuple[tuple[str, int], ...] = ()  # (row, step) of each drawn 'same' zero (per-step, exact 'same')
+    edge_positions: tuple[tuple[str, int], ...] = ()  # (row, step) of each drawn edge position (likewise)
+    target: str | None = None  # the row whose last step's inputs are drawn (practice: the output)
 
 
 def _style(plan) -> str:
@@ -121,7 +127,33 @@ def _per_step_drawing(analysis: Analysis, first: int) -> Drawing:
             steps = tuple(step(name, p) for p in drawn(name))
             rows.append(Row(name, _label(plan), _style(plan), steps))
     unused = tuple(s for s in range(first, window) if s not in reached[spec.inputs[0].name])  # input: step = position
-    return Drawing("per-step", tuple(rows), tuple(sorted(set(edges))), first, window - 1, unused, None)
+    zeros, edge_positions = _same_marks(analysis, first, step) if spec.same_padding == "exact" else ((), ())
+    return Drawing("per-step", tuple(rows), tuple(sorted(set(edges))), first, window - 1, unused, None,
+                   zeros, edge_positions)
+
+
+def _same_marks(analysis: Analysis, first: int, step) -> tuple[tuple, tuple]:
+    """Exact 'same' padding made visible: each padded tensor's zeros beside its positions (at the steps they
+    would stand at, before and after the window), and every edge position of the 'same' plan."""
+    from convert.analysis.same import same_plan
+    from convert.ir.edges import B
+
+    zeros = set()
+    for plan in analysis.plans:
+        layer = plan.layer
+        geometry = layer.kind.geometry(layer)
+        if not plan.used or geometry is None or not geometry.same:
+            continue
+        name = layer.inputs[0]
+        width = analysis.tensors[name].width
+        left, right = geometry.pad(width)
+        for position in [*range(-left, 0), *range(width, width + right)]:
+            if step(name, position) >= first:
+                zeros.add((name, step(name, position)))
+    layouts = same_plan(analysis).layouts
+    edge_positions = {(name, step(name, p)) for name, layout in layouts.items() if name in analysis.tensors
+                      for p, (kind, _) in enumerate(layout.sources) if kind == B and step(name, p) >= first}
+    return tuple(sorted(zeros)), tuple(sorted(edge_positions))
 
 
 def practice_drawing(analysis: Analysis, steps: int | None = None) -> Drawing:
@@ -161,7 +193,7 @@ def _practice_drawing(analysis: Analysis, count: int) -> Drawing:
                  + (f" k{p.kernel} d{p.dilation}" if p.kernel else ""), _style(p), tuple(range(count)))
              for p in analysis.plans if p.used and p.layer.type != "Flatten"]
     field = (last - analysis.receptive_field + 1, last)
-    return Drawing("practice", tuple(rows), tuple(sorted(set(edges))), 0, last, (), field)
+    return Drawing("practice", tuple(rows), tuple(sorted(set(edges))), 0, last, (), field, target=spec.output)
 
 
 COLORS = {"input": "#333333", "layer": "#1f77b4", "pool": "#2ca02c", "merge": "#d62728", "head": "#9467bd"}
@@ -190,6 +222,17 @@ def _plot(axes, drawing: Drawing, title: str) -> None:
         axes.text(drawing.first - 0.02 * span - 1, y[row.name], row.label, ha="right", va="center", fontsize=7)
     for style in sorted({row.style for row in drawing.rows}, key=list(COLORS).index):
         axes.scatter([], [], color=COLORS[style], s=12, label=LEGEND[style])
+    if drawing.edge_positions:
+        shown = [(s, y[n]) for n, s in drawing.edge_positions if n in y]
+        axes.scatter([s for s, _ in shown], [r for _, r in shown], s=max(16, 2400 / span), facecolors="none",
+                     edgecolors="#ff7f0e", linewidths=1.2, zorder=3, label="edge position (its taps reach a 'same' zero)")
+    if drawing.zeros:
+        shown = [(s, y[n]) for n, s in drawing.zeros if n in y]
+        axes.scatter([s for s, _ in shown], [r for _, r in shown], s=max(4, 900 / span), facecolors="white",
+                     edgecolors="#777777", linewidths=0.8, zorder=2, label="'same' padding: a zero of the window")
+    if drawing.target in y:
+        axes.scatter([drawing.last], [y[drawing.target]], marker="*", s=max(60, 4000 / span), color="#d62728",
+                     zorder=4, label="the output step whose connections are drawn")
     if drawing.unused:
         axes.scatter(drawing.unused, [0] * len(drawing.unused), marker="x", s=30, color="#d62728", zorder=3,
                      label="input step that never reaches the output")
@@ -197,7 +240,7 @@ def _plot(axes, drawing: Drawing, title: str) -> None:
     if drawing.first > 0:
         axes.text(drawing.first - 0.5, -0.9, f"... {drawing.first:,} older steps", fontsize=7, ha="left")
     axes.set_title(title, fontsize=9)
-    axes.set_xlim(drawing.first - 1, drawing.last + 1)
+    axes.set_xlim(drawing.first - 1, max([drawing.last] + [s for _, s in drawing.zeros]) + 1)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylim(-1.2, len(drawing.rows) - 0.3)
     axes.set_yticks([])
@@ -223,7 +266,8 @@ def draw(analysis: Analysis, path: str, form: str = "both", steps: int | None = 
     figure, axes = plt.subplots(1, len(drawings), figsize=(9 * len(drawings), 1.2 + 0.22 * rows), squeeze=False)
     spec = analysis.spec
     titles = {"per-step": f"{spec.name}: per-step (window {analysis.window:,})",
-              "practice": f"{spec.name}: practice (receptive field {analysis.receptive_field:,}; last step highlighted)"}
+              "practice": f"{spec.name}: practice (receptive field {analysis.receptive_field:,}; the connections "
+                          "into the last step's output)"}
     for axis, drawing in zip(axes[0], drawings):
         _plot(axis, drawing, titles[drawing.form])
     figure.tight_layout()
