@@ -156,3 +156,26 @@ def test_generated_specs_equal_the_evaluator(spec, seed, tmp_path_factory):
     got = _numpy(model(x))
     want = per_step_over_sequence(spec, weights_of(model), x, window)
     assert relative_error(got[:, window - 1:], want) < TOLERANCE
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="the deployment page's JAX lines: the JAX environment runs them")
+def test_the_deployment_pages_jax_lines_run_as_written(tmp_path, monkeypatch):
+    """docs/deployment.md's JAX shell line and python block, run as written in the JAX environment (the
+    TensorFlow environment's page run, tests/test_keras_docs.py, leaves them to this one)."""
+    import shlex
+    import subprocess
+
+    import docs
+
+    block = next(b for b in docs.blocks("docs/deployment.md") if b.lang == "sh" and "KERAS_BACKEND=jax" in b.text)
+    line = next(c.line for c in docs.commands(block) if c.line.startswith("KERAS_BACKEND=jax causalc "))
+    words = shlex.split(line)[2:]
+    monkeypatch.chdir(tmp_path)
+    os.symlink(os.path.join(ROOT, "specs"), tmp_path / "specs")
+    result = subprocess.run([sys.executable, "-m", "convert", *words], capture_output=True, text=True,
+                            env={**os.environ, "KERAS_BACKEND": "jax"}, timeout=600)
+    assert result.returncode == 0 and (tmp_path / "build" / "wavenet.keras").exists(), result.stderr[-2000:]
+    code = next(b for b in docs.blocks("docs/deployment.md") if b.lang == "python" and '"jax"' in b.text)
+    namespace: dict = {}
+    exec(compile(code.text, code.where, "exec"), namespace)
+    assert namespace["step"].output_shape == (None, 256)
