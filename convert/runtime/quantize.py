@@ -283,7 +283,8 @@ def _short_names(graph) -> None:
 def quantize_step(manifest: dict, state: dict | None, content: bytes, runtime: str, arrays: list, convert):
     """(int8 file's bytes, its report in words, what step.json says of it: the calibration report and sizes) for the float step `content`
     (`runtime`: onnx or litert) with `manifest` and initial `state`, calibrated on the recording `arrays` (a
-    batch axis, the step's batch); `convert(calibration)` quantises."""
+    batch axis, the step's batch); `convert(calibration, wide)` quantises (wide: int16 activations, or None
+    where the runtime has no such form worth trying)."""
     from convert.deploy.runner import StepRunner
 
     if state is None:
