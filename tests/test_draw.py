@@ -78,15 +78,21 @@ def test_every_spec_draws_in_every_form_without_tensorflow(paths, tmp_path):
 
 
 def test_a_drawing_holds_what_a_picture_can_show():
-    """A large network's panels show fewer steps instead of tens of thousands of connections."""
+    """A large network's per-step panel shows fewer steps instead of tens of thousands of connections; its
+    practice panel covers the whole receptive field on a log axis with only the positions that feed the
+    output step (a small receptive field: every step, linearly)."""
     import os
 
     from convert.views.draw import MAX_EDGES, MAX_POSITIONS, per_step_drawing, practice_drawing
 
     analysis = check(os.path.join(ROOT, "specs", "vocoder.yaml")).analysis
     per_step, practice = per_step_drawing(analysis), practice_drawing(analysis)
-    assert len(per_step.edges) <= MAX_EDGES and len(practice.edges) <= MAX_EDGES
-    assert analysis.window - per_step.first < MAX_POSITIONS and practice.last + 1 < MAX_POSITIONS
+    assert len(per_step.edges) <= MAX_EDGES and analysis.window - per_step.first < MAX_POSITIONS
+    assert practice.log and practice.last + 1 == analysis.receptive_field + 4
+    fed = {(e.source, e.src) for e in practice.edges} | {(practice.target, practice.last)}
+    assert all((row.name, s) in fed for row in practice.rows for s in row.steps)  # only what feeds the output
+    small = check(os.path.join(ROOT, "specs", "flatten-head.yaml")).analysis
+    assert not practice_drawing(small).log and practice_drawing(small).rows[0].steps == tuple(range(small.receptive_field + 4))
     small = check(os.path.join(ROOT, "specs", "pooling.yaml")).analysis
     assert per_step_drawing(small).first == max(0, small.window - MAX_POSITIONS)  # small ones: every step
 
@@ -153,3 +159,16 @@ def test_exact_same_padding_shows_its_zeros_and_edge_positions():
     assert newest == {"conv1": [499], "conv2": [498, 499], "conv3": [497, 498, 499]}
     plain = per_step_drawing(check(os.path.join(ROOT, "specs", "strided-stack.yaml")).analysis)
     assert plain.zeros == () and plain.edge_positions == ()
+
+
+def test_the_practice_panel_shows_every_dilation_of_wavenet():
+    """specs/wavenet.yaml (receptive field 1,024): the default practice panel draws the output step's
+    connections through every dilation of its gated blocks, 1 to 512, back to the oldest input step."""
+    from convert.views.draw import practice_drawing
+
+    analysis = check(os.path.join(ROOT, "specs", "wavenet.yaml")).analysis
+    drawing = practice_drawing(analysis)
+    spans = {e.dst - e.src for e in drawing.edges if e.layer.startswith("filter")}
+    assert spans == {0} | {2**k for k in range(10)}
+    inputs = next(row for row in drawing.rows if row.name == "input").steps
+    assert inputs[0] == drawing.last - analysis.receptive_field + 1 and len(inputs) == analysis.receptive_field

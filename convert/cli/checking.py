@@ -160,8 +160,8 @@ def _imported_practice(model: str, analysis, found: dict, warmup: str):
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="File to write: FIG.svg, FIG.png or FIG.pdf.")
 @click.option("--form", type=click.Choice(["per-step", "practice", "both"]), default="both", show_default=True,
               help="per-step: the network on one window; practice: the compiled network over time; both: side by side.")
-@click.option("--steps", type=click.IntRange(2, 4096), help="Time steps of the practice form's run (default: the "
-              "receptive field and a few more, at most 64).")
+@click.option("--steps", type=click.IntRange(2, 4096), help="Time steps of the practice form's run, drawn linearly "
+              "(default: the receptive field and a few more; a receptive field past 60 steps drawn whole on a log axis).")
 def draw(spec: str, out: str, form: str, steps: int | None) -> None:
     """Draw SPEC: the per-step network and its practice form, with the connections that reach the output."""
     from convert.views.draw import SUFFIXES

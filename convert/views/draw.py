@@ -4,7 +4,8 @@
   step it sees (positions of grid g are g steps apart), with every connection that reaches the output;
   input steps that reach no output are marked;
 - practice form: the same rows over a run of time steps (every row holds every step), with the dilated
-  connections that feed one output step highlighted and its receptive field shaded on the input row;
+  connections that feed one output step highlighted and its receptive field shaded on the input row (a
+  receptive field past MAX_POSITIONS: drawn whole on a log axis, only the positions that feed that step);
 - with `same_padding: exact`, the per-step form also shows each window's 'same' zeros (hollow, beside the
   positions they pad) and the edge positions (the positions whose taps reach those zeros), which the exact
   practice model computes apart.
@@ -24,6 +25,7 @@ from convert.kinds.base import clip
 MAX_POSITIONS = 64  # newest steps drawn per row; older ones are summed up by an ellipsis
 MAX_EDGES = 2000  # connections one panel draws at most: fewer steps are shown (down to MIN_POSITIONS) past it
 MIN_POSITIONS = 8
+LOG_STEPS = 4100  # steps a log-axis practice panel covers at most (a receptive field of 4,096 and a few more)
 MAX_ROWS = 300  # tensors one picture shows (a row each); a deeper network is refused before any drawing
 FORMS = ("per-step", "practice", "both")
 SUFFIXES = (".svg", ".png", ".pdf")
@@ -58,6 +60,7 @@ class Drawing(NamedTuple):
     zeros: tuple[tuple[str, int], ...] = ()  # (row, step) of each drawn 'same' zero (per-step, exact 'same')
     edge_positions: tuple[tuple[str, int], ...] = ()  # (row, step) of each drawn edge position (likewise)
     target: str | None = None  # the row whose last step's inputs are drawn (practice: the output)
+    log: bool = False  # practice over the whole receptive field: steps before the output on a log axis
 
 
 def _style(plan) -> str:
@@ -158,10 +161,14 @@ def _same_marks(analysis: Analysis, first: int, step) -> tuple[tuple, tuple]:
 
 def practice_drawing(analysis: Analysis, steps: int | None = None) -> Drawing:
     """Every row holds every step of a run; the last step's output and the dilated connections that feed it.
-    Without `steps`: the receptive field and a few more steps, at most MAX_POSITIONS, fewer when their
-    connections would pass MAX_EDGES."""
+    Without `steps`: the receptive field and a few more steps when they are at most MAX_POSITIONS, fewer when
+    their connections would pass MAX_EDGES; a larger receptive field (up to LOG_STEPS) is drawn whole, on a
+    log axis of the steps before the output, with only the positions that feed it, so that every dilation
+    shows (WaveNet's 1 to 512)."""
     if steps is not None:
         return _practice_drawing(analysis, steps)
+    if analysis.receptive_field + 4 > MAX_POSITIONS:
+        return _practice_drawing(analysis, min(analysis.receptive_field + 4, LOG_STEPS), feeding=True)._replace(log=True)
     count = min(max(analysis.receptive_field + 4, 16), MAX_POSITIONS)
     while True:
         drawing = _practice_drawing(analysis, count)
@@ -170,7 +177,7 @@ def practice_drawing(analysis: Analysis, steps: int | None = None) -> Drawing:
         count //= 2
 
 
-def _practice_drawing(analysis: Analysis, count: int) -> Drawing:
+def _practice_drawing(analysis: Analysis, count: int, feeding: bool = False) -> Drawing:
     last = count - 1
     spec = analysis.spec
     needed = {spec.output: {last}}
@@ -188,9 +195,12 @@ def _practice_drawing(analysis: Analysis, count: int) -> Drawing:
                     s = t - (kernel - 1 - j) * dilation
                     needed.setdefault(name, set()).add(s)
                     edges.append(Edge(layer.name, name, s, t))
-    rows = [Row(node.name, node.name, "input", tuple(range(count))) for node in spec.inputs]
+    def steps(name: str) -> tuple[int, ...]:  # every step, or (feeding) those that feed the output step
+        return tuple(sorted(needed.get(name, ()))) if feeding else tuple(range(count))
+
+    rows = [Row(node.name, node.name, "input", steps(node.name)) for node in spec.inputs]
     rows += [Row(p.layer.name, f"{p.layer.name}  {p.layer.kind.practice_type or p.layer.type}"
-                 + (f" k{p.kernel} d{p.dilation}" if p.kernel else ""), _style(p), tuple(range(count)))
+                 + (f" k{p.kernel} d{p.dilation}" if p.kernel else ""), _style(p), steps(p.layer.name))
              for p in analysis.plans if p.used and p.layer.type != "Flatten"]
     field = (last - analysis.receptive_field + 1, last)
     return Drawing("practice", tuple(rows), tuple(sorted(set(edges))), 0, last, (), field, target=spec.output)
@@ -202,6 +212,9 @@ LEGEND = {"input": "input", "layer": "convolution / position-wise", "pool": "poo
 
 
 def _plot(axes, drawing: Drawing, title: str) -> None:
+    if drawing.log:
+        _plot_log(axes, drawing, title)
+        return
     import matplotlib.patches as patches
     from matplotlib.ticker import MaxNLocator
 
@@ -245,6 +258,38 @@ def _plot(axes, drawing: Drawing, title: str) -> None:
     axes.set_ylim(-1.2, len(drawing.rows) - 0.3)
     axes.set_yticks([])
     axes.set_xlabel("time step" + (" in the window" if drawing.form == "per-step" else " of the run"), fontsize=8)
+    for side in ("top", "right", "left"):
+        axes.spines[side].set_visible(False)
+
+
+def _plot_log(axes, drawing: Drawing, title: str) -> None:
+    """The practice form over its whole receptive field: x is the steps before the output step on a
+    symmetric-log axis (linear below 1), so dilations 1 to 512 are all apart; only the positions that feed
+    the output step are drawn, and their connections as one collection."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.transforms import blended_transform_factory
+
+    y = {row.name: i for i, row in enumerate(drawing.rows)}
+    lag = lambda s: drawing.last - s  # noqa: E731
+    segments = [[(lag(e.src), y[e.source]), (lag(e.dst), y[e.layer])] for e in drawing.edges if e.source in y]
+    axes.add_collection(LineCollection(segments, colors="#888888", linewidths=0.4, zorder=1))
+    if drawing.field is not None:
+        axes.axvspan(0, lag(drawing.field[0]) + 0.5, ymin=0, ymax=0.8 / (len(drawing.rows) + 0.9), color="#ffdd88", zorder=0)
+    label_at = blended_transform_factory(axes.transAxes, axes.transData)
+    for row in drawing.rows:
+        axes.scatter([lag(s) for s in row.steps], [y[row.name]] * len(row.steps), s=6, color=COLORS[row.style], zorder=2)
+        axes.text(-0.01, y[row.name], row.label, ha="right", va="center", fontsize=7, transform=label_at)
+    for style in sorted({row.style for row in drawing.rows}, key=list(COLORS).index):
+        axes.scatter([], [], color=COLORS[style], s=12, label=LEGEND[style])
+    if drawing.target in y:
+        axes.scatter([0], [y[drawing.target]], marker="*", s=60, color="#d62728", zorder=4,
+                     label="the output step whose connections are drawn")
+    axes.set_xscale("symlog", linthresh=1, linscale=0.3)
+    axes.set_xlim(drawing.last + 1, -0.5)  # the oldest step on the left, the output step on the right
+    axes.set_title(title, fontsize=9)
+    axes.set_ylim(-1.2, len(drawing.rows) - 0.3)
+    axes.set_yticks([])
+    axes.set_xlabel("steps before the output step (log scale; only the positions that feed it)", fontsize=8)
     for side in ("top", "right", "left"):
         axes.spines[side].set_visible(False)
 
