@@ -72,10 +72,9 @@ def check_text(text: str, path: str, diagnostics: list[Diagnostic] | None = None
     diagnostics += found + suspicious_values(root)
     if has_errors(diagnostics):
         return Checked(path, None, _unsuppressed(diagnostics, text))
-    spec, found = build_spec(root, path, text)  # the spec IR: fields, names, graph
+    spec, found, partial = build_spec(root, path, text)  # the spec IR: fields, names, graph
     diagnostics += found
     if spec is None or has_errors(diagnostics):  # and what the layers without errors still show
-        partial, _ = build_spec(root, path, text, partial=True)
         return Checked(path, None, _unsuppressed(diagnostics + partial_checks(partial), text))
     analysis, found = analyse(spec)  # widths, grids, dilations, window, receptive field
     if analysis is None and has_errors(found) and not {d.code for d in found} & WINDOW_CODES:

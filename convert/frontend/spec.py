@@ -183,16 +183,17 @@ def _layer_from(values: dict, node: Node, previous: str, default_name: str, exac
                  input_nodes=tuple(n for _, n in inputs), exact_same=exact_same)
 
 
-def build_spec(root: Node | None, path: str, text: str, partial: bool = False) -> tuple[Spec | None, list[Diagnostic]]:
-    """Check a located YAML tree against the spec format and build the Spec IR. A spec with errors gives
-    None; with `partial`, the Spec of its layers that read cleanly and take nothing from a layer that does
-    not (for the checks that can still be made, `analysis.partial_checks`), when its inputs and graph allow."""
+def build_spec(root: Node | None, path: str, text: str) -> tuple[Spec | None, list[Diagnostic], Spec | None]:
+    """Check a located YAML tree against the spec format and build the Spec IR: (spec, diagnostics, partial).
+    A spec with errors gives None and, as `partial`, the Spec of its layers that read cleanly and take
+    nothing from a layer that does not (for the checks that can still be made, `analysis.partial_checks`),
+    when its inputs and graph allow; a spec without errors, itself and None."""
     out: list[Diagnostic] = []
     if root is None:
-        return None, out
+        return None, out, None
     top = _read_mapping(root, _TOP, "the spec", out)
     if top is None:
-        return None, out
+        return None, out, None
     entries = root.value
     errors = sum(d.is_error for d in out)
     inputs, input_node = _read_inputs(root, out)
@@ -245,16 +246,18 @@ def build_spec(root: Node | None, path: str, text: str, partial: bool = False) -
         out.append(Diagnostic("E114", entries["same_padding"].span, "`same_padding: exact` takes one float input; "
                               f"this spec has {'several inputs' if len(inputs) > 1 else 'a categorical input'}",
                               "Use 'valid' padding (remove `same_padding`), or one `input:` of float channels."))
-    if partial:
-        return _partial(inputs if inputs_clean else None, layers, broken, output, name, path, text, spans, top.get("same_padding")), out
+    def recovered() -> Spec | None:
+        return _partial(inputs if inputs_clean else None, layers, broken, output, name, path, text, spans,
+                        top.get("same_padding"))
+
     if any(d.is_error for d in out) or not inputs or not layers:
-        return None, out
+        return None, out, recovered()
     ordered = check_graph(inputs, layers, output, spans["output"], out)
     if ordered is None:
-        return None, out
+        return None, out, recovered()
     spec = Spec(name=name, path=path, inputs=inputs, layers=ordered, output=output, text=text, spans=spans,
                 same_padding=top.get("same_padding"))
-    return spec, out
+    return spec, out, None
 
 
 def _partial(inputs, layers: list[Layer], broken: set[str], output: str, name: str, path: str, text: str,
