@@ -233,8 +233,7 @@ def _plot(axes, drawing: Drawing, title: str) -> None:
     for row in drawing.rows:
         axes.scatter(row.steps, [y[row.name]] * len(row.steps), s=max(4, 900 / span), color=COLORS[row.style], zorder=2)
         axes.text(drawing.first - 0.02 * span - 1, y[row.name], row.label, ha="right", va="center", fontsize=7)
-    for style in sorted({row.style for row in drawing.rows}, key=list(COLORS).index):
-        axes.scatter([], [], color=COLORS[style], s=12, label=LEGEND[style])
+    _styles(axes, drawing)
     if drawing.edge_positions:
         shown = [(s, y[n]) for n, s in drawing.edge_positions if n in y]
         axes.scatter([s for s, _ in shown], [r for _, r in shown], s=max(16, 2400 / span), facecolors="none",
@@ -244,20 +243,34 @@ def _plot(axes, drawing: Drawing, title: str) -> None:
         axes.scatter([s for s, _ in shown], [r for _, r in shown], s=max(4, 900 / span), facecolors="white",
                      edgecolors="#777777", linewidths=0.8, zorder=2, label="'same' padding: a zero of the window")
     if drawing.target in y:
-        axes.scatter([drawing.last], [y[drawing.target]], marker="*", s=max(60, 4000 / span), color="#d62728",
-                     zorder=4, label="the output step whose connections are drawn")
+        _star(axes, drawing.last, y[drawing.target], max(60, 4000 / span))
     if drawing.unused:
         axes.scatter(drawing.unused, [0] * len(drawing.unused), marker="x", s=30, color="#d62728", zorder=3,
                      label="input step that never reaches the output")
 
     if drawing.first > 0:
         axes.text(drawing.first - 0.5, -0.9, f"... {drawing.first:,} older steps", fontsize=7, ha="left")
-    axes.set_title(title, fontsize=9)
     axes.set_xlim(drawing.first - 1, max([drawing.last] + [s for _, s in drawing.zeros]) + 1)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _frame(axes, drawing, title, "time step" + (" in the window" if drawing.form == "per-step" else " of the run"))
+
+
+def _star(axes, x: float, y: float, size: float) -> None:
+    axes.scatter([x], [y], marker="*", s=size, color="#d62728", zorder=4, label="the output step whose connections are drawn")
+
+
+def _styles(axes, drawing: Drawing) -> None:
+    """A legend entry per row style the panel has."""
+    for style in sorted({row.style for row in drawing.rows}, key=list(COLORS).index):
+        axes.scatter([], [], color=COLORS[style], s=12, label=LEGEND[style])
+
+
+def _frame(axes, drawing: Drawing, title: str, xlabel: str) -> None:
+    """What both kinds of panel end with: the title, the rows' span, no y axis."""
+    axes.set_title(title, fontsize=9)
     axes.set_ylim(-1.2, len(drawing.rows) - 0.3)
     axes.set_yticks([])
-    axes.set_xlabel("time step" + (" in the window" if drawing.form == "per-step" else " of the run"), fontsize=8)
+    axes.set_xlabel(xlabel, fontsize=8)
     for side in ("top", "right", "left"):
         axes.spines[side].set_visible(False)
 
@@ -279,19 +292,12 @@ def _plot_log(axes, drawing: Drawing, title: str) -> None:
     for row in drawing.rows:
         axes.scatter([lag(s) for s in row.steps], [y[row.name]] * len(row.steps), s=6, color=COLORS[row.style], zorder=2)
         axes.text(-0.01, y[row.name], row.label, ha="right", va="center", fontsize=7, transform=label_at)
-    for style in sorted({row.style for row in drawing.rows}, key=list(COLORS).index):
-        axes.scatter([], [], color=COLORS[style], s=12, label=LEGEND[style])
+    _styles(axes, drawing)
     if drawing.target in y:
-        axes.scatter([0], [y[drawing.target]], marker="*", s=60, color="#d62728", zorder=4,
-                     label="the output step whose connections are drawn")
+        _star(axes, 0, y[drawing.target], 60)
     axes.set_xscale("symlog", linthresh=1, linscale=0.3)
     axes.set_xlim(drawing.last + 1, -0.5)  # the oldest step on the left, the output step on the right
-    axes.set_title(title, fontsize=9)
-    axes.set_ylim(-1.2, len(drawing.rows) - 0.3)
-    axes.set_yticks([])
-    axes.set_xlabel("steps before the output step (log scale; only the positions that feed it)", fontsize=8)
-    for side in ("top", "right", "left"):
-        axes.spines[side].set_visible(False)
+    _frame(axes, drawing, title, "steps before the output step (log scale; only the positions that feed it)")
 
 
 def draw(analysis: Analysis, path: str, form: str = "both", steps: int | None = None) -> None:
