@@ -23,7 +23,7 @@ def warnings_of(a) -> list[Diagnostic]:
         out.append(Diagnostic("W303", where, f"the receptive field is {a.receptive_field:,} steps (over 2**20)",
                               "Check the strides; training sequences must be longer than the window."))
     skipping = [p for p in a.plans if p.used and (g := p.layer.kind.geometry(p.layer)) and g.stride > g.extent]
-    seen = reached(a) if skipping and a.window <= REACH_WINDOW_MAX and a.taps <= limits.plan_taps() else None
+    seen = a.reached if skipping and a.window <= REACH_WINDOW_MAX and a.taps <= limits.plan_taps() else None
     for plan in skipping:
         layer = plan.layer
         geometry = layer.kind.geometry(layer)
@@ -53,8 +53,19 @@ def reached(a) -> dict[str, bytearray]:
         layer, out = plan.layer, plan.out
         for name in layer.inputs:
             source, mask = a.tensors[name], reached[name]
+            kind, ours = layer.kind, reached[layer.name]
             for position in range(out.width):
-                if reached[layer.name][position]:
-                    for q in layer.kind.reads(layer, position, source.width, out.width, source.grid, out.grid):
-                        mask[q] = 1
+                if ours[position]:
+                    _mark(mask, kind.reads(layer, position, source.width, out.width, source.grid, out.grid))
     return reached
+
+
+def _mark(mask: bytearray, read) -> None:
+    """Set the positions `read` (a range, marked as one slice, or any iterable) of `mask`."""
+    if isinstance(read, range) and read.step > 0 and 0 <= read.start and read.stop <= len(mask):
+        count = len(read)
+        if count:
+            mask[read.start:read.stop:read.step] = b"\x01" * count
+        return
+    for q in read:
+        mask[q] = 1

@@ -63,12 +63,17 @@ class Analysis:
         if self.spec.same_padding == "exact":
             if self.taps > limits.plan_taps():  # too large to trace (E212 stops such a spec anyway)
                 return self.window
-            from convert.analysis.hints import reached
-
-            seen = reached(self)
+            seen = self.reached
             firsts = [seen[node.name].find(1) for node in self.spec.inputs if not node.is_global]
             return self.window - min((f for f in firsts if f >= 0), default=0)
         return self.tensors[self.spec.output].receptive_field
+
+    @cached_property  # read by the receptive field and by W302: traced once
+    def reached(self) -> dict[str, bytearray]:
+        """For every tensor, which of its positions (oldest first) the output depends on."""
+        from convert.analysis.hints import reached
+
+        return reached(self)
 
     @property
     def params(self) -> int:

@@ -61,7 +61,11 @@ class Layer:
 
     @property
     def kind(self) -> kinds.Kind:
-        return kinds.kind_of(self.type)
+        known = self.__dict__.get("_kind")  # looked up once: the passes ask for it thousands of times
+        if known is None:
+            known = kinds.kind_of(self.type)
+            object.__setattr__(self, "_kind", known)
+        return known
 
     @property
     def span(self) -> Span:

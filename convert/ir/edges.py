@@ -98,15 +98,19 @@ def window_plan(layout: Layout, geometry, kernel: int, in_grid: int) -> WindowPl
     left = geometry.pad(n)[0]
     spacing = geometry.spacing
     reach = [(kernel - 1 - i) * spacing * in_grid for i in range(kernel)]
+    # an interior position's delay, or None for an edge one: the V test reads these alone
+    delay = [value if kind == V else None for kind, value in layout.sources]
+    span = (kernel - 1) * spacing
     reader, sources, rows = Reader(layout), [], []
     for j in range(geometry.out_width(n)):
-        taps = [j * geometry.stride - left + i * spacing for i in range(kernel)]
-        found = [layout.sources[q] if 0 <= q < n else None for q in taps]
-        if all(s is not None and s[0] == V for s in found) and \
-                all(found[i][1] == found[-1][1] + reach[i] for i in range(kernel)):
-            sources.append((V, found[-1][1]))
+        first = j * geometry.stride - left
+        last = first + span
+        newest = delay[last] if 0 <= first and last < n else None
+        if newest is not None and all(delay[first + i * spacing] == newest + reach[i] for i in range(kernel)):
+            sources.append((V, newest))  # None never equals a number: every tap is interior
         else:
-            rows.append(tuple(reader.index(s) for s in found))
+            rows.append(tuple(reader.index(layout.sources[q] if 0 <= q < n else None)
+                              for q in range(first, last + 1, spacing)))
             sources.append((B, len(rows)))
     vpath = any(kind == V for kind, _ in sources)
     order = None
