@@ -38,11 +38,11 @@ def test_drawn_connections_are_those_that_reach_the_output(path, tmp_path):
 
     analysis = check(path).analysis
     spec, window = load(path), analysis.window
-    draw(analysis, str(tmp_path / "per-step.svg"), "per-step")
+    draw(analysis, str(tmp_path / "per-step.svg"), "per-step", expand=True)
     first = per_step_drawing(analysis).first
     want = {e for e in influence(spec, window) if e[2] >= first and e[3] >= first}
     assert _edges((tmp_path / "per-step.svg").read_text()) == want
-    draw(analysis, str(tmp_path / "practice.svg"), "practice", steps=40)
+    draw(analysis, str(tmp_path / "practice.svg"), "practice", steps=40, expand=True)
     assert _edges((tmp_path / "practice.svg").read_text()) == practice_influence(spec, window, last=39)
     assert practice_drawing(analysis, 40).field == (40 - analysis.receptive_field, 39)
 
@@ -172,3 +172,86 @@ def test_the_practice_panel_shows_every_dilation_of_wavenet():
     assert spans == {0} | {2**k for k in range(10)}
     inputs = next(row for row in drawing.rows if row.name == "input").steps
     assert inputs[0] == drawing.last - analysis.receptive_field + 1 and len(inputs) == analysis.receptive_field
+
+
+def _blocks_spec(tmp_path, kernels, dilations=None, shared=True) -> str:
+    """A stem, then one gated residual block per entry of `kernels` (its dilation from `dilations`), each
+    reading the block before it and, when `shared`, a second model input; a head over the last block."""
+    lines = ["inputs:", "  - {name: x, channels: 1, window: 256}", "  - {name: c, channels: 2, hop: 4}", "layers:",
+             "  - {type: Conv1D, name: stem, inputs: x, filters: 4, kernel_size: 1}"]
+    previous = "stem"
+    for b, kernel in enumerate(kernels, 1):
+        d = (dilations or [1] * len(kernels))[b - 1]
+        lines += [f"  - {{type: Conv1D, name: f{b}, inputs: {previous}, filters: {4 + b}, kernel_size: {kernel}, "
+                  f"dilation_rate: {d}, activation: tanh}}",
+                  f"  - {{type: Conv1D, name: c{b}, inputs: {'c' if shared else previous}, filters: {4 + b}, kernel_size: 1}}",
+                  f"  - {{type: Add, name: s{b}, inputs: [f{b}, c{b}]}}",
+                  f"  - {{type: Conv1D, name: r{b}, filters: 4, kernel_size: 1}}",
+                  f"  - {{type: Add, name: b{b}, inputs: [{previous}, r{b}]}}"]
+        previous = f"b{b}"
+    lines += ["  - {type: Flatten, name: flat}", "  - {type: Dense, name: out, units: 3}"]
+    path = tmp_path / "blocks.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def _layers(path):
+    analysis = check(path).analysis
+    assert analysis is not None, check(path).diagnostics
+    return analysis, [plan.layer for plan in analysis.plans if plan.used]
+
+
+def test_like_blocks_are_found_whatever_their_dilation_channels_or_shared_inputs(tmp_path):
+    """Blocks alike but for their dilation and channels, each reading the block before it and one shared
+    model input, form one run; a block of another kernel ends it; the bundled WaveNets' gated blocks."""
+    from convert.views.blocks import Run, repeated_blocks
+
+    _, layers = _layers(_blocks_spec(tmp_path, [2] * 6, dilations=[1, 2, 4, 8, 16, 32]))
+    assert repeated_blocks(layers) == [Run(1, 5, 6)]  # the stem, then six blocks of five layers
+    _, layers = _layers(_blocks_spec(tmp_path, [2, 2, 2, 2, 3, 2, 2]))
+    assert repeated_blocks(layers) == [Run(1, 5, 4)]  # the fifth block's kernel ends the run
+    _, layers = _layers(_blocks_spec(tmp_path, [2, 2]))
+    assert repeated_blocks(layers) == []  # two blocks: nothing between them to collapse
+    for name, run in (("wavenet", Run(1, 6, 9)), ("wavenet-embedding", None), ("vocoder", None)):
+        _, layers = _layers(os.path.join(ROOT, "specs", f"{name}.yaml"))
+        found = repeated_blocks(layers)
+        assert len(found) == 1 and found[0].count >= 9 and (run is None or found[0] == run)
+        first = [layers[i].name for i in found[0].block(0)]
+        assert len(set(first)) == found[0].length and found[0].length >= 6
+
+
+def test_a_tall_picture_collapses_like_blocks_and_keeps_every_connection_between_drawn_rows(tmp_path):
+    """specs/wavenet.yaml: 23 rows instead of 64 (blocks 2 to 8 as one shaded row, block8, the tensor
+    block 9 reads); the connections left are exactly the full drawing's between the rows left, in both
+    panels and in the SVG; `expand` and a short network draw every row."""
+    from convert.views.draw import COLLAPSE_ROWS, collapsed, draw, hidden_blocks, per_step_drawing, practice_drawing
+
+    analysis = check(os.path.join(ROOT, "specs", "wavenet.yaml")).analysis
+    hidden = hidden_blocks(analysis)
+    assert list(hidden.bands) == ["block8"] and "stands for 7 blocks" in hidden.bands["block8"]
+    assert hidden.hidden == {f"{k}{b}" for k in ("filter", "gate", "gated", "skip", "res", "block") for b in range(2, 9)} - {"block8"}
+    for full in (per_step_drawing(analysis), practice_drawing(analysis)):
+        picture = collapsed(full, hidden)
+        names = {row.name for row in picture.rows}
+        assert len(picture.rows) == 23 and picture.bands == ("block8",) and not names & hidden.hidden
+        assert set(picture.edges) == {e for e in full.edges if e.layer in names and e.source in names}
+        assert any(e.source == "block8" for e in picture.edges)  # the band row feeds block 9
+    draw(analysis, str(tmp_path / "c.svg"), "per-step")
+    draw(analysis, str(tmp_path / "e.svg"), "per-step", expand=True)
+    full = per_step_drawing(analysis)
+    assert _edges((tmp_path / "e.svg").read_text()) == set(full.edges)
+    assert _edges((tmp_path / "c.svg").read_text()) == set(collapsed(full, hidden).edges) < set(full.edges)
+    short, layers = _layers(_blocks_spec(tmp_path, [2] * 3))
+    assert len(layers) + 2 <= COLLAPSE_ROWS and hidden_blocks(short).hidden == frozenset()
+    tall, _ = _layers(_blocks_spec(tmp_path, [2] * 8))
+    assert hidden_blocks(tall).hidden == {f"{k}{b}" for k in "fcsrb" for b in range(2, 8)} - {"b7"}
+
+
+def test_draw_expand_flag(tmp_path):
+    runner = CliRunner()
+    spec = os.path.join(ROOT, "specs", "wavenet.yaml")
+    for flags, name in (([], "c.svg"), (["--expand"], "e.svg")):
+        result = runner.invoke(main, ["draw", spec, "-o", str(tmp_path / name), "--form", "per-step", *flags])
+        assert result.exit_code == 0, result.output
+    collapsed_rows = (tmp_path / "c.svg").read_text().count("Conv1D")
+    assert collapsed_rows < (tmp_path / "e.svg").read_text().count("Conv1D")

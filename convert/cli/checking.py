@@ -162,7 +162,9 @@ def _imported_practice(model: str, analysis, found: dict, warmup: str):
               help="per-step: the network on one window; practice: the compiled network over time; both: side by side.")
 @click.option("--steps", type=click.IntRange(2, 4096), help="Time steps of the practice form's run, drawn linearly "
               "(default: the receptive field and a few more; a receptive field past 60 steps drawn whole on a log axis).")
-def draw(spec: str, out: str, form: str, steps: int | None) -> None:
+@click.option("--expand", is_flag=True, help="Draw every block (by default a picture of more than 24 rows draws "
+              "each run of three or more like blocks as its first block, one shaded row for those between, and its last).")
+def draw(spec: str, out: str, form: str, steps: int | None, expand: bool) -> None:
     """Draw SPEC: the per-step network and its practice form, with the connections that reach the output."""
     from convert.views.draw import SUFFIXES
 
@@ -188,7 +190,7 @@ def draw(spec: str, out: str, form: str, steps: int | None) -> None:
     try:
         with failing(writing=out):
             temp = staged_file(directory, os.path.splitext(out)[1], names)
-            draw_spec(checked.analysis, temp, form, steps)
+            draw_spec(checked.analysis, temp, form, steps, expand)
             os.replace(temp, out)
     finally:  # an error or a signal leaves no staged file
         remove_staged(names)

@@ -6,6 +6,9 @@
 - practice form: the same rows over a run of time steps (every row holds every step), with the dilated
   connections that feed one output step highlighted and its receptive field shaded on the input row (a
   receptive field past MAX_POSITIONS: drawn whole on a log axis, only the positions that feed that step);
+- a picture of more than COLLAPSE_ROWS rows draws each run of three or more like blocks (`views.blocks`) as
+  its first block, one shaded row for the blocks between (the tensor of theirs the last block reads, with
+  the connections out of it) and its last block; `expand` draws every block;
 - with `same_padding: exact`, the per-step form also shows each window's 'same' zeros (hollow, beside the
   positions they pad) and the edge positions (the positions whose taps reach those zeros), which the exact
   practice model computes apart.
@@ -26,6 +29,7 @@ MAX_POSITIONS = 64  # newest steps drawn per row; older ones are summed up by an
 MAX_EDGES = 2000  # connections one panel draws at most: fewer steps are shown (down to MIN_POSITIONS) past it
 MIN_POSITIONS = 8
 LOG_STEPS = 4100  # steps a log-axis practice panel covers at most (a receptive field of 4,096 and a few more)
+COLLAPSE_ROWS = 24  # a picture of more rows than this draws runs of like blocks collapsed
 MAX_ROWS = 300  # tensors one picture shows (a row each); a deeper network is refused before any drawing
 FORMS = ("per-step", "practice", "both")
 SUFFIXES = (".svg", ".png", ".pdf")
@@ -61,6 +65,7 @@ class Drawing(NamedTuple):
     edge_positions: tuple[tuple[str, int], ...] = ()  # (row, step) of each drawn edge position (likewise)
     target: str | None = None  # the row whose last step's inputs are drawn (practice: the output)
     log: bool = False  # practice over the whole receptive field: steps before the output on a log axis
+    bands: tuple[str, ...] = ()  # rows that stand for the collapsed middle blocks of a run
 
 
 def _style(plan) -> str:
@@ -206,6 +211,22 @@ def _practice_drawing(analysis: Analysis, count: int, feeding: bool = False) -> 
     return Drawing("practice", tuple(rows), tuple(sorted(set(edges))), 0, last, (), field, target=spec.output)
 
 
+def collapsed(drawing: Drawing, hidden) -> Drawing:
+    """The drawing without the rows of `hidden` (a `views.blocks.Collapse`) and every connection into or out
+    of them; each band row keeps its own connections and says which blocks it stands for."""
+    rows = tuple(row._replace(label=f"{row.label}\n{hidden.bands[row.name]}") if row.name in hidden.bands else row
+                 for row in drawing.rows if row.name not in hidden.hidden)
+    edges = tuple(e for e in drawing.edges if e.layer not in hidden.hidden and e.source not in hidden.hidden)
+    keep = lambda marks: tuple(m for m in marks if m[0] not in hidden.hidden)  # noqa: E731
+    return drawing._replace(rows=rows, edges=edges, zeros=keep(drawing.zeros), edge_positions=keep(drawing.edge_positions),
+                            bands=tuple(name for name in hidden.bands if any(r.name == name for r in rows)))
+
+
+def _bands(axes, drawing: Drawing, y: dict) -> None:
+    for name in drawing.bands:
+        axes.axhspan(y[name] - 0.45, y[name] + 0.45, color="#e8e8e8", zorder=0)
+
+
 COLORS = {"input": "#333333", "layer": "#1f77b4", "pool": "#2ca02c", "merge": "#d62728", "head": "#9467bd"}
 LEGEND = {"input": "input", "layer": "convolution / position-wise", "pool": "pooling", "merge": "merge",
           "head": "one value per window (Flatten, Dense head, global pool)"}
@@ -219,6 +240,7 @@ def _plot(axes, drawing: Drawing, title: str) -> None:
     from matplotlib.ticker import MaxNLocator
 
     y = {row.name: i for i, row in enumerate(drawing.rows)}
+    _bands(axes, drawing, y)
     folded = {row.name for row in drawing.rows}
     span = drawing.last - drawing.first + 1
     if drawing.field is not None:
@@ -283,6 +305,7 @@ def _plot_log(axes, drawing: Drawing, title: str) -> None:
     from matplotlib.transforms import blended_transform_factory
 
     y = {row.name: i for i, row in enumerate(drawing.rows)}
+    _bands(axes, drawing, y)
     lag = lambda s: drawing.last - s  # noqa: E731
     segments = [[(lag(e.src), y[e.source]), (lag(e.dst), y[e.layer])] for e in drawing.edges if e.source in y]
     axes.add_collection(LineCollection(segments, colors="#888888", linewidths=0.4, zorder=1))
@@ -300,8 +323,20 @@ def _plot_log(axes, drawing: Drawing, title: str) -> None:
     _frame(axes, drawing, title, "steps before the output step (log scale; only the positions that feed it)")
 
 
-def draw(analysis: Analysis, path: str, form: str = "both", steps: int | None = None) -> None:
-    """Write the picture to `path` (.svg, .png or .pdf); TooDeep for a network of more than MAX_ROWS tensors."""
+def hidden_blocks(analysis: Analysis):
+    """What a picture of `analysis` leaves out: the middle blocks of its runs of like blocks when it has
+    more than COLLAPSE_ROWS rows, nothing otherwise (a `views.blocks.Collapse`)."""
+    from convert.views.blocks import Collapse, collapse, repeated_blocks
+
+    layers = [plan.layer for plan in analysis.plans if plan.used]
+    if len(analysis.spec.inputs) + len(layers) <= COLLAPSE_ROWS:
+        return Collapse(frozenset(), {})
+    return collapse(layers, repeated_blocks(layers))
+
+
+def draw(analysis: Analysis, path: str, form: str = "both", steps: int | None = None, expand: bool = False) -> None:
+    """Write the picture to `path` (.svg, .png or .pdf); TooDeep for a network of more than MAX_ROWS tensors.
+    Runs of like blocks are collapsed in a tall picture unless `expand`."""
     rows = len(analysis.spec.inputs) + sum(1 for plan in analysis.plans if plan.used)
     if rows > MAX_ROWS:
         raise TooDeep(f"the network has {rows:,} tensors to draw (a row each); a picture shows at most {MAX_ROWS}, "
@@ -313,6 +348,9 @@ def draw(analysis: Analysis, path: str, form: str = "both", steps: int | None = 
 
     drawings = [per_step_drawing(analysis) if f == "per-step" else practice_drawing(analysis, steps)
                 for f in ("per-step", "practice") if form in (f, "both")]
+    if not expand:
+        hidden = hidden_blocks(analysis)
+        drawings = [collapsed(d, hidden) for d in drawings]
     rows = max(len(d.rows) for d in drawings)
     figure, axes = plt.subplots(1, len(drawings), figsize=(9 * len(drawings), 1.2 + 0.22 * rows), squeeze=False)
     spec = analysis.spec
