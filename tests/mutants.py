@@ -165,6 +165,12 @@ MUTANTS = [
      "the exported step reads a kernel-2 tap one step late"),
     ("convert/runtime/export.py", "return [(tensor_name(n), column_name(n), shapes[n][0])",
      "return [(tensor_name(n), tensor_name(n), shapes[n][0])", "the ring rule names the ring itself as its column"),
+    ("convert/views/blocks.py", "isinstance(y, int) and a - x == b - y", "isinstance(y, int)",
+     "blocks that read different layers count as alike"),
+    ("convert/views/draw.py", "edges = tuple(e for e in drawing.edges if e.layer not in hidden.hidden and e.source not in hidden.hidden)",
+     "edges = drawing.edges", "a collapsed picture keeps the connections of the rows it hides"),
+    ("convert/runtime/tflite_edits.py", "        op.inputs[2] = len(graph.tensors) - 1\n", "        pass\n",
+     "a 16-bit LiteRT op keeps the bias it shares at another op's scale"),
 ]
 COPIED = ("convert", "tests", "specs", "README.md", "pyproject.toml")
 

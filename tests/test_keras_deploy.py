@@ -379,7 +379,9 @@ def test_an_int8_step_follows_the_float_step(tmp_path, fmt, runtime, file):
         assert result.exit_code == 0, result.output
         ys[bool(flag)] = np.load(out)
     error = relative_error(ys[True], ys[False])
-    assert 1e-4 < error < 0.05, error
+    # int8 of a random network: 2-10% over packages' versions (the network drawn differs with them); a
+    # mis-wired input or ring is of the order of the outputs (1 and more)
+    assert 1e-4 < error < 0.2, error
 
 
 def test_int8_export_errors_say_what_to_do_and_write_nothing(tmp_path):
@@ -447,6 +449,18 @@ def test_an_int8_step_generates(tmp_path, fmt, runtime):
     np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-3)
 
 
+def _y_reads(path):
+    """The dtype of what the op writing y reads (a LiteRT file)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_path=str(path),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    index = interpreter.get_signature_runner().get_output_details()["y"]["index"]
+    op = next(op for op in interpreter._get_ops_details() if index in op["outputs"])
+    return {d["index"]: d["dtype"] for d in interpreter.get_tensor_details()}[op["inputs"][0]]
+
+
 def _producer_of_y(path) -> str:
     """The op type that writes the step's output y, in lower case (a delegate would hide it: none is used)."""
     if str(path).endswith(".onnx"):
@@ -463,28 +477,87 @@ def _producer_of_y(path) -> str:
     return next(op["op_name"] for op in interpreter._get_ops_details() if index in op["outputs"]).lower()
 
 
-def test_a_poor_int8_onnx_step_is_quantised_again_with_16_bit_activations(tmp_path, monkeypatch):
-    """When int8 activations lose the argmax (forced here: every agreement counts as poor), the ONNX step is
+@pytest.mark.parametrize("fmt, runtime", [("onnx", "onnx"), ("saved_model", "litert")])
+def test_a_poor_int8_step_is_quantised_again_with_16_bit_activations(tmp_path, monkeypatch, fmt, runtime):
+    """When int8 activations lose the argmax (forced here: every agreement counts as poor), the step is
     quantised again with int16 activations and kept when it is closer to the float step; step.json and the
-    report say so, the file's activations are 16-bit, and run-step --int8 runs it closer than int8 did."""
-    import onnx
-
+    report say so, the file's activations are 16-bit (LiteRT: its output head float, y written by a float
+    op), and run-step --int8 runs it closer to the float step than int8 did."""
     from convert.runtime import quantize
 
+    key = runtime + "-int8"
     (tmp_path / "narrow").mkdir()
     (tmp_path / "wide").mkdir()
-    folder, _ = _int8_folder(tmp_path / "narrow", "onnx")
-    narrow = json.load(open(folder / "step.json"))["int8"]["onnx-int8"]
+    folder, _ = _int8_folder(tmp_path / "narrow", fmt)
+    narrow = json.load(open(folder / "step.json"))["int8"][key]
     assert narrow["activations"] == "int8" and narrow["weights"] == "int8"
     monkeypatch.setattr(quantize, "POOR_AGREEMENT", 1.01)
-    folder, said = _int8_folder(tmp_path / "wide", "onnx")
-    wide = json.load(open(folder / "step.json"))["int8"]["onnx-int8"]
+    folder, said = _int8_folder(tmp_path / "wide", fmt)
+    wide = json.load(open(folder / "step.json"))["int8"][key]
     assert wide["activations"] == "int16" and "activations int16" in said
     assert wide["calibration"]["relative_error"] < narrow["calibration"]["relative_error"]
-    graph = onnx.load(str(folder / "step-int8.onnx")).graph
-    types = {t.name: t.data_type for t in graph.initializer}
-    points = {types.get(node.input[2]) for node in graph.node if node.op_type == "QuantizeLinear" and len(node.input) > 2}
-    assert onnx.TensorProto.INT16 in points, points
+    if runtime == "onnx":
+        import onnx
+
+        graph = onnx.load(str(folder / "step-int8.onnx")).graph
+        types = {t.name: t.data_type for t in graph.initializer}
+        points = {types.get(node.input[2]) for node in graph.node if node.op_type == "QuantizeLinear" and len(node.input) > 2}
+        assert onnx.TensorProto.INT16 in points, points
+    else:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(folder / "step-int8.tflite"))
+        kinds = {d["dtype"] for d in interpreter.get_tensor_details()}
+        assert np.int16 in kinds and np.int8 in kinds  # int16 activations, int8 weights
+        assert _y_reads(folder / "step-int8.tflite") == np.float32  # the output head in float
+    x = np.load(tmp_path / "wide" / "test.npy")[None]
+    from convert.deploy.runner import StepRunner
+
+    want = StepRunner(str(folder), runtime).run([x])
+    got = StepRunner(str(folder), runtime, int8=True).run([x])
+    assert relative_error(got, want) < narrow["calibration"]["relative_error"]
+
+
+def test_each_op_of_a_16_bit_litert_step_gets_its_own_bias():
+    """Two products with equal biases (as WaveNet's skip convolutions have): LiteRT's converter keeps one
+    bias tensor for both at the first one's scale, and the second is far off; `own_biases` gives each its
+    own at the scale its input and weights set, and both follow the float function."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from tensorflow.lite.tools import flatbuffer_utils as fb
+
+    from convert.runtime.tflite_edits import own_biases
+
+    rng = np.random.default_rng(0)
+    w1, w2 = rng.normal(size=(8, 6)).astype(np.float32), 0.05 * rng.normal(size=(8, 6)).astype(np.float32)
+    bias = tf.constant(rng.normal(size=6).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 8], tf.float32), tf.TensorSpec([1, 8], tf.float32)])
+    def two(a, b):
+        return {"p": tf.matmul(a, w1) + bias, "q": tf.matmul(3.0 * b, w2) + bias}
+
+    samples = [(rng.normal(size=(1, 8)).astype(np.float32), rng.normal(size=(1, 8)).astype(np.float32)) for _ in range(50)]
+    module = tf.Module()
+    module.two = two
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([two.get_concrete_function()], module)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ({"a": a, "b": b} for a, b in samples)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.float32
+    content = converter.convert()
+    model = fb.read_model_from_bytearray(bytearray(content))
+    fixed = own_biases(model)
+    edited = bytes(fb.convert_object_to_bytearray(model))
+
+    def errors(data: bytes) -> dict:
+        runner = Interpreter(model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        a, b = samples[0]
+        got, want = runner.get_signature_runner()(a=a, b=b), two(a, b)
+        return {k: relative_error(got[k], want[k].numpy()) for k in ("p", "q")}
+
+    before, after = errors(content), errors(edited)
+    assert fixed >= 1 and max(after.values()) < 0.01, (before, after)
+    assert max(before.values()) > 10 * max(after.values()), (before, after)  # the shared bias was the error
 
 
 def test_an_int8_report_says_when_it_is_far_from_the_float_step():

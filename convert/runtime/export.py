@@ -179,8 +179,8 @@ def export(stream, folder: str, batch_size: int = 1, tflite: bool = True, calibr
                 apart_content = tf.lite.TFLiteConverter.from_concrete_functions([apart], module).convert()
                 quantised, said, entry = quantize.quantize_step(
                     manifest(stream, batch_size, files, state), state, content, "litert", calibration,
-                    lambda samples, wide: None if wide else quantize.litert_int8(apart, module, samples, names, stream.graph,
-                                                                                apart_content))
+                    lambda samples, wide: quantize.litert_int8(apart, module, samples, names, stream.graph, apart_content,
+                                                               wide))
                 path = os.path.join(folder, "step-int8.tflite")
                 with open(new(path), "wb") as handle:
                     handle.write(quantised)

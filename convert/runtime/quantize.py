@@ -16,9 +16,10 @@ hold, not on zeros. Then:
 
 Both leave the output head after the last merge float (`output_tail`, `litert_tail`). When the int8 step's
 argmax agrees with the float step's on less than 90% of the calibration steps (a network whose answers are
-near ties, as a briefly trained WaveNet's 256-way softmax), the ONNX step is quantised again with int16
-activations (int8 weights, QDQ at opset 21) and kept if it agrees better; step.json says which
-(`activations`). LiteRT's 16x8 mode is not tried: on that WaveNet it agreed worse than int8 (61% / 78%).
+near ties, as a briefly trained WaveNet's 256-way softmax), the step is quantised again with int16
+activations and int8 weights (ONNX: QDQ at opset 21; LiteRT: its 16x8 mode, edited after conversion so that
+each op has its own bias and the head is float, `convert.runtime.tflite_edits`) and kept if it agrees
+better; step.json says which (`activations`).
 """
 
 from __future__ import annotations
@@ -104,19 +105,23 @@ def words(report: dict, size: int, float_size: int) -> str:
 
 # ---- LiteRT ----
 
-def litert_int8(concrete, module, calibration: list[dict], names: list[str], graph, float_content: bytes) -> bytes:
+def litert_int8(concrete, module, calibration: list[dict], names: list[str], graph, float_content: bytes,
+                wide: bool = False) -> bytes:
     """A full-integer .tflite of the (frozen) step `concrete` (`float_content`: its float file), calibrated on
     `calibration` (the step's inputs by name, `names` in signature order), but for the output head (see
     `litert_tail`); an op without an int8 kernel is a QuantizeError naming the layer it belongs to (of
-    `graph`'s layers). (LiteRT's 16x8 mode, int16 activations, agrees worse with the float step than this
-    on a trained WaveNet, 61% against 78%: it is not offered.)"""
+    `graph`'s layers). `wide`: int8 weights and int16 activations (LiteRT's 16x8 mode), edited after
+    conversion (`convert.runtime.tflite_edits`: each op its own bias, the head in float), without which
+    it is far from the float step."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     dataset = lambda: ({name: sample[name] for name in names} for sample in calibration)  # noqa: E731
     converter.representative_dataset = dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    # 16x8: the ring indices' integer ops (FLOOR_MOD) have no 16-bit form and stay as they are
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                                           tf.lite.OpsSet.TFLITE_BUILTINS] if wide else [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     # one scale per weight tensor, not per channel: the per-channel scales and zero points (12 bytes a
     # channel, weights and biases) take a quarter of a small network's file (specs/matchboxnet.yaml: 40% of
     # the float file, 30% without), and the trained classifiers agree as well (benchmarks/quantize.py)
@@ -129,6 +134,10 @@ def litert_int8(concrete, module, calibration: list[dict], names: list[str], gra
     tail = litert_tail(float_content)
     try:
         with _quiet():  # the calibrator's deprecation warning and its C++ line are not for users
+            if wide:  # 16x8 mode leaves no op float: the head is made float after conversion
+                from convert.runtime.tflite_edits import edited
+
+                return edited(converter.convert(), float_content, tail)
             if not tail:
                 return converter.convert()
             options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=tail, fully_quantize=False)
@@ -283,8 +292,8 @@ def _short_names(graph) -> None:
 def quantize_step(manifest: dict, state: dict | None, content: bytes, runtime: str, arrays: list, convert):
     """(int8 file's bytes, its report in words, what step.json says of it: the calibration report and sizes) for the float step `content`
     (`runtime`: onnx or litert) with `manifest` and initial `state`, calibrated on the recording `arrays` (a
-    batch axis, the step's batch); `convert(calibration, wide)` quantises (wide: int16 activations, or None
-    where the runtime has no such form worth trying)."""
+    batch axis, the step's batch); `convert(calibration, wide)` quantises (wide: int16 activations; an
+    error there keeps the int8 step)."""
     from convert.deploy.runner import StepRunner
 
     if state is None:
@@ -296,9 +305,11 @@ def quantize_step(manifest: dict, state: dict | None, content: bytes, runtime: s
     report = agreement(float_runner, StepRunner.in_memory(manifest, state, quantised, runtime), arrays)
     activations, narrow = "int8", None
     if report.get("argmax_agreement", 1.0) < POOR_AGREEMENT:  # int8 activations lose the answer: 16-bit ones
-        wide = convert(calibration, True)  # None: the runtime has no 16-bit form worth trying
-        wide_report = {"argmax_agreement": 0.0} if wide is None else \
-            agreement(float_runner, StepRunner.in_memory(manifest, state, wide, runtime), arrays)
+        try:  # a step whose ops have no 16-bit form keeps its int8 activations
+            wide = convert(calibration, True)
+            wide_report = agreement(float_runner, StepRunner.in_memory(manifest, state, wide, runtime), arrays)
+        except Exception:  # noqa: BLE001 - the converter's and the runtime's errors alike
+            wide, wide_report = None, {"argmax_agreement": 0.0}
         better = (wide_report["argmax_agreement"], -wide_report.get("relative_error", 1.0)) > \
             (report["argmax_agreement"], -report["relative_error"])
         if better:
