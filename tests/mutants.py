@@ -169,7 +169,7 @@ MUTANTS = [
      "blocks that read different layers count as alike"),
     ("convert/views/draw.py", "edges = tuple(e for e in drawing.edges if e.layer not in hidden.hidden and e.source not in hidden.hidden)",
      "edges = drawing.edges", "a collapsed picture keeps the connections of the rows it hides"),
-    ("convert/runtime/tflite_edits.py", "        op.inputs[2] = len(graph.tensors) - 1\n", "        pass\n",
+    ("convert/runtime/tflite_edits.py", "        op.inputs[2] = _add_tensor(", "        _add_tensor(",
      "a 16-bit LiteRT op keeps the bias it shares at another op's scale"),
 ]
 COPIED = ("convert", "tests", "specs", "README.md", "pyproject.toml")

@@ -26,8 +26,9 @@ def edited(content: bytes, float_content: bytes, tail: list[str]) -> bytes:
     from tensorflow.lite.tools import flatbuffer_utils as fb
 
     model = fb.read_model_from_bytearray(bytearray(content))
-    own_biases(model)
+    # the head first: its ops then hold the float step's constants (by name) and own_biases passes them by
     float_tail(model, fb.read_model_from_bytearray(bytearray(float_content)), set(tail))
+    own_biases(model)
     return bytes(fb.convert_object_to_bytearray(model))
 
 
@@ -77,15 +78,12 @@ def own_biases(model) -> int:
         buffer = schema.BufferT()
         buffer.data = np.frombuffer(np.round(values / want).astype(dtype).tobytes(), np.uint8)
         model.buffers.append(buffer)
-        tensor = schema.TensorT()
-        tensor.shape, tensor.type, tensor.buffer = b.shape, b.type, len(model.buffers) - 1
-        tensor.name = f"{_name(b)};own{replaced}"
-        tensor.quantization = schema.QuantizationParametersT()
-        tensor.quantization.scale = [float(s) for s in np.atleast_1d(want)]
-        tensor.quantization.zeroPoint = [0] * len(tensor.quantization.scale)
-        tensor.quantization.quantizedDimension = b.quantization.quantizedDimension
-        graph.tensors.append(tensor)
-        op.inputs[2] = len(graph.tensors) - 1
+        op.inputs[2] = _add_tensor(graph, b.shape, f"{_name(b)};own{replaced}", len(model.buffers) - 1, b.type)
+        quantization = schema.QuantizationParametersT()
+        quantization.scale = [float(s) for s in np.atleast_1d(want)]
+        quantization.zeroPoint = [0] * len(quantization.scale)
+        quantization.quantizedDimension = b.quantization.quantizedDimension
+        graph.tensors[op.inputs[2]].quantization = quantization
         replaced += 1
     return replaced
 
