@@ -387,6 +387,9 @@ def _reads(layer: dict, position: int, in_width: int, out_width: int, in_grid: i
         pad = layer.get("padding", 1)
         q = position - (pad if isinstance(pad, int) else pad[0])
         return [q] if 0 <= q < in_width else []
+    if kind == "Cropping1D":
+        crop = layer.get("cropping", 1)
+        return [position + (crop if isinstance(crop, int) else crop[0])]
     if kind == "Flatten" or kind in GLOBAL_POOLS:
         return list(range(in_width))
     if kind in MERGES:
@@ -398,6 +401,15 @@ def _reads(layer: dict, position: int, in_width: int, out_width: int, in_grid: i
 def influence(spec: dict, window: int) -> set[tuple[str, str, int, int]]:
     """Per-step connections (layer, input, from step, to step) through which the window reaches the
     output; a position sits at the newest step it sees."""
+    return _trace(spec, window)[1]
+
+
+def reached_positions(spec: dict, window: int) -> dict[str, set[int]]:
+    """For every tensor the output depends on, the positions (oldest first) it depends on."""
+    return _trace(spec, window)[0]
+
+
+def _trace(spec: dict, window: int):
     shapes: dict = {}
     evaluate(spec, {}, None, window, trace=shapes)
     output = spec.get("output", spec["layers"][-1]["name"])
@@ -415,7 +427,7 @@ def influence(spec: dict, window: int) -> set[tuple[str, str, int, int]]:
                                 shapes[layer["name"]][1]):
                     reached.setdefault(name, set()).add(q)
                     edges.add((layer["name"], name, step(name, q), step(layer["name"], position)))
-    return edges
+    return reached, edges
 
 
 def practice_influence(spec: dict, window: int, last: int) -> set[tuple[str, str, int, int]]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
 
 from conftest import SPECS, spec_id
 from convert.pipeline import check
-from evaluator import load, window_of
+from evaluator import load, reached_positions, window_of
+from strategies import spec_dicts_of_every_family
 
 
 def analyse_text(tmp_path, text: str):
@@ -225,3 +228,26 @@ def test_an_output_position_is_interior_only_when_its_taps_read_v_at_the_layers_
     plan = window_plan(layout, Geometry(2, 1), kernel=2, in_grid=1)  # a kernel of 2 reads t-1 and t
     assert plan.layout.sources == ((B, 1), (V, 0))  # taps at 4, 1: an edge row; taps at 1, 0: V at delay 0
     assert plan.delays == (4, 1) and plan.rows == ((0, 1),)  # the row reads V at those two delays
+
+
+def _reached_agrees_with_the_evaluator(spec: dict, analysis) -> None:
+    want = reached_positions(spec, analysis.window)
+    for name, mask in analysis.reached.items():
+        assert {q for q, seen in enumerate(mask) if seen} == want.get(name, set()), name
+
+
+@pytest.mark.parametrize("path", SPECS, ids=spec_id)
+def test_the_positions_the_output_depends_on_are_the_evaluators(path):
+    """The reached-positions trace (exact 'same' receptive fields, W302), marked a run of outputs at a time,
+    against the evaluator's output-by-output trace."""
+    _reached_agrees_with_the_evaluator(load(path), check(path).analysis)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(spec=spec_dicts_of_every_family())
+def test_the_positions_the_output_depends_on_are_the_evaluators_on_drawn_specs(tmp_path_factory, spec):
+    path = tmp_path_factory.mktemp("reached") / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    checked = check(str(path))
+    assume(checked.ok)
+    _reached_agrees_with_the_evaluator(spec, checked.analysis)

@@ -51,13 +51,25 @@ def reached(a) -> dict[str, bytearray]:
         if not plan.used:
             continue
         layer, out = plan.layer, plan.out
+        runs = _runs(reached[layer.name])
         for name in layer.inputs:
             source, mask = a.tensors[name], reached[name]
-            kind, ours = layer.kind, reached[layer.name]
-            for position in range(out.width):
-                if ours[position]:
-                    _mark(mask, kind.reads(layer, position, source.width, out.width, source.grid, out.grid))
+            for first, last in runs:
+                for read in layer.kind.read_span(layer, first, last, source.width, out.width, source.grid, out.grid):
+                    _mark(mask, read)
     return reached
+
+
+def _runs(mask: bytearray) -> list[tuple[int, int]]:
+    """The runs of set positions of `mask`, as (first, last) pairs."""
+    runs, start = [], mask.find(1)
+    while start >= 0:
+        stop = mask.find(0, start)
+        if stop < 0:
+            stop = len(mask)
+        runs.append((start, stop - 1))
+        start = mask.find(1, stop)
+    return runs
 
 
 def _mark(mask: bytearray, read) -> None:

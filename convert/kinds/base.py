@@ -155,6 +155,23 @@ class Kind:
             return range(position, position + 1)
         return clip(geometry.taps(position, in_width), 0, in_width)
 
+    def read_span(self, layer, first: int, last: int, in_width: int, width: int, in_grid: int, grid: int) -> list:
+        """The union of `reads` for outputs `first`..`last` (inclusive), as ranges (or iterables of positions):
+        what the reached-positions trace marks for a run of reached outputs. A windowed kind's taps are one
+        range per tap over the run, one range when the taps of neighbouring outputs touch."""
+        if type(self).reads is not Kind.reads:  # a kind that reads in its own way: output by output
+            return [self.reads(layer, p, in_width, width, in_grid, grid) for p in range(first, last + 1)]
+        geometry = self.geometry(layer)
+        if geometry is None:
+            return [range(first, last + 1)]
+        stride = geometry.stride
+        start = first * stride - geometry.pad(in_width)[0]  # the first output's oldest tap
+        end = start + (last - first) * stride  # the last output's oldest tap
+        if geometry.spacing == 1 and geometry.extent >= stride:
+            return [clip(range(start, end + geometry.extent), 0, in_width)]
+        return [clip(range(start + j, end + j + 1, stride), 0, in_width)
+                for j in range(0, geometry.extent, geometry.spacing)]
+
     def need(self, layer, width: int, in_grid: int, grid: int) -> int:
         """The smallest input width that gives `width` output positions (the inverse of `width`)."""
         geometry = self.geometry(layer)
@@ -231,6 +248,9 @@ class Collapsing(Kind):
 
     def reads(self, layer, position, in_width, width, in_grid, grid):
         return range(in_width)
+
+    def read_span(self, layer, first, last, in_width, width, in_grid, grid):
+        return [range(in_width)]
 
 
 def window_edges(plan, layouts, ins):

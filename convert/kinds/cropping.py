@@ -7,7 +7,7 @@ that drops a strided layer's newest leftover positions (PyTorch's and Keras's fl
 from __future__ import annotations
 
 from convert.core.diagnostics import Diagnostic
-from convert.kinds.base import Kind, Practice
+from convert.kinds.base import Kind, Practice, clip
 from convert.ir import edges
 from convert.kinds.contexts import Context, EdgeContext, PracticeContext
 from convert.kinds.fields import Field
@@ -36,6 +36,9 @@ class Cropping1D(Kind):
     def reads(self, layer, position, in_width, width, in_grid, grid):
         q = position + layer.cropping[0]
         return range(q, q + 1) if 0 <= q < in_width else range(0)
+
+    def read_span(self, layer, first, last, in_width, width, in_grid, grid):
+        return [clip(range(first + layer.cropping[0], last + layer.cropping[0] + 1), 0, in_width)]
 
     def practice(self, layer, ins, out):
         return Practice(layer.cropping[1] + 1, ins[0].grid, ins[0].channels)

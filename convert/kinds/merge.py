@@ -44,6 +44,10 @@ class Merge(Kind):
         newest_first = width - 1 - position  # kept positions are counted back from the newest
         return range(in_width - 1 - newest_first * (grid // in_grid), in_width - newest_first * (grid // in_grid))
 
+    def read_span(self, layer, first, last, in_width, width, in_grid, grid):
+        step = grid // in_grid  # output p reads the one position in_width - 1 - (width - 1 - p) * step
+        return [range(in_width - 1 - (width - 1 - first) * step, in_width - (width - 1 - last) * step, step)]
+
     def need(self, layer, width, in_grid, grid):
         return (width - 1) * (grid // in_grid) + 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from convert.core.diagnostics import Diagnostic
 from convert.ir import edges
-from convert.kinds.base import Kind
+from convert.kinds.base import Kind, clip
 from convert.kinds.contexts import Context, EdgeContext
 from convert.kinds.fields import INT_MAX, Field, Reader, wrong
 
@@ -57,6 +57,9 @@ class ZeroPadding1D(Kind):
     def reads(self, layer, position, in_width, width, in_grid, grid):
         q = position - layer.padding[0]
         return (q,) if 0 <= q < in_width else ()
+
+    def read_span(self, layer, first, last, in_width, width, in_grid, grid):
+        return [clip(range(first - layer.padding[0], last - layer.padding[0] + 1), 0, in_width)]
 
     def edge_plan(self, plan, layouts, ins):
         return edges.pad_plan(layouts[0], *plan.layer.padding)
