@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 from functools import lru_cache
-from urllib.parse import quote
 
 from convert import __version__
 from convert.core.codes import RULES
@@ -53,6 +51,8 @@ def text(diagnostics: list[Diagnostic], color: bool = False) -> str:
 
 
 def as_json(diagnostics: list[Diagnostic], color: bool = False) -> str:
+    import json  # imported by the views that use it: lint's text report starts without them
+
     return json.dumps([d.as_dict() for d in diagnostics], indent=2)
 
 
@@ -78,6 +78,9 @@ def github(diagnostics: list[Diagnostic], color: bool = False) -> str:
 
 def sarif(diagnostics: list[Diagnostic], color: bool = False) -> str:
     """SARIF 2.1.0 for code-scanning tools: every rule with its documentation, every result with its region."""
+    import json
+    from urllib.parse import quote
+
     codes = sorted(RULES)
     rules = [{
         "id": code,

@@ -14,7 +14,32 @@ from convert.core.located import Node, Span, span_of as _span
 _YAML = "tag:yaml.org,2002:"
 _STR, _INT = _YAML + "str", _YAML + "int"
 _PLAIN_TAGS = {_YAML + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: 10x faster
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: 10x faster
+_RESOLVED: dict = {}  # (node class, scalar, implicit) -> tag
+_RESOLVED_MAX = 1 << 16
+
+
+class _Loader(_SAFE_LOADER):
+    """The safe loader, with each scalar's implicit tag looked up once: a spec repeats its keys and values
+    (`type`, `filters`, `Conv1D`, `2`) hundreds of times, and the resolver matches each against its
+    patterns anew. The safe loaders' tags depend on the scalar alone (they have no path resolvers)."""
+
+    def resolve(self, kind, value, implicit):
+        key = (kind, value, implicit)
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(_RESOLVED) < _RESOLVED_MAX:
+                _RESOLVED[key] = tag
+        return tag
+
+    def descend_resolver(self, current_node, current_index):  # path resolvers only, and there are none
+        pass
+
+    def ascend_resolver(self):
+        pass
+
+
 MAX_DEPTH = 64
 MAX_NODES = 2_000_000
 MAX_SPEC_BYTES = 16 * 2**20  # a spec file larger than this is not read
@@ -115,7 +140,7 @@ def _syntax_error(error: yaml.YAMLError, path: str, text: str) -> Diagnostic:
 def load_yaml(text: str, path: str) -> tuple[Node | None, list[Diagnostic]]:
     """Parse YAML text into located Nodes; never constructs Python objects from tags."""
     try:
-        root = yaml.compose(text, Loader=_LOADER)
+        root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as error:
         return None, [_syntax_error(error, path, text)]
     except RecursionError:
@@ -226,6 +251,9 @@ def _suspicion(raw: str, value) -> tuple[str, str] | None:
 
 
 def _looks_numeric(raw: str) -> bool:
+    first = raw.lstrip("_")[:1]
+    if not (first.isdecimal() or first in "+-."):  # what float() reads starts so (inf and nan are not numbers here)
+        return False
     try:
         float(raw.replace("_", ""))
     except ValueError:
