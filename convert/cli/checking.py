@@ -7,6 +7,7 @@ import os
 
 import click
 
+from convert.cli.linting import FORMAT_NAMES, lint_report
 from convert.cli.common import EXIT_CLEAN, WARMUP, ProblemsFound, _print_diagnostics, _spec_files, _use_color, failing
 from convert.frontend.source import regular_or_absent
 from convert.pipeline import check
@@ -26,7 +27,7 @@ def _explain_code(ctx: click.Context, param, code: str | None) -> None:
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="text",
               show_default=True, help="text for people, json for scripts, github for workflow annotations, "
               "sarif for code scanning.")
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
@@ -37,17 +38,7 @@ def lint(paths: tuple[str, ...], fmt: str, strict: bool, exit_zero: bool) -> Non
     """Check spec files (or folders of *.yaml) and report every problem with its location."""
     if not paths:
         raise click.UsageError("give spec files or folders to lint, or --explain CODE")
-    files = _spec_files(paths)
-    diagnostics = [d for path in files for d in check(path).diagnostics]
-    _print_diagnostics(diagnostics, fmt, err=False)
-    errors = sum(d.severity == "error" for d in diagnostics)
-    warnings = sum(d.severity == "warning" for d in diagnostics)
-    notes = len(diagnostics) - errors - warnings
-    if fmt == "text":
-        summary = f"{len(files)} spec(s) checked: {errors} error(s), {warnings} warning(s)" + \
-            (f", {notes} note(s)" if notes else "")
-        click.echo(summary if diagnostics else f"{len(files)} spec(s) checked: all clean", err=True)
-    if (errors or (strict and warnings)) and not exit_zero:
+    if lint_report(_spec_files(paths), fmt, strict, exit_zero, click.echo, click.get_text_stream("stdout")):
         raise ProblemsFound()
 
 

@@ -12,10 +12,10 @@ import click
 from convert.core.diagnostics import Diagnostic, SpecError
 from convert.core.errors import CausalcError, InternalError, OptionError
 from convert.core.quiet import quiet_stderr as _quiet_stderr
+from convert.cli.linting import NoSpecFiles, spec_files, use_color as _use_color
 from convert.pipeline import check
 
 EXIT_CLEAN, EXIT_PROBLEMS = 0, 1  # usage errors exit 2 through click.UsageError
-SPEC_SUFFIXES = (".yaml", ".yml")
 
 
 class ProblemsFound(CausalcError):
@@ -59,11 +59,6 @@ def failing(prefix: str = "", suffix: str = "", only: type = CausalcError, writi
         raise cannot_write(error, writing) from None
 
 
-def _use_color(stream) -> bool:
-    """Colour on a terminal, plain when piped; NO_COLOR (any value) turns it off."""
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
-
-
 def _print_diagnostics(diagnostics: list[Diagnostic], fmt: str = "text", err: bool = True) -> None:
     from convert.frontend.formats import FORMATS
 
@@ -74,21 +69,10 @@ def _print_diagnostics(diagnostics: list[Diagnostic], fmt: str = "text", err: bo
 
 
 def _spec_files(paths: tuple[str, ...]) -> list[str]:
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            found = []
-            for root, dirs, names in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found += [os.path.join(root, n) for n in sorted(names) if n.endswith(SPEC_SUFFIXES)]
-            if not found:
-                raise click.UsageError(f"no spec files (*.yaml, *.yml) in the folder {path}")
-            files += found
-        elif os.path.exists(path):
-            files.append(path)
-        else:
-            raise click.UsageError(f"no such file or folder: {path}")
-    return files
+    try:
+        return spec_files(paths)
+    except NoSpecFiles as error:
+        raise click.UsageError(str(error)) from None
 
 
 WARMUP = click.option("--warmup", type=click.Choice(["causal", "exact"]), default="causal", show_default=True,

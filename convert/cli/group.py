@@ -1,10 +1,5 @@
-"""The command line: parses options, runs the pipeline and maps results to output and exit codes.
-
-`checking` holds the TensorFlow-free commands (lint, explain, schema, import, draw), `models` those that
-build and run Keras models, `export`, `train`, `predict` and `deploy` (run-step) one journey each; `common`
-what they share. A command's module is imported when that command runs (`COMMANDS`), so that
-`causalc --version` and `causalc lint` do not pay for the others.
-"""
+"""The click group: the commands (each imported when it runs), the options every command shares, the
+console entry point and how signals end a run."""
 
 from __future__ import annotations
 
@@ -49,15 +44,6 @@ COMMANDS = {
                 "model PRACTICE."),
     "train": ("train", "train", "Train the practice model of SPEC on DATA files."),
 }
-
-
-def __getattr__(name: str):
-    """`convert.cli._use_color` and `convert.cli.CannotWrite`, as they were before the commands became lazy."""
-    if name in ("_use_color", "said", "CannotWrite"):
-        from convert.cli import common
-
-        return getattr(common, name)
-    raise AttributeError(name)
 
 
 class _Size(click.ParamType):
