@@ -22,6 +22,7 @@ import numpy as np
 
 from convert.deploy import manifest as manifests
 from convert.core.errors import BadValue, CausalcError
+from convert.core.quiet import quiet_stderr
 
 RUNTIMES = ("onnx", "litert")
 CHUNK = 1024  # generation draws its uniform numbers a chunk at a time, as `causalc generate` does
@@ -278,8 +279,10 @@ class _Lite:
     """LiteRT's interpreter with the rings kept in its input tensors, each column written in place."""
 
     def __init__(self, source, manifest: dict, threads: int | None):
-        self.interpreter = _interpreter(source, threads)
-        self.interpreter.allocate_tensors()
+        with quiet_stderr():  # applying the default delegate, LiteRT says so on fd 2 ("INFO: Created TensorFlow
+            self.interpreter = _interpreter(source, threads)  # Lite XNNPACK delegate for CPU."), at the first
+            self.interpreter.allocate_tensors()  # allocation or invoke: both are made here (the state is in the
+            self.interpreter.invoke()  # inputs, which an invoke leaves as they are)
         runner = self.interpreter.get_signature_runner()
         ins, outs = runner.get_input_details(), runner.get_output_details()
         del runner
