@@ -171,6 +171,17 @@ MUTANTS = [
      "edges = drawing.edges", "a collapsed picture keeps the connections of the rows it hides"),
     ("convert/runtime/tflite_edits.py", "        op.inputs[2] = _add_tensor(", "        _add_tensor(",
      "a 16-bit LiteRT op keeps the bias it shares at another op's scale"),
+    ("convert/kinds/base.py", "return [clip(range(start, end + geometry.extent), 0, in_width)]",
+     "return [clip(range(start, end + geometry.extent - 1), 0, in_width)]",
+     "the reached trace drops the newest tap of a run of outputs"),
+    ("convert/kinds/merge.py", "in_width - (width - 1 - last) * step, step)]", "in_width - (width - 1 - last) * step - 1, step)]",
+     "the reached trace misses a merge input's newest read position"),
+    ("convert/cli/linting.py", "found[first::jobs] = pickle.loads(data) if data", "found[first::jobs] = pickle.loads(data)[::-1] if data",
+     "a lint worker's diagnostics come back in the wrong files"),
+    ("convert/cli/linting.py", "    stream.write(text + \"\\n\")", "    stream.write(text)",
+     "the quick lint path prints its report without line ends"),
+    ("convert/runtime/quantize.py", "            return gathers_quantised_after(debugger.get_nondebug_quantized_model())",
+     "            return debugger.get_nondebug_quantized_model()", "the int8 LiteRT step quantises its whole rings every step"),
 ]
 COPIED = ("convert", "tests", "specs", "README.md", "pyproject.toml")
 

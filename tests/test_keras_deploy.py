@@ -380,6 +380,10 @@ def test_an_int8_step_follows_the_float_step(tmp_path, fmt, runtime, file):
         result = _run_step(folder, "--input", tmp_path / "test.npy", "--runtime", runtime, *flag, "-o", out)
         assert result.exit_code == 0, result.output
         ys[bool(flag)] = np.load(out)
+    if runtime == "litert":  # the rings come in float and only the taps read from them are quantised
+        rings = {state["name"] for state in manifest["state"]}
+        assert not [ins for op, ins, _ in _ops((folder / file).read_bytes()) if op == "QUANTIZE"
+                    and any(name.split("serving_default_")[-1].split(":")[0] in rings for name in ins)]
     error = relative_error(ys[True], ys[False])
     # int8 of a random network: 2-10% over packages' versions (the network drawn differs with them); a
     # mis-wired input or ring is of the order of the outputs (1 and more)
@@ -560,6 +564,61 @@ def test_each_op_of_a_16_bit_litert_step_gets_its_own_bias():
     before, after = errors(content), errors(edited)
     assert fixed >= 1 and max(after.values()) < 0.01, (before, after)
     assert max(before.values()) > 10 * max(after.values()), (before, after)  # the shared bias was the error
+
+
+def _ops(content: bytes) -> list[tuple[str, list[str], list[str]]]:
+    """(op, input names, output names) of a .tflite, in order."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    names = {d["index"]: d["name"] for d in interpreter.get_tensor_details()}
+    return [(op["op_name"], [names[i] for i in op["inputs"] if i >= 0], [names[o] for o in op["outputs"]])
+            for op in interpreter._get_ops_details()]
+
+
+def test_an_int8_step_quantises_the_taps_it_reads_not_its_rings():
+    """The converter quantises a float ring where it comes in (all of it, every step); after the edit each
+    GATHER reads the float ring and the taps it picked are quantised: the same integers, so the same outputs
+    exactly, with no QUANTIZE of a ring left."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from convert.runtime.tflite_edits import gathers_quantised_after
+
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(8, 3)).astype(np.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([64, 1, 4], tf.float32), tf.TensorSpec([], tf.int32),
+                                  tf.TensorSpec([1, 4], tf.float32)])
+    def step(ring, t, x):
+        old = tf.gather(ring, (t + 7) % 64)  # a tap 57 steps back, as a dilated kernel reads its ring
+        return {"y": tf.nn.relu(tf.matmul(tf.concat([old, x], axis=-1), w))}
+
+    def feed():
+        return {"ring": rng.normal(size=(64, 1, 4)).astype(np.float32), "t": np.array(rng.integers(0, 999), np.int32),
+                "x": rng.normal(size=(1, 4)).astype(np.float32)}
+
+    samples = [feed() for _ in range(60)]
+    module = tf.Module()
+    module.step = step
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([step.get_concrete_function()], module)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: iter(samples)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.float32
+    content = converter.convert()
+    edited = gathers_quantised_after(content)
+
+    def quantised_rings(data: bytes) -> list:
+        return [ins for op, ins, _ in _ops(data) if op == "QUANTIZE" and any("ring" in name for name in ins)]
+
+    assert quantised_rings(content) and not quantised_rings(edited)
+    assert [op for op, ins, _ in _ops(edited) if op == "GATHER" and any("ring" in name for name in ins)] == ["GATHER"]
+    runners = [Interpreter(model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+               .get_signature_runner() for data in (content, edited)]
+    outputs = [[runner(**sample)["y"] for runner in runners] for sample in [feed() for _ in range(20)]]
+    assert all(np.array_equal(before, after) for before, after in outputs)
+    assert np.count_nonzero([before for before, _ in outputs]) > 10
 
 
 def test_an_int8_report_says_when_it_is_far_from_the_float_step():

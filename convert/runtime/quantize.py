@@ -138,12 +138,14 @@ def litert_int8(concrete, module, calibration: list[dict], names: list[str], gra
                 from convert.runtime.tflite_edits import edited
 
                 return edited(converter.convert(), float_content, tail)
+            from convert.runtime.tflite_edits import gathers_quantised_after
+
             if not tail:
-                return converter.convert()
+                return gathers_quantised_after(converter.convert())
             options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=tail, fully_quantize=False)
             debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset,
                                                                  debug_options=options)
-            return debugger.get_nondebug_quantized_model()
+            return gathers_quantised_after(debugger.get_nondebug_quantized_model())
     except Exception as error:  # the converter raises ConverterError, or a RuntimeError from its calibrator
         raise QuantizeError(_unquantisable(str(error), graph, "LiteRT")) from None
 

@@ -9,7 +9,14 @@ the float step (`convert.runtime.quantize.litert_int8`, `wide`):
   answer (the logits within 0.8%, the argmax at 37%): the head's ops are computed in float, with the float
   step's constants, after a DEQUANTIZE of what they read from the quantised body.
 
-Both work on the flatbuffer's object form (tensorflow.lite.tools.flatbuffer_utils).
+And of every int8 or 16-bit LiteRT step:
+
+- `quantize_after_gathers`: the converter quantises a float input whole where it comes in, so the step
+  quantised every ring, every step, and its cost grew with the receptive field (the RF x64 network's
+  int8 step 0.06x its float step). Each GATHER that reads a ring's taps now reads the float ring, and its
+  taps are quantised after it: the same integers (a gather moves values, its output has its input's scale).
+
+All work on the flatbuffer's object form (tensorflow.lite.tools.flatbuffer_utils).
 """
 
 from __future__ import annotations
@@ -29,7 +36,52 @@ def edited(content: bytes, float_content: bytes, tail: list[str]) -> bytes:
     # the head first: its ops then hold the float step's constants (by name) and own_biases passes them by
     float_tail(model, fb.read_model_from_bytearray(bytearray(float_content)), set(tail))
     own_biases(model)
+    quantize_after_gathers(model)
     return bytes(fb.convert_object_to_bytearray(model))
+
+
+def gathers_quantised_after(content: bytes) -> bytes:
+    """`content` (a quantised .tflite) with `quantize_after_gathers`."""
+    from tensorflow.lite.tools import flatbuffer_utils as fb
+
+    model = fb.read_model_from_bytearray(bytearray(content))
+    quantize_after_gathers(model)
+    return bytes(fb.convert_object_to_bytearray(model))
+
+
+def quantize_after_gathers(model) -> int:
+    """Each QUANTIZE of a float model input that only GATHERs read (as their data) dropped: each of those
+    GATHERs reads the float input and writes a float tensor, which a QUANTIZE after it turns into the
+    integer tensor the GATHER wrote before, at that tensor's scale. Returns how many GATHERs now read float."""
+    schema = _schema()
+    graph = model.subgraphs[0]
+    readers: dict[int, list] = {}
+    for op in graph.operators:
+        for slot, index in enumerate(op.inputs):
+            readers.setdefault(index, []).append((op, slot))
+    moved: dict[int, tuple[int, int]] = {}  # id of a GATHER -> (the float input it reads, QUANTIZE's code)
+    dropped = set()
+    for op in graph.operators:
+        if _opcode(model, op) != "QUANTIZE" or op.inputs[0] not in graph.inputs \
+                or graph.tensors[op.inputs[0]].type != schema.TensorType.FLOAT32 or op.outputs[0] in graph.outputs:
+            continue
+        users = readers.get(op.outputs[0], [])
+        if users and all(_opcode(model, user) == "GATHER" and slot == 0 for user, slot in users):
+            dropped.add(id(op))
+            moved.update({id(user): (op.inputs[0], op.opcodeIndex) for user, _ in users})
+    operators = []
+    for op in graph.operators:
+        if id(op) in dropped:
+            continue
+        operators.append(op)
+        if id(op) in moved:
+            source, quantize = moved[id(op)]
+            target = op.outputs[0]
+            taps = _add_tensor(graph, graph.tensors[target].shape, f"{_name(graph.tensors[target])};float")
+            op.inputs[0], op.outputs[0] = source, taps
+            operators.append(_operator(quantize, [taps], [target]))
+    graph.operators = operators
+    return len(moved)
 
 
 def _schema():
