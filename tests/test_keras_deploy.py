@@ -412,6 +412,43 @@ def test_int8_export_errors_say_what_to_do_and_write_nothing(tmp_path):
         assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 
+def test_a_layer_the_converter_cannot_quantise_is_named_and_nothing_is_written(tmp_path, monkeypatch):
+    """No layer kind causalc compiles is refused by LiteRT's int8 converter (softplus, mish, log, exponential
+    and the rest quantise), so its refusal is played here: the converter says what TensorFlow 2.21's says of
+    an op without an int8 kernel, under the layer `middle`'s name; export-step names the layer, exits 1,
+    shows no traceback and writes nothing."""
+    import tensorflow as tf
+
+    from convert.cli import main
+
+    spec = tmp_path / "int8.yaml"
+    spec.write_text(INT8_SPEC)
+    assert CliRunner().invoke(main, ["compile", str(spec), "-o", str(tmp_path)]).exit_code == 0
+    np.save(tmp_path / "cal.npy", np.zeros((50, 3), np.float32))
+    said = ("<unknown>:0: error: loc(fused[\"Mish:\", \"StatefulPartitionedCall/step/middle/Mish@__inference_step\"]): "
+            "'tfl.custom_op' op is neither a custom op nor a flex op\n<unknown>:0: note: see current operation")
+
+    float_convert = tf.lite.TFLiteConverter.convert
+
+    def convert(self):  # the float step's file converts as ever; the int8 one is refused
+        if self.optimizations:
+            raise RuntimeError(said)
+        return float_convert(self)
+
+    def debugger(*args, **kwargs):
+        raise RuntimeError(said)
+
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "convert", convert)
+    monkeypatch.setattr(tf.lite.experimental, "QuantizationDebugger", debugger)
+    result = CliRunner().invoke(main, ["export-step", str(spec), str(tmp_path / "int8-check.keras"), "-o",
+                                       str(tmp_path / "out"), "--format", "saved_model", "--quantize", "int8",
+                                       "--calibration", str(tmp_path / "cal.npy")])
+    assert result.exit_code == 1, result.output
+    assert "layer middle (custom_op) cannot be quantised to int8 by LiteRT" in result.output, result.output
+    assert "export the float step" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_unquantisable_layer_is_named():
     """The converter's complaint names TensorFlow ops under the layers' names: the layer is said (the longest
     name that matches, not a prefix of it), with the op and what to do."""

@@ -8,9 +8,10 @@ hold, not on zeros. Then:
 - LiteRT: full-integer (TFLITE_BUILTINS_INT8): every op on int8 tensors, its inputs and outputs float32
   (quantised as they come in, dequantised as they go out), so the host drives it as the float step. It is
   traced from the step computed apart (`StreamingModel.apart`): an int8 split of a shared matmul or an
-  n-way sum gives every tensor it touches one scale. Each step quantises the rings it reads as they come in:
-  a cost that grows with the rings' size, small beside the ops for rings of kilobytes (benchmarks/deploy.py
-  measures it).
+  n-way sum gives every tensor it touches one scale. The converter quantises each ring whole as it comes
+  in, a cost that grows with the receptive field; after conversion each ring read (GATHER) is made to read
+  the float ring and its taps are quantised after it (`convert.runtime.tflite_edits.quantize_after_gathers`),
+  so that the cost per step does not grow with the rings.
 - ONNX: static QDQ quantisation by onnxruntime.quantization, int8 weights (per channel) and activations; the
   ring reads (Gather) stay float, so the rings stay float inputs that nothing quantises whole per step.
 
