@@ -150,8 +150,8 @@ MUTANTS = [
      "any softmax of 16 levels or more is taken as mu-law"),
     ("convert/kinds/global_pool.py", '(("keepdims", layer.keepdims),)', "()",
      "the per-step model drops a global pool's keepdims"),
-    ("convert/deploy/runner.py", "            ring[t % length] = column",
-     "            ring[(t + 1) % length] = column",
+    ("convert/deploy/runner.py", "            rows[t % length][...] = column",
+     "            rows[(t + 1) % length][...] = column",
      "the ONNX runner writes a ring's column one row late"),
     ("convert/deploy/runner.py", "            tensor(index)()[t % length] = tensor(column)()",
      "            tensor(index)()[(t + 1) % length] = tensor(column)()",
@@ -182,6 +182,12 @@ MUTANTS = [
      "the quick lint path prints its report without line ends"),
     ("convert/runtime/quantize.py", "            return gathers_quantised_after(debugger.get_nondebug_quantized_model())",
      "            return debugger.get_nondebug_quantized_model()", "the int8 LiteRT step quantises its whole rings every step"),
+    ("convert/runtime/onnx_edits.py", "bias = np.sum([p[\"bias\"][p[\"columns\"]] for p in pieces], axis=0, dtype=np.float32)",
+     "bias = pieces[0][\"bias\"][pieces[0][\"columns\"]]", "the fused skips keep only the first piece's bias"),
+    ("convert/runtime/onnx_edits.py", "if output != piece[\"name\"] and readers[output] > 0]",
+     "if output != piece[\"name\"]][:1]", "a fused Gemm's other pieces are not all kept"),
+    ("convert/runtime/onnx_edits.py", "_constant(graph, output + \"/weights\", piece[\"weights\"][:, columns])",
+     "_constant(graph, output + \"/weights\", piece[\"weights\"][:, bounds[0]])", "a split gate's pieces all take the first piece's weights"),
 ]
 COPIED = ("convert", "tests", "specs", "README.md", "pyproject.toml")
 

@@ -245,7 +245,8 @@ class _Onnx:
         self.inputs = [self.arrays[i["name"]] for i in manifest["inputs"] if "input" in i]
         self.t, self.y = self.arrays["t"], self.outputs["y"]
         self.names = [s["name"] for s in manifest["state"] if "column" in s]
-        self.rings = [(self.arrays[s["name"]], self.outputs[s["column"]], s["length"]) for s in manifest["state"]
+        # each ring as its rows (views): writing a row through its view is the cheapest NumPy write
+        self.rings = [(list(self.arrays[s["name"]]), self.outputs[s["column"]], s["length"]) for s in manifest["state"]
                       if "column" in s]
 
     def load(self, rings: dict) -> None:
@@ -260,8 +261,8 @@ class _Onnx:
             array[...] = x
         self.t[...] = t
         self.session.run_with_iobinding(self.binding)
-        for ring, column, length in self.rings:
-            ring[t % length] = column
+        for rows, column, length in self.rings:
+            rows[t % length][...] = column
         return self.y
 
 

@@ -228,8 +228,19 @@ class Pointwise(Op):
     calls_layer = True
 
     def stream(self, layer, ins, taps, step):
-        """The step as a sequence of one position ((batch, 1, ...)), and back; integers have no channel axis."""
-        return {layer.name: step.keras_layer(layer.name)(ins[0][:, None], training=False)[:, 0]}
+        """The step as a sequence of one position ((batch, 1, ...)), and back; integers have no channel axis.
+        An elementwise layer (an activation, or a dropout, the identity in inference) is called on the step's
+        (batch, C) itself: the same values, and an exported step without the reshapes around it."""
+        keras_layer = step.keras_layer(layer.name)
+        if layer.cls in ELEMENTWISE and len(ins[0].shape) == 2 and ins[0].dtype.is_floating:
+            return {layer.name: keras_layer(ins[0], training=False)}
+        return {layer.name: keras_layer(ins[0][:, None], training=False)[:, 0]}
+
+
+# layers whose value at a position is a function of the value there alone, whatever the tensor's rank
+# (Softmax and PReLU are not: an axis or a shape of their own); Activation's softmax is over the last axis
+ELEMENTWISE = frozenset({"Activation", "ReLU", "LeakyReLU", "ELU", "Dropout", "GaussianNoise", "GaussianDropout",
+                         "AlphaDropout"})
 
 
 class Merge(Op):

@@ -50,9 +50,11 @@ def practice_function(model, nodes):
     return practice
 
 
-def convert(function) -> bytes:
+def convert(function, for_int8: bool = False):
     """The serialised ONNX model of a tf.function with an input signature: its variables frozen into constants,
-    its inputs named as the signature, its outputs as the function's dict keys."""
+    its inputs named as the signature, its outputs as the function's dict keys, in fewer operators
+    (`convert.runtime.onnx_edits`). `for_int8`: (that model, the model to quantise), the second without the
+    fused sums, where one Gemm of every skip's weights would give them all one int8 scale."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     tf2onnx = _converter()
@@ -69,13 +71,18 @@ def convert(function) -> bytes:
                                                                                           "FloorMod": (_floormod, [])})
     import onnx
 
+    from convert.runtime.onnx_edits import fuse_summed_gemms, split_activated_gemms
+
     unknown = sorted({node.op_type for node in proto.graph.node if node.domain in ("", "ai.onnx")
                       and not onnx.defs.has(node.op_type)})
     if unknown:  # tf2onnx leaves what it cannot convert in place, and the file would not load
         raise OnnxError(f"tf2onnx cannot convert TensorFlow's {', '.join(unknown)} to ONNX (opset {OPSET})")
     if proto.ByteSize() > LIMIT:
         raise OnnxError(f"the model is {proto.ByteSize() / 2**30:.1f} GiB: over what one ONNX file holds (2 GiB)")
-    return proto.SerializeToString()
+    split_activated_gemms(proto)  # fewer operators, each a fixed cost at batch 1 (checked against Keras afterwards)
+    unfused = proto.SerializeToString() if for_int8 else None
+    fuse_summed_gemms(proto)
+    return (proto.SerializeToString(), unfused) if for_int8 else proto.SerializeToString()
 
 
 def _compile_anywhere(graph) -> None:
@@ -252,9 +259,9 @@ def verdict(error: float | None, what: str) -> str:
     return f"ONNX Runtime equals Keras to {error:.1e} (relative) over {CHECK_STEPS} steps"
 
 
-def _converted(function) -> bytes:
+def _converted(function, for_int8: bool = False):
     try:
-        return convert(function)
+        return convert(function, for_int8)
     except OnnxError as error:
         raise error.with_context(suffix="; nothing written")
 
@@ -283,7 +290,7 @@ def export_step_onnx(stream, out_dir: str, batch_size: int, calibration: list | 
     from convert.runtime.export import initial_state, manifest, write_initial_state, write_manifest
 
     stream.check_batch(batch_size, "the exported step", steps=1)
-    content = _converted(step_function(stream, batch_size))
+    content, unfused = _converted(step_function(stream, batch_size), for_int8=True)
     state = initial_state(stream, batch_size)
     if state is None:
         said = "not checked: exact warm-up with global inputs starts from a state they decide"
@@ -296,7 +303,7 @@ def export_step_onnx(stream, out_dir: str, batch_size: int, calibration: list | 
         from convert.runtime import quantize
 
         quantised, report, entry = quantize.quantize_step(described, state, content, "onnx", calibration,
-                                                          lambda samples, wide: quantize.onnx_int8(content, samples, wide))
+                                                          lambda samples, wide: quantize.onnx_int8(unfused, samples, wide))
         described["files"]["onnx-int8"] = "step-int8.onnx"
         described["int8"] = {"onnx-int8": entry}
         int8 = (os.path.join(out_dir, "step-int8.onnx"), report)
