@@ -23,8 +23,8 @@ import numpy as np
 
 
 def simplified(model) -> None:
-    """`model` (an onnx.ModelProto) edited in place by both edits (a step to quantise takes the second only:
-    `convert.runtime.onnx_export.convert`)."""
+    """`model` (an onnx.ModelProto) edited in place by both edits (a step to quantise is quantised as
+    converted, without them: `convert.runtime.onnx_export.convert`)."""
     split_activated_gemms(model)
     fuse_summed_gemms(model)
 

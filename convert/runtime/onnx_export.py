@@ -53,8 +53,9 @@ def practice_function(model, nodes):
 def convert(function, for_int8: bool = False):
     """The serialised ONNX model of a tf.function with an input signature: its variables frozen into constants,
     its inputs named as the signature, its outputs as the function's dict keys, in fewer operators
-    (`convert.runtime.onnx_edits`). `for_int8`: (that model, the model to quantise), the second without the
-    fused sums, where one Gemm of every skip's weights would give them all one int8 scale."""
+    (`convert.runtime.onnx_edits`). `for_int8`: (that model, the model to quantise), the second as tf2onnx
+    wrote it: one Gemm of every skip's weights would give them all one int8 scale, and each split Gemm
+    would add its quantise-dequantise pairs (the int8 step's agreement was measured on this form)."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     tf2onnx = _converter()
@@ -79,10 +80,10 @@ def convert(function, for_int8: bool = False):
         raise OnnxError(f"tf2onnx cannot convert TensorFlow's {', '.join(unknown)} to ONNX (opset {OPSET})")
     if proto.ByteSize() > LIMIT:
         raise OnnxError(f"the model is {proto.ByteSize() / 2**30:.1f} GiB: over what one ONNX file holds (2 GiB)")
+    converted = proto.SerializeToString() if for_int8 else None
     split_activated_gemms(proto)  # fewer operators, each a fixed cost at batch 1 (checked against Keras afterwards)
-    unfused = proto.SerializeToString() if for_int8 else None
     fuse_summed_gemms(proto)
-    return (proto.SerializeToString(), unfused) if for_int8 else proto.SerializeToString()
+    return (proto.SerializeToString(), converted) if for_int8 else proto.SerializeToString()
 
 
 def _compile_anywhere(graph) -> None:
@@ -290,7 +291,7 @@ def export_step_onnx(stream, out_dir: str, batch_size: int, calibration: list | 
     from convert.runtime.export import initial_state, manifest, write_initial_state, write_manifest
 
     stream.check_batch(batch_size, "the exported step", steps=1)
-    content, unfused = _converted(step_function(stream, batch_size), for_int8=True)
+    content, converted = _converted(step_function(stream, batch_size), for_int8=True)
     state = initial_state(stream, batch_size)
     if state is None:
         said = "not checked: exact warm-up with global inputs starts from a state they decide"
@@ -303,7 +304,7 @@ def export_step_onnx(stream, out_dir: str, batch_size: int, calibration: list | 
         from convert.runtime import quantize
 
         quantised, report, entry = quantize.quantize_step(described, state, content, "onnx", calibration,
-                                                          lambda samples, wide: quantize.onnx_int8(unfused, samples, wide))
+                                                          lambda samples, wide: quantize.onnx_int8(converted, samples, wide))
         described["files"]["onnx-int8"] = "step-int8.onnx"
         described["int8"] = {"onnx-int8": entry}
         int8 = (os.path.join(out_dir, "step-int8.onnx"), report)
