@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import stat
 
-import yaml
-
 from convert.core.diagnostics import Diagnostic
 from convert.core.errors import CausalcError, NotRegular
 from convert.core.located import Node, Span, span_of as _span
+from convert.frontend.pyyaml import yaml
 
 _YAML = "tag:yaml.org,2002:"
 _STR, _INT = _YAML + "str", _YAML + "int"

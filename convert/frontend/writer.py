@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import yaml
-
 from convert import kinds
+from convert.frontend.pyyaml import yaml
 from convert.frontend.spec import Layer, Spec
 
 
