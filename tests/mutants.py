@@ -176,7 +176,7 @@ MUTANTS = [
      "the reached trace drops the newest tap of a run of outputs"),
     ("convert/kinds/merge.py", "in_width - (width - 1 - last) * step, step)]", "in_width - (width - 1 - last) * step - 1, step)]",
      "the reached trace misses a merge input's newest read position"),
-    ("convert/cli/linting.py", "found[first::jobs] = pickle.loads(data) if data", "found[first::jobs] = pickle.loads(data)[::-1] if data",
+    ("convert/cli/linting.py", "for sent in marshal.loads(data)] if data", "for sent in marshal.loads(data)[::-1]] if data",
      "a lint worker's diagnostics come back in the wrong files"),
     ("convert/cli/linting.py", "    stream.write(text + \"\\n\")", "    stream.write(text)",
      "the quick lint path prints its report without line ends"),
@@ -190,6 +190,8 @@ MUTANTS = [
      "_constant(graph, output + \"/weights\", piece[\"weights\"][:, bounds[0]])", "a split gate's pieces all take the first piece's weights"),
     ("convert/frontend/pyyaml.py", "        re.compile = _COMPILE\n", "        pass\n",
      "re.compile stays deferred after PyYAML's import"),
+    ("convert/core/records.py", "compared = tuple(f.name for f in every if f.compare)", "compared = tuple(f.name for f in every)",
+     "a record's equality reads the fields that are not compared (a spec's text, a layer's YAML node)"),
 ]
 COPIED = ("convert", "tests", "specs", "README.md", "pyproject.toml")
 

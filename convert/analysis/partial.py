@@ -9,9 +9,8 @@ is wrong: what it would give is unknown, and a diagnostic about what follows it 
 
 from __future__ import annotations
 
-import dataclasses
-
 from convert.core.diagnostics import Diagnostic
+from convert.core.records import replace
 from convert.frontend.spec import Spec
 from convert.analysis.shapes import _lack, _Structure, _widths, window_problem
 from convert.kinds import input as input_kind
@@ -37,7 +36,7 @@ def partial_checks(spec: Spec | None, structure: bool = True) -> list[Diagnostic
     said = out if structure else []
     if spec.window is None:  # an inferred window needs the whole spec
         return said
-    known = dataclasses.replace(spec, layers=tuple(layer for layer in spec.layers if layer.name in meta))
+    known = replace(spec, layers=tuple(layer for layer in spec.layers if layer.name in meta))
     _, problem = _widths(known, _Structure(meta, frozenset(meta)), spec.window)
     return said + ([_window_problem(spec, problem)] if problem is not None else [])
 

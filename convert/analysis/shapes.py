@@ -6,14 +6,13 @@ Pure functions over the Spec IR; each layer's rules come from its kind (`convert
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
 from convert.core import limits
 from convert.core.diagnostics import Diagnostic
+from convert.core.records import record, replace
 from convert.frontend.spec import Layer, Spec
 from convert.analysis.hints import warnings_of
 from convert.kinds import input as input_kind
@@ -48,7 +47,7 @@ class LayerPlan(NamedTuple):
         return self.practice.reach
 
 
-@dataclass(frozen=True)
+@record
 class Analysis:
     spec: Spec
     window: int
@@ -323,7 +322,7 @@ def _unused_blockers(spec: Spec, st: _Structure) -> list[str]:
     unused = [layer.name for layer in spec.layers if layer.name not in st.used and layer.kind.geometry(layer)]
     if not unused:
         return []
-    kept = dataclasses.replace(spec, layers=tuple(layer for layer in spec.layers if layer.name in st.used))
+    kept = replace(spec, layers=tuple(layer for layer in spec.layers if layer.name in st.used))
     structure = _structure(kept, [])
     return unused if structure is not None and valid_windows(kept, structure, limit=1)[0] else []
 

@@ -136,8 +136,10 @@ def checked(files: list[str], jobs: int | None = None) -> list[list]:
     """Each file's diagnostics, in the order of `files`. With `jobs` > 1 (by default `jobs_for`), forked
     workers check every jobs-th file each and send their diagnostics back; a worker that fails leaves its
     files to this process, which checks them again and so raises where it would alone."""
-    import pickle
+    import marshal  # built in (the import system's): pickle's import would cost more than sending takes
 
+    from convert.core.diagnostics import Diagnostic
+    from convert.core.located import Span
     from convert.pipeline import check
 
     jobs = jobs_for(len(files)) if jobs is None else max(1, min(jobs, len(files)))
@@ -149,7 +151,8 @@ def checked(files: list[str], jobs: int | None = None) -> list[list]:
         if pid == 0:  # the worker: its share, pickled down the pipe, then gone without running any exit code
             os.close(read)
             try:
-                data = pickle.dumps([check(path).diagnostics for path in files[first::jobs]])
+                data = marshal.dumps([[(d.code, tuple(d.span), d.message, d.help) for d in check(path).diagnostics]
+                                      for path in files[first::jobs]])
             except BaseException:  # noqa: BLE001 - the parent checks these files again and says it
                 data = b""
             with os.fdopen(write, "wb") as out:
@@ -163,5 +166,7 @@ def checked(files: list[str], jobs: int | None = None) -> list[list]:
         with os.fdopen(read, "rb") as pipe:
             data = pipe.read()
         os.waitpid(pid, 0)
-        found[first::jobs] = pickle.loads(data) if data else [check(path).diagnostics for path in files[first::jobs]]
+        found[first::jobs] = ([[Diagnostic(code, Span(*span), message, help) for code, span, message, help in sent]
+                               for sent in marshal.loads(data)] if data
+                              else [check(path).diagnostics for path in files[first::jobs]])
     return found

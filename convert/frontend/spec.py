@@ -1,4 +1,4 @@
-"""The spec IR (frozen dataclasses) and its construction from located YAML, with every structural check.
+"""The spec IR (frozen records, `convert.core.records`) and its construction from located YAML, with every structural check.
 
 Kinds (`convert.kinds`) own their fields; this module reads any registered kind the same way.
 """
@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from convert import kinds
 from convert.core.diagnostics import Diagnostic, Span
 from convert.core.located import Node
+from convert.core.records import field, record
 from convert.kinds import input as input_kind
 from convert.kinds.equivalents import KERAS_EQUIVALENTS
 from convert.frontend.graph import NAME, check_graph
@@ -22,7 +22,7 @@ INPUT = "input"  # the name `input:` gives the model input
 NAME_MAX = 255 - len("-folded.keras")  # the longest file name a spec's name makes
 
 
-@dataclass(frozen=True)
+@record
 class Input:
     """A model input: a node of the graph that layers name in `inputs`."""
 
@@ -40,7 +40,7 @@ class Input:
         return not self.hop and not self.is_global
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """One per-step layer as the spec states it: its kind's fields with defaults filled in, and the spans
     of what was written. Fields read as attributes (`layer.filters`)."""
@@ -84,7 +84,7 @@ class Layer:
         return [node.span for node in self.input_nodes]
 
 
-@dataclass(frozen=True)
+@record
 class Spec:
     """A whole per-step network: its inputs, its layers in dependency order and its output."""
 

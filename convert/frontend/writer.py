@@ -3,9 +3,8 @@ defaults, `inputs` only where a layer does not take the one above it. Reading th
 
 from __future__ import annotations
 
-import dataclasses
-
 from convert import kinds
+from convert.core.records import replace
 from convert.frontend.pyyaml import yaml
 from convert.frontend.spec import Layer, Spec
 
@@ -70,7 +69,7 @@ def canonical_sha256(analysis) -> str:
     import hashlib
 
     spec = analysis.spec
-    nodes = tuple(dataclasses.replace(node, window=analysis.window if node is spec.signal else None)
+    nodes = tuple(replace(node, window=analysis.window if node is spec.signal else None)
                   for node in spec.inputs)
-    text = spec_text(dataclasses.replace(spec, inputs=nodes, path=""))
+    text = spec_text(replace(spec, inputs=nodes, path=""))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -8,13 +8,13 @@ written. TensorFlow-free.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
 import zipfile
 
 from convert import kinds
+from convert.core.records import replace
 from convert.frontend.spec import INPUT, Input, Layer, Spec
 from convert.frontend.writer import spec_text
 from convert.importers.keras_layers import (ModelImportError, config_of, container_names, fields, inner_layer,
@@ -183,7 +183,7 @@ def _spec_inputs(model: dict, entries: list, sequential: bool, practice: bool) -
     if not any(node.sequence for node in out):
         raise ModelImportError("the model has no sequence input (batch, window, channels)")
     window = next(iter(windows), None)
-    return [dataclasses.replace(node, window=window) if node.sequence and not node.categories else node
+    return [replace(node, window=window) if node.sequence and not node.categories else node
             for node in out], alias, window
 
 
@@ -227,7 +227,7 @@ def spec_from_config(config: dict, source: str) -> tuple[str, dict]:
             conv = next((layer for layer in layers if layer.name == sources[0]), None)
             if conv is not None and conv.type in ("Conv1D", "DepthwiseConv1D", "SeparableConv1D") and \
                     layer_config.get("start", 0) == 0 and conv.config.get("strides") == 1:
-                layers[layers.index(conv)] = dataclasses.replace(
+                layers[layers.index(conv)] = replace(
                     conv, config={**conv.config, "strides": layer_config.get("stride", 1)})
             else:
                 aligned.add(name)  # a merge input's alignment: causalc's own merge rule does it
@@ -313,7 +313,7 @@ def import_model(path: str, out_path: str):
         text, checked = _floors(text, checked, found, out_path)
     spec = found["spec"]
     if not found["practice_form"]:
-        unstated = dataclasses.replace(spec, inputs=tuple(dataclasses.replace(node, window=None)
+        unstated = replace(spec, inputs=tuple(replace(node, window=None)
                                                           for node in spec.inputs))
         inferred_text = spec_text(unstated, header=found["header"])
         inferred = check_text(inferred_text, out_path)
@@ -345,9 +345,9 @@ def _floors(text: str, checked, found: dict, out_path: str):
         index = next(i for i, layer in enumerate(layers) if layer.name == name)
         crop = Layer(name=f"{name}_floor", type="Cropping1D", inputs=(layers[index].inputs[0],),
                      config={"cropping": [0, left]})
-        layers[index] = dataclasses.replace(layers[index], inputs=(crop.name,) + layers[index].inputs[1:])
+        layers[index] = replace(layers[index], inputs=(crop.name,) + layers[index].inputs[1:])
         layers.insert(index, crop)
-        spec = dataclasses.replace(spec, layers=tuple(layers))
+        spec = replace(spec, layers=tuple(layers))
         text = spec_text(spec, header=found["header"])
         checked = check_text(text, out_path)
     found["spec"], found["layers"] = spec, len(spec.layers)

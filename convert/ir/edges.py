@@ -15,8 +15,9 @@ Pure arithmetic over an Analysis (no TensorFlow): the lowering builds the Keras 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
+
+from convert.core.records import record
 
 V, B = "v", "b"  # a position's source: ("v", delay) reads V at t - delay; ("b", s) is edge slot s (1, 2, ...)
 PAD, ZERO = -1, -2  # taps an edge row reads from no position: padding (ignored by pools), or a zero value
@@ -272,7 +273,7 @@ class EdgeArgument:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
+@record
 class WindowEdge(EdgeArgument):
     """A convolution or pool over a layout: V through `taps` taps `dilation` apart, then the plan's rows
     (`strides`, `spacing` and `same`: the per-step layer's, for a plan whose every position is an edge)."""
@@ -298,7 +299,7 @@ class WindowEdge(EdgeArgument):
         return reach + tuple(self.plan.delays)
 
 
-@dataclass(frozen=True)
+@record
 class CollapseEdge(EdgeArgument):
     """A Flatten + Dense head or a global pool: the run over V at `grid`, plus the other positions."""
 
@@ -317,7 +318,7 @@ class CollapseEdge(EdgeArgument):
         return shifted + tuple(self.plan.delays)
 
 
-@dataclass(frozen=True)
+@record
 class AlignEdge(EdgeArgument):
     """A merge input, ZeroPadding1D or the model output brought to other positions (EdgeAlign)."""
 

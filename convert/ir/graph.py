@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 import sys
-from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+from convert.core.records import record
 
 # `plan` is a convert.analysis.LayerPlan and `analysis` an Analysis: the graphs sit below the passes.
 
@@ -35,7 +36,7 @@ def activation(name: str):
     return Reference(CUSTOM, CUSTOM_ACTIVATIONS[name]) if name in CUSTOM_ACTIVATIONS else name
 
 
-@dataclass(frozen=True)
+@record
 class GraphLayer:
     """One Keras layer: its class (in `module`), constructor arguments and inputs. `plan` is the spec layer
     it computes (None for the helper layers that pad, crop, subsample or reshape); `op` is the practice op
@@ -58,7 +59,7 @@ class GraphLayer:
         return self.plan is not None and self.plan.layer.name == self.name and self.plan.layer.kind.weighted
 
 
-@dataclass(frozen=True)
+@record
 class Graph:
     analysis: Any
     form: str  # "practice" or "per_step"

@@ -8,12 +8,11 @@ The result is the practice model of a spec without those BatchNormalization laye
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import numpy as np
 
 from convert.core.errors import BadValue, InternalError
+from convert.core.records import replace
 from convert.frontend.spec import Layer
 from convert.frontend.writer import spec_text
 from convert.pipeline import check_text
@@ -76,9 +75,9 @@ def fold_batchnorm(model: keras.Model, spec, path: str, warmup: str = "causal") 
             continue
         inputs = tuple(renamed.get(name, name) for name in layer.inputs)
         config = {**layer.config, "use_bias": True} if layer.name in folds.values() else layer.config
-        layers.append(dataclasses.replace(layer, inputs=inputs, config=config))
+        layers.append(replace(layer, inputs=inputs, config=config))
     output = renamed.get(analysis.spec.output, analysis.spec.output)
-    spec_out = dataclasses.replace(analysis.spec, name=f"{analysis.spec.name}-folded", output=output, path=path)
+    spec_out = replace(analysis.spec, name=f"{analysis.spec.name}-folded", output=output, path=path)
     header = (f"{analysis.spec.name} with {len(folds)} BatchNormalization layer(s) folded into the convolution before "
               f"each ({', '.join(folds) or 'none'}), written by causalc fold-batchnorm.")
     text = spec_text(spec_out, layers, header)
