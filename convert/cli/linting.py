@@ -148,7 +148,7 @@ def checked(files: list[str], jobs: int | None = None) -> list[list]:
         read, write = os.pipe()
         sys.stdout.flush(), sys.stderr.flush()  # nothing buffered is written twice
         pid = os.fork()
-        if pid == 0:  # the worker: its share, pickled down the pipe, then gone without running any exit code
+        if pid == 0:  # the worker: its share, marshalled down the pipe, then gone without running any exit code
             os.close(read)
             try:
                 data = marshal.dumps([[(d.code, tuple(d.span), d.message, d.help) for d in check(path).diagnostics]

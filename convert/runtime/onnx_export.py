@@ -72,7 +72,7 @@ def convert(function, for_int8: bool = False):
                                                                                           "FloorMod": (_floormod, [])})
     import onnx
 
-    from convert.runtime.onnx_edits import fuse_summed_gemms, split_activated_gemms
+    from convert.runtime.onnx_edits import simplified
 
     unknown = sorted({node.op_type for node in proto.graph.node if node.domain in ("", "ai.onnx")
                       and not onnx.defs.has(node.op_type)})
@@ -81,8 +81,7 @@ def convert(function, for_int8: bool = False):
     if proto.ByteSize() > LIMIT:
         raise OnnxError(f"the model is {proto.ByteSize() / 2**30:.1f} GiB: over what one ONNX file holds (2 GiB)")
     converted = proto.SerializeToString() if for_int8 else None
-    split_activated_gemms(proto)  # fewer operators, each a fixed cost at batch 1 (checked against Keras afterwards)
-    fuse_summed_gemms(proto)
+    simplified(proto)  # fewer operators, each a fixed cost at batch 1 (checked against Keras afterwards)
     return (proto.SerializeToString(), converted) if for_int8 else proto.SerializeToString()
 
 
@@ -291,7 +290,8 @@ def export_step_onnx(stream, out_dir: str, batch_size: int, calibration: list | 
     from convert.runtime.export import initial_state, manifest, write_initial_state, write_manifest
 
     stream.check_batch(batch_size, "the exported step", steps=1)
-    content, converted = _converted(step_function(stream, batch_size), for_int8=True)
+    content, converted = _converted(step_function(stream, batch_size), for_int8=True) if calibration is not None \
+        else (_converted(step_function(stream, batch_size)), None)
     state = initial_state(stream, batch_size)
     if state is None:
         said = "not checked: exact warm-up with global inputs starts from a state they decide"
