@@ -68,8 +68,12 @@ def record(cls):
     every = tuple(found.values())
     cls.__record_fields__ = every
     namespace = {"_missing_": MISSING, "_fields_": every, "_set_": object.__setattr__}  # names no field has
-    arguments, body = [], []
+    arguments, body, defaulted = [], [], False
     for index, f in enumerate(every):
+        if f.default is not MISSING or f.default_factory is not MISSING:
+            defaulted = True
+        elif defaulted:
+            raise TypeError(f"{cls.__name__}: field {f.name} without a default follows one with a default")
         if f.default is not MISSING:
             arguments.append(f"{f.name}=_fields_[{index}].default")
             body.append(f"    _set_(self, {f.name!r}, {f.name})")
@@ -78,8 +82,6 @@ def record(cls):
             body.append(f"    _set_(self, {f.name!r}, _fields_[{index}].default_factory() if {f.name} is _missing_ "
                         f"else {f.name})")
         else:
-            if any(a.count("=") for a in arguments):
-                raise TypeError(f"{cls.__name__}: field {f.name} without a default follows one with a default")
             arguments.append(f.name)
             body.append(f"    _set_(self, {f.name!r}, {f.name})")
     source = f"def __init__(self, {', '.join(arguments)}):\n" + ("\n".join(body) or "    pass")

@@ -24,7 +24,7 @@ import numpy as np
 
 def simplified(model) -> None:
     """`model` (an onnx.ModelProto) edited in place by both edits (a step to quantise is quantised as
-    converted, without them: `convert.runtime.onnx_export.convert`)."""
+    converted, without them: `convert.runtime.onnx_export.export_step_onnx`)."""
     split_activated_gemms(model)
     fuse_summed_gemms(model)
 
@@ -54,16 +54,17 @@ def split_activated_gemms(model) -> int:
                 gemm.output[0] not in outputs and all(
                     output not in outputs and len(readers.get(output, ())) == 1 and
                     readers[output][0].op_type in FUSED_ACTIVATIONS for output in node.output):
-            piece = _piece(node.output[0], producer, constants, Counter({node.output[0]: 1, gemm.output[0]: 1}))
-            bounds = piece and _split_bounds(node, piece["weights"].shape[1], constants)
+            linear = _linear(gemm, constants)
+            bounds = linear and _split_bounds(node, linear[0].shape[1], constants)
             if bounds:
                 from onnx import helper
 
+                weights, bias = linear
                 out = [n for n in out if n is not gemm]
                 for output, columns in zip(node.output, bounds):
                     out.append(helper.make_node(
-                        "Gemm", [gemm.input[0], _constant(graph, output + "/weights", piece["weights"][:, columns]),
-                                 _constant(graph, output + "/bias", piece["bias"][columns])], [output], name=output))
+                        "Gemm", [gemm.input[0], _constant(graph, output + "/weights", weights[:, columns]),
+                                 _constant(graph, output + "/bias", bias[columns])], [output], name=output))
                 done += 1
                 continue
         out.append(node)
@@ -164,9 +165,34 @@ def _array(constants: dict, name: str) -> np.ndarray:
     return numpy_helper.to_array(constants[name])
 
 
+def _linear(gemm, constants: dict):
+    """(weights (in, units), bias (units,)) of a Gemm computing a @ W + b with constant float32 W and b, or None."""
+    if gemm.op_type != "Gemm" or gemm.input[1] not in constants or \
+            (len(gemm.input) > 2 and gemm.input[2] and gemm.input[2] not in constants):
+        return None
+    options = _attributes(gemm)
+    if options.get("transA", 0) or options.get("alpha", 1.0) != 1.0 or options.get("beta", 1.0) != 1.0:
+        return None
+    weights = _array(constants, gemm.input[1])
+    if options.get("transB", 0):
+        weights = weights.T
+    if weights.ndim != 2 or weights.dtype != np.float32:
+        return None
+    units = weights.shape[1]
+    bias = np.zeros(units, np.float32)
+    if len(gemm.input) > 2 and gemm.input[2]:
+        given = _array(constants, gemm.input[2])
+        if given.dtype != np.float32 or given.size not in (1, units) or given.ndim > 2 or \
+                (given.ndim == 2 and given.shape[0] != 1):
+            return None  # a bias with rows of its own is not one row's
+        bias = np.broadcast_to(given.reshape(-1), (units,)).copy()
+    return weights, bias
+
+
 def _piece(name: str, producer: dict, constants: dict, readers: Counter):
     """The linear piece that tensor `name` is, read by one node only, or None: {"name", "gemm", "split" (or
-    None), "input", "weights" (in, units), "bias" (units,), "columns" (its slice of the Gemm's units)}."""
+    None), "bounds" (the Split's slice of the Gemm's units for each of its outputs), "input", "weights" (in,
+    units), "bias" (units,), "columns" (the piece's slice)}."""
     node = producer.get(name)
     if node is None or readers[name] != 1:
         return None
@@ -175,33 +201,18 @@ def _piece(name: str, producer: dict, constants: dict, readers: Counter):
         split, node = node, producer.get(node.input[0])
         if node is None or readers[split.input[0]] != 1:
             return None
-    if node.op_type != "Gemm" or node.input[1] not in constants or \
-            (len(node.input) > 2 and node.input[2] and node.input[2] not in constants):
+    linear = _linear(node, constants)
+    if linear is None:
         return None
-    options = _attributes(node)
-    if options.get("transA", 0) or options.get("alpha", 1.0) != 1.0 or options.get("beta", 1.0) != 1.0:
-        return None
-    weights = _array(constants, node.input[1])
-    if options.get("transB", 0):
-        weights = weights.T
-    if weights.ndim != 2 or weights.dtype != np.float32:
-        return None
-    units = weights.shape[1]
-    bias = np.zeros(units, np.float32)
-    if len(node.input) > 2 and node.input[2]:
-        given = _array(constants, node.input[2])
-        if given.dtype != np.float32 or given.size not in (1, units) or given.ndim > 2 or \
-                (given.ndim == 2 and given.shape[0] != 1):
-            return None  # a bias with rows of its own is not one row's
-        bias = np.broadcast_to(given.reshape(-1), (units,)).copy()
-    columns = slice(0, units)
+    weights, bias = linear
+    bounds = [slice(0, weights.shape[1])]
     if split is not None:
-        bounds = _split_bounds(split, units, constants)
+        bounds = _split_bounds(split, weights.shape[1], constants)
         if bounds is None:
             return None
-        columns = bounds[list(split.output).index(name)]
-    return {"name": name, "gemm": node, "split": split, "input": node.input[0], "weights": weights, "bias": bias,
-            "columns": columns}
+    columns = bounds[list(split.output).index(name)] if split is not None else bounds[0]
+    return {"name": name, "gemm": node, "split": split, "bounds": bounds, "input": node.input[0],
+            "weights": weights, "bias": bias, "columns": columns}
 
 
 def _split_bounds(split, units: int, constants: dict):
@@ -267,8 +278,7 @@ def _keep_the_rest(graph, nodes: list, piece: dict, readers: Counter) -> None:
         del nodes[at]
         return
     units = piece["weights"].shape[1]
-    bounds = _split_bounds(split, units, {t.name: t for t in graph.initializer})
-    kept = [(output, columns) for output, columns in zip(split.output, bounds)
+    kept = [(output, columns) for output, columns in zip(split.output, piece["bounds"])
             if output != piece["name"] and readers[output] > 0]
     del nodes[_position(nodes, split)]
     if not kept:

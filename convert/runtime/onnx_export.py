@@ -50,12 +50,20 @@ def practice_function(model, nodes):
     return practice
 
 
-def convert(function, for_int8: bool = False):
-    """The serialised ONNX model of a tf.function with an input signature: its variables frozen into constants,
-    its inputs named as the signature, its outputs as the function's dict keys, in fewer operators
-    (`convert.runtime.onnx_edits`). `for_int8`: (that model, the model to quantise), the second as tf2onnx
-    wrote it: one Gemm of every skip's weights would give them all one int8 scale, and each split Gemm
-    would add its quantise-dequantise pairs (the int8 step's agreement was measured on this form)."""
+def convert(function) -> bytes:
+    """The serialised ONNX model of a tf.function with an input signature (`converted_model`), in fewer
+    operators (`convert.runtime.onnx_edits`)."""
+    from convert.runtime.onnx_edits import simplified
+
+    proto = converted_model(function)
+    simplified(proto)  # fewer operators, each a fixed cost at batch 1 (checked against Keras afterwards)
+    return proto.SerializeToString()
+
+
+def converted_model(function):
+    """The onnx.ModelProto tf2onnx writes of a tf.function with an input signature: its variables frozen into
+    constants, its inputs named as the signature, its outputs as the function's dict keys; an OnnxError when
+    an op has no ONNX form or the model is too large for one file."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     tf2onnx = _converter()
@@ -72,17 +80,13 @@ def convert(function, for_int8: bool = False):
                                                                                           "FloorMod": (_floormod, [])})
     import onnx
 
-    from convert.runtime.onnx_edits import simplified
-
     unknown = sorted({node.op_type for node in proto.graph.node if node.domain in ("", "ai.onnx")
                       and not onnx.defs.has(node.op_type)})
     if unknown:  # tf2onnx leaves what it cannot convert in place, and the file would not load
         raise OnnxError(f"tf2onnx cannot convert TensorFlow's {', '.join(unknown)} to ONNX (opset {OPSET})")
     if proto.ByteSize() > LIMIT:
         raise OnnxError(f"the model is {proto.ByteSize() / 2**30:.1f} GiB: over what one ONNX file holds (2 GiB)")
-    converted = proto.SerializeToString() if for_int8 else None
-    simplified(proto)  # fewer operators, each a fixed cost at batch 1 (checked against Keras afterwards)
-    return (proto.SerializeToString(), converted) if for_int8 else proto.SerializeToString()
+    return proto
 
 
 def _compile_anywhere(graph) -> None:
@@ -259,9 +263,10 @@ def verdict(error: float | None, what: str) -> str:
     return f"ONNX Runtime equals Keras to {error:.1e} (relative) over {CHECK_STEPS} steps"
 
 
-def _converted(function, for_int8: bool = False):
+def _converted(function, model: bool = False):
+    """`convert(function)`, or with `model` `converted_model(function)`; their OnnxError says nothing is written."""
     try:
-        return convert(function, for_int8)
+        return converted_model(function) if model else convert(function)
     except OnnxError as error:
         raise error.with_context(suffix="; nothing written")
 
@@ -290,8 +295,15 @@ def export_step_onnx(stream, out_dir: str, batch_size: int, calibration: list | 
     from convert.runtime.export import initial_state, manifest, write_initial_state, write_manifest
 
     stream.check_batch(batch_size, "the exported step", steps=1)
-    content, converted = _converted(step_function(stream, batch_size), for_int8=True) if calibration is not None \
-        else (_converted(step_function(stream, batch_size)), None)
+    from convert.runtime.onnx_edits import simplified
+
+    proto = _converted(step_function(stream, batch_size), model=True)
+    # an int8 step is quantised from the graph as tf2onnx wrote it: the edits' one Gemm of every skip's weights
+    # would give them all one int8 scale, and each split Gemm would add its quantise-dequantise pairs (the int8
+    # step's agreement was measured on this form)
+    converted = proto.SerializeToString() if calibration is not None else None
+    simplified(proto)
+    content = proto.SerializeToString()
     state = initial_state(stream, batch_size)
     if state is None:
         said = "not checked: exact warm-up with global inputs starts from a state they decide"
